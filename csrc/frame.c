@@ -1,0 +1,501 @@
+/*
+ * frame.c - the PZF frame container: header, raw / Huffman / chunked
+ * Huffman payloads, square-root quantisation, multi-threaded chunks.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "huf.h"
+#include "parallel.h"
+#include "pzf.h"
+#include "quant.h"
+
+#define MAX_CHUNKS 65535u
+
+const char *pzf_error_string(int code)
+{
+    switch (code) {
+    case PZF_OK: return "no error";
+    case PZF_ERR_CORRUPT: return "corrupt or truncated data";
+    case PZF_ERR_UNSUPPORTED: return "unsupported format variant";
+    case PZF_ERR_ARGUMENT: return "invalid argument";
+    case PZF_ERR_TOO_LARGE: return "decoded size exceeds the allowed maximum";
+    case PZF_ERR_NOMEM: return "out of memory";
+    case PZF_ERR_DST_SIZE: return "destination buffer too small";
+    case PZF_ERR_THREAD: return "could not start a thread";
+    default: return "unknown error";
+    }
+}
+
+size_t pzf_itemsize(int data_format)
+{
+    switch (data_format) {
+    case PZF_UINT8: return 1;
+    case PZF_UINT16: return 2;
+    case PZF_FLOAT32: return 4;
+    default: return 0;
+    }
+}
+
+/* ---- little-endian field access -------------------------------------- */
+static uint64_t get_le(const uint8_t *p, int nbytes)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = nbytes - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int nbytes)
+{
+    int i;
+    for (i = 0; i < nbytes; i++) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static float get_f32(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)get_le(p, 4);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void put_f32(uint8_t *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    put_le(p, u, 4);
+}
+
+/* n = a*b*c without overflow; returns 0 on overflow of 2^62. */
+static int mul3(uint64_t a, uint64_t b, uint64_t c, uint64_t *n)
+{
+    const uint64_t lim = (uint64_t)1 << 62;
+    if ((b && a > lim / b) || (c && a * b > lim / c))
+        return 0;
+    *n = a * b * c;
+    return 1;
+}
+
+int64_t pzf_read_header(const void *src, size_t src_size, uint64_t max_decoded,
+                        pzf_header *h)
+{
+    const uint8_t *p = (const uint8_t *)src;
+    uint64_t n, nbytes;
+    size_t hsize;
+
+    if (!p || !h)
+        return PZF_ERR_ARGUMENT;
+    if (src_size < PZF_HEADER_SIZE_V1 || p[0] != 'B' || p[1] != 'D')
+        return PZF_ERR_CORRUPT;
+    h->version = p[2];
+    if (h->version < 1 || h->version > 3)
+        return PZF_ERR_UNSUPPORTED;
+    h->data_format = p[3];
+    h->compression = p[4];
+    h->quantization = p[5];
+    if (h->data_format > PZF_FLOAT32 || h->compression > PZF_HUFFMAN_CHUNKED ||
+        h->quantization > PZF_QUANT_SQRT)
+        return PZF_ERR_UNSUPPORTED;
+    if (h->version == 1) {
+        h->dim_order = 'C';
+    } else {
+        if (p[6] != 'C' && p[6] != 'F')
+            return PZF_ERR_CORRUPT;
+        h->dim_order = (char)p[6];
+    }
+    h->sequence_id = (int64_t)get_le(p + 8, 8);
+    h->frame_num = (uint32_t)get_le(p + 16, 4);
+    h->width = (uint32_t)get_le(p + 20, 4);
+    h->height = (uint32_t)get_le(p + 24, 4);
+    h->depth = (uint32_t)get_le(p + 28, 4);
+    h->timestamp = get_le(p + 32, 8);
+    h->quant_offset = get_f32(p + 40);
+    h->quant_scale = get_f32(p + 44);
+    if (h->version >= 3) {
+        hsize = PZF_HEADER_SIZE;
+        if (src_size < hsize)
+            return PZF_ERR_CORRUPT;
+        h->data_offset = (uint32_t)get_le(p + 48, 4);
+    } else {
+        hsize = PZF_HEADER_SIZE_V1;
+        h->data_offset = PZF_HEADER_SIZE_V1;
+    }
+    if (h->data_offset < hsize || h->data_offset > src_size)
+        return PZF_ERR_CORRUPT;
+    if (!mul3(h->width, h->height, h->depth, &n) ||
+        !mul3(n, pzf_itemsize(h->data_format), 1, &nbytes) || nbytes > max_decoded ||
+        nbytes > (uint64_t)(SIZE_MAX / 2))
+        return PZF_ERR_TOO_LARGE;
+    return (int64_t)nbytes;
+}
+
+void pzf_params_init(pzf_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->data_format = PZF_UINT16;
+    p->shape[0] = p->shape[1] = p->shape[2] = 1;
+    p->dim_order = 'C';
+    p->compression = PZF_HUFFMAN;
+    p->quantization = PZF_QUANT_NONE;
+    p->quant_scale = 1.0f;
+    p->nthreads = 1;
+}
+
+/* Sizes of a frame described by params: elements and payload stream bytes. */
+static int frame_sizes(const pzf_params *p, uint64_t *n, uint64_t *stream)
+{
+    size_t isz;
+    if (!p)
+        return PZF_ERR_ARGUMENT;
+    isz = pzf_itemsize(p->data_format);
+    if (!isz || (p->dim_order != 'C' && p->dim_order != 'F') || p->compression < 0 ||
+        p->compression > PZF_HUFFMAN_CHUNKED || p->quantization < 0 ||
+        p->quantization > PZF_QUANT_SQRT)
+        return PZF_ERR_ARGUMENT;
+    if (!mul3(p->shape[0], p->shape[1], p->shape[2], n) ||
+        *n * isz > (uint64_t)(SIZE_MAX / 2))
+        return PZF_ERR_TOO_LARGE;
+    if (p->quantization == PZF_QUANT_SQRT &&
+        pzf_check_quant_params(p->quant_offset, p->quant_scale) != PZF_OK)
+        return PZF_ERR_ARGUMENT;
+    *stream = p->quantization == PZF_QUANT_SQRT ? *n : *n * isz;
+    return PZF_OK;
+}
+
+/* Chunk size in stream bytes: a multiple of the element size, few enough
+ * chunks for the 16-bit count.  Independent of the thread count, so the
+ * output does not depend on the machine. */
+static size_t chunk_bytes(const pzf_params *p, uint64_t stream)
+{
+    size_t unit = p->quantization == PZF_QUANT_SQRT ? 1 : pzf_itemsize(p->data_format);
+    uint64_t cs = p->chunk_size ? p->chunk_size : PZF_DEFAULT_CHUNK_SIZE;
+    uint64_t min_cs = (stream + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    if (cs < min_cs)
+        cs = min_cs;
+    cs = (cs + unit - 1) / unit * unit;
+    return (size_t)cs;
+}
+
+size_t pzf_compress_bound(const pzf_params *p)
+{
+    uint64_t n, stream, nchunks = 1;
+    if (frame_sizes(p, &n, &stream) != PZF_OK)
+        return 0;
+    if (p->compression == PZF_RAW)
+        return PZF_HEADER_SIZE + (size_t)stream;
+    if (p->compression == PZF_HUFFMAN_CHUNKED) {
+        size_t cs = chunk_bytes(p, stream);
+        nchunks = (stream + cs - 1) / cs;
+        return PZF_HEADER_SIZE + 2 + (size_t)nchunks * (8 + pzf_huf_bound(cs));
+    }
+    return PZF_HEADER_SIZE + pzf_huf_bound((size_t)stream);
+}
+
+static void write_header(uint8_t *d, const pzf_params *p)
+{
+    memset(d, 0, PZF_HEADER_SIZE);
+    d[0] = 'B';
+    d[1] = 'D';
+    d[2] = PZF_VERSION;
+    d[3] = (uint8_t)p->data_format;
+    d[4] = (uint8_t)p->compression;
+    d[5] = (uint8_t)p->quantization;
+    d[6] = (uint8_t)p->dim_order;
+    put_le(d + 8, (uint64_t)p->sequence_id, 8);
+    put_le(d + 16, p->frame_num, 4);
+    put_le(d + 20, p->shape[0], 4);
+    put_le(d + 24, p->shape[1], 4);
+    put_le(d + 28, p->shape[2], 4);
+    put_le(d + 32, p->timestamp, 8);
+    put_f32(d + 40, p->quantization == PZF_QUANT_SQRT ? p->quant_offset : 0.0f);
+    put_f32(d + 44, p->quantization == PZF_QUANT_SQRT ? p->quant_scale : 0.0f);
+    put_le(d + 48, PZF_HEADER_SIZE, 4);
+}
+
+/* ---- chunked coding --------------------------------------------------- */
+typedef struct {
+    const pzf_params *p;
+    const void *src;       /* original pixels                           */
+    uint8_t *stream;       /* the byte stream (quantised symbols or src) */
+    size_t stream_n, cs, nchunks;
+    pzf_huf_plan *plans;
+    uint8_t *dst;
+    size_t *offsets;       /* where each chunk's stream goes in dst     */
+    int *status;
+} enc_job;
+
+static void enc_plan_task(void *ctx, size_t c)
+{
+    enc_job *j = (enc_job *)ctx;
+    size_t start = c * j->cs, len = j->stream_n - start < j->cs ? j->stream_n - start : j->cs;
+    j->status[c] = PZF_OK;
+    if (j->p->quantization == PZF_QUANT_SQRT) {
+        size_t isz = pzf_itemsize(j->p->data_format);
+        j->status[c] = pzf_quantize((const uint8_t *)j->src + start * isz, j->p->data_format,
+                                    len, j->p->quant_offset, j->p->quant_scale,
+                                    j->stream + start);
+    }
+    if (j->status[c] == PZF_OK)
+        pzf_huf_plan_build(j->stream + start, len, &j->plans[c]);
+}
+
+static void enc_code_task(void *ctx, size_t c)
+{
+    enc_job *j = (enc_job *)ctx;
+    size_t start = c * j->cs, len = j->stream_n - start < j->cs ? j->stream_n - start : j->cs;
+    pzf_huf_encode(&j->plans[c], j->stream + start, len, j->dst + j->offsets[c]);
+}
+
+static int64_t compress_chunked(const void *src, const pzf_params *p, uint8_t *stream,
+                                size_t stream_n, uint8_t *dst, size_t cap)
+{
+    enc_job j;
+    size_t c, pos;
+    int64_t rc;
+
+    memset(&j, 0, sizeof j);
+    j.p = p;
+    j.src = src;
+    j.stream = stream;
+    j.stream_n = stream_n;
+    j.cs = chunk_bytes(p, stream_n);
+    j.nchunks = stream_n ? (stream_n + j.cs - 1) / j.cs : 0;
+    j.dst = dst;
+    j.plans = (pzf_huf_plan *)malloc((j.nchunks + 1) * sizeof *j.plans);
+    j.offsets = (size_t *)malloc((j.nchunks + 1) * sizeof *j.offsets);
+    j.status = (int *)malloc((j.nchunks + 1) * sizeof *j.status);
+    if (!j.plans || !j.offsets || !j.status) {
+        rc = PZF_ERR_NOMEM;
+        goto done;
+    }
+    pzf_parallel_for(p->nthreads, j.nchunks, enc_plan_task, &j);
+    /* lay out: count, then (compressed, decoded length, stream) per chunk */
+    pos = PZF_HEADER_SIZE + 2;
+    for (c = 0; c < j.nchunks; c++) {
+        size_t len = stream_n - c * j.cs < j.cs ? stream_n - c * j.cs : j.cs;
+        if (j.status[c] != PZF_OK) {
+            rc = j.status[c];
+            goto done;
+        }
+        if (cap < pos + 8 || cap - pos - 8 < j.plans[c].nbytes) {
+            rc = PZF_ERR_DST_SIZE;
+            goto done;
+        }
+        put_le(dst + pos, j.plans[c].nbytes, 4);
+        put_le(dst + pos + 4, len, 4);
+        j.offsets[c] = pos + 8;
+        pos += 8 + (size_t)j.plans[c].nbytes;
+    }
+    put_le(dst + PZF_HEADER_SIZE, j.nchunks, 2);
+    pzf_parallel_for(p->nthreads, j.nchunks, enc_code_task, &j);
+    rc = (int64_t)pos;
+done:
+    free(j.plans);
+    free(j.offsets);
+    free(j.status);
+    return rc;
+}
+
+int64_t pzf_compress(const void *src, const pzf_params *p, void *dst_, size_t cap)
+{
+    uint8_t *dst = (uint8_t *)dst_, *q = NULL;
+    const uint8_t *stream = (const uint8_t *)src;
+    uint64_t n, stream_n;
+    int64_t rc;
+
+    if ((rc = frame_sizes(p, &n, &stream_n)) != PZF_OK)
+        return rc;
+    if ((!src && n) || !dst)
+        return PZF_ERR_ARGUMENT;
+    if (cap < PZF_HEADER_SIZE + (p->compression == PZF_HUFFMAN_CHUNKED ? 2 : 0))
+        return PZF_ERR_DST_SIZE;
+    write_header(dst, p);
+    if (p->quantization == PZF_QUANT_SQRT && stream_n) {
+        if (!(q = (uint8_t *)malloc((size_t)stream_n)))
+            return PZF_ERR_NOMEM;
+        stream = q;
+        /* chunked mode quantises inside its (parallel) chunk tasks */
+        if (p->compression != PZF_HUFFMAN_CHUNKED &&
+            (rc = pzf_quantize(src, p->data_format, (size_t)n, p->quant_offset,
+                               p->quant_scale, q)) != PZF_OK)
+            goto done;
+    }
+    switch (p->compression) {
+    case PZF_RAW:
+        if (cap - PZF_HEADER_SIZE < stream_n) {
+            rc = PZF_ERR_DST_SIZE;
+            break;
+        }
+        if (stream_n)
+            memcpy(dst + PZF_HEADER_SIZE, stream, (size_t)stream_n);
+        rc = PZF_HEADER_SIZE + (int64_t)stream_n;
+        break;
+    case PZF_HUFFMAN: {
+        pzf_huf_plan plan;
+        pzf_huf_plan_build(stream, (size_t)stream_n, &plan);
+        if (cap - PZF_HEADER_SIZE < plan.nbytes) {
+            rc = PZF_ERR_DST_SIZE;
+            break;
+        }
+        rc = PZF_HEADER_SIZE +
+             (int64_t)pzf_huf_encode(&plan, stream, (size_t)stream_n, dst + PZF_HEADER_SIZE);
+        break;
+    }
+    default:
+        rc = compress_chunked(src, p, q ? q : (uint8_t *)(uintptr_t)stream,
+                              (size_t)stream_n, dst, cap);
+        break;
+    }
+done:
+    free(q);
+    return rc;
+}
+
+/* ---- decoding --------------------------------------------------------- */
+typedef struct {
+    const uint8_t *src;
+    size_t src_n, out_start, out_n;
+} dec_chunk;
+
+typedef struct {
+    const dec_chunk *chunks;
+    uint8_t *dst;
+    size_t out_size; /* bytes per output element of the sink */
+    int sink;
+    const void *lut;
+    int *status;
+} dec_job;
+
+static void dec_task(void *ctx, size_t c)
+{
+    const dec_job *j = (const dec_job *)ctx;
+    const dec_chunk *k = &j->chunks[c];
+    j->status[c] = pzf_huf_decode(k->src, k->src_n, j->dst + k->out_start * j->out_size,
+                                  k->out_n, j->sink, j->lut);
+}
+
+static int decompress_chunked(const uint8_t *pl, size_t plen, size_t stream_n, dec_job *j,
+                              int nthreads)
+{
+    size_t nchunks, c, pos = 2, out = 0;
+    dec_chunk *chunks;
+    int *status, rc = PZF_OK;
+
+    if (plen < 2)
+        return PZF_ERR_CORRUPT;
+    nchunks = (size_t)get_le(pl, 2);
+    chunks = (dec_chunk *)malloc((nchunks + 1) * sizeof *chunks);
+    status = (int *)malloc((nchunks + 1) * sizeof *status);
+    if (!chunks || !status) {
+        rc = PZF_ERR_NOMEM;
+        goto done;
+    }
+    for (c = 0; c < nchunks; c++) {
+        size_t clen, dlen;
+        if (plen - pos < 8) {
+            rc = PZF_ERR_CORRUPT;
+            goto done;
+        }
+        clen = (size_t)get_le(pl + pos, 4);
+        dlen = (size_t)get_le(pl + pos + 4, 4);
+        pos += 8;
+        if (plen - pos < clen || stream_n - out < dlen) {
+            rc = PZF_ERR_CORRUPT;
+            goto done;
+        }
+        chunks[c].src = pl + pos;
+        chunks[c].src_n = clen;
+        chunks[c].out_start = out;
+        chunks[c].out_n = dlen;
+        pos += clen;
+        out += dlen;
+    }
+    if (out != stream_n) {
+        rc = PZF_ERR_CORRUPT;
+        goto done;
+    }
+    j->chunks = chunks;
+    j->status = status;
+    pzf_parallel_for(nthreads, nchunks, dec_task, j);
+    for (c = 0; c < nchunks && rc == PZF_OK; c++)
+        rc = status[c];
+done:
+    free(chunks);
+    free(status);
+    return rc;
+}
+
+/* Raw quantised payload: symbols through the de-quantisation table. */
+static void map_symbols(const uint8_t *q, size_t n, int sink, const void *lut, void *dst)
+{
+    size_t i;
+    if (sink == PZF_SINK_LUT8) {
+        for (i = 0; i < n; i++) ((uint8_t *)dst)[i] = ((const uint8_t *)lut)[q[i]];
+    } else if (sink == PZF_SINK_LUT16) {
+        for (i = 0; i < n; i++) ((uint16_t *)dst)[i] = ((const uint16_t *)lut)[q[i]];
+    } else {
+        for (i = 0; i < n; i++) ((uint32_t *)dst)[i] = ((const uint32_t *)lut)[q[i]];
+    }
+}
+
+int64_t pzf_decompress(const void *src, size_t src_size, void *dst, size_t cap,
+                       uint64_t max_decoded, int nthreads)
+{
+    pzf_header h;
+    int64_t nbytes = pzf_read_header(src, src_size, max_decoded, &h);
+    const uint8_t *pl;
+    size_t plen, n, stream_n, isz;
+    union { uint8_t u8[256]; uint16_t u16[256]; uint32_t u32[256]; float f32[256]; } lut;
+    dec_job j;
+    int rc;
+
+    if (nbytes < 0)
+        return nbytes;
+    if (!dst && nbytes)
+        return PZF_ERR_ARGUMENT;
+    if ((uint64_t)nbytes > cap)
+        return PZF_ERR_DST_SIZE;
+    pl = (const uint8_t *)src + h.data_offset;
+    plen = src_size - h.data_offset;
+    isz = pzf_itemsize(h.data_format);
+    n = (size_t)nbytes / isz;
+    memset(&j, 0, sizeof j);
+    j.dst = (uint8_t *)dst;
+    if (h.quantization == PZF_QUANT_SQRT) {
+        pzf_dequant_lut(h.quant_offset, h.quant_scale, h.data_format, &lut);
+        stream_n = n;
+        j.out_size = isz;
+        j.sink = isz == 1 ? PZF_SINK_LUT8 : isz == 2 ? PZF_SINK_LUT16 : PZF_SINK_LUT32;
+        j.lut = &lut;
+    } else {
+        stream_n = (size_t)nbytes;
+        j.out_size = 1;
+        j.sink = PZF_SINK_U8;
+    }
+    switch (h.compression) {
+    case PZF_RAW:
+        if (plen != stream_n)
+            return PZF_ERR_CORRUPT;
+        if (h.quantization != PZF_QUANT_SQRT) {
+            if (stream_n)
+                memcpy(dst, pl, stream_n);
+        } else {
+            map_symbols(pl, n, j.sink, j.lut, dst);
+        }
+        break;
+    case PZF_HUFFMAN:
+        if ((rc = pzf_huf_decode(pl, plen, dst, stream_n, j.sink, j.lut)) != 0)
+            return rc;
+        break;
+    default:
+        if ((rc = decompress_chunked(pl, plen, stream_n, &j, nthreads)) != 0)
+            return rc;
+        break;
+    }
+    return nbytes;
+}

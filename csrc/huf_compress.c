@@ -1,0 +1,236 @@
+/*
+ * huf_compress.c - Huffman encoder writing BCL-layout streams.
+ *
+ * Code lengths are optimal under a maximum length of PZF_HUF_MAX_BITS
+ * (package-merge), so the decoder resolves every code of ours in one table
+ * lookup.  The tree is the canonical tree of those lengths, written in BCL's
+ * pre-order layout; any BCL decoder reads it.
+ */
+#include <string.h>
+
+#include "bitstream.h"
+#include "huf.h"
+#include "pzf.h"
+
+static void histogram(const uint8_t *src, size_t n, uint64_t hist[256])
+{
+    /* four interleaved tables avoid store-to-load stalls on runs */
+    uint32_t h[4][256];
+    size_t i = 0;
+    int s;
+    memset(h, 0, sizeof h);
+    memset(hist, 0, 256 * sizeof hist[0]);
+    while (i < n) {
+        /* flush before a uint32 count could overflow */
+        size_t stop = n - i > ((size_t)1 << 30) ? i + ((size_t)1 << 30) : n;
+        for (; i + 4 <= stop; i += 4) {
+            h[0][src[i]]++;
+            h[1][src[i + 1]]++;
+            h[2][src[i + 2]]++;
+            h[3][src[i + 3]]++;
+        }
+        for (; i < stop; i++)
+            h[0][src[i]]++;
+        for (s = 0; s < 256; s++) {
+            hist[s] += (uint64_t)h[0][s] + h[1][s] + h[2][s] + h[3][s];
+            h[0][s] = h[1][s] = h[2][s] = h[3][s] = 0;
+        }
+    }
+}
+
+/* Package-merge: optimal code lengths <= maxlen for n >= 2 symbols with
+ * weights w[] sorted ascending (sym[] gives their symbol values). */
+static void package_merge(const uint64_t *w, const uint8_t *sym, int n, int maxlen,
+                          uint8_t len[256])
+{
+    uint64_t prev[512], cur[512];
+    uint8_t is_leaf[PZF_HUF_MAX_BITS][512];
+    int count[PZF_HUF_MAX_BITS];
+    int level, i, m;
+
+    /* level 0: the leaves */
+    for (i = 0; i < n; i++) {
+        prev[i] = w[i];
+        is_leaf[0][i] = 1;
+    }
+    count[0] = n;
+    for (level = 1; level < maxlen; level++) {
+        int npk = count[level - 1] / 2, a = 0, b = 0, k = 0;
+        /* merge leaves with packages (pairs of the previous list) */
+        while (a < n || b < npk) {
+            uint64_t pk = b < npk ? prev[2 * b] + prev[2 * b + 1] : 0;
+            if (b >= npk || (a < n && w[a] <= pk)) {
+                cur[k] = w[a++];
+                is_leaf[level][k++] = 1;
+            } else {
+                cur[k] = pk;
+                is_leaf[level][k++] = 0;
+                b++;
+            }
+            if (k == 2 * n - 2)
+                break; /* only the first 2n-2 items can ever be selected */
+        }
+        count[level] = k;
+        memcpy(prev, cur, (size_t)k * sizeof cur[0]);
+    }
+    /* select 2n-2 items from the last list and expand packages downwards */
+    for (i = 0; i < n; i++)
+        len[sym[i]] = 0;
+    m = 2 * n - 2;
+    for (level = maxlen - 1; level >= 0 && m > 0; level--) {
+        int leaves = 0;
+        for (i = 0; i < m; i++)
+            leaves += is_leaf[level][i];
+        for (i = 0; i < leaves; i++)
+            len[sym[i]]++;
+        m = 2 * (m - leaves);
+    }
+}
+
+void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan)
+{
+    uint64_t hist[256], w[256], bits;
+    uint8_t sym[256];
+    int nsym = 0, i, j, l;
+
+    memset(plan, 0, sizeof *plan);
+    if (n == 0)
+        return; /* empty input: empty stream */
+    histogram(src, n, hist);
+    for (i = 0; i < 256; i++) {
+        if (hist[i]) {
+            /* insertion sort by weight, ties by symbol: deterministic */
+            for (j = nsym; j > 0 && w[j - 1] > hist[i]; j--) {
+                w[j] = w[j - 1];
+                sym[j] = sym[j - 1];
+            }
+            w[j] = hist[i];
+            sym[j] = (uint8_t)i;
+            nsym++;
+        }
+    }
+    plan->nsym = nsym;
+    if (nsym == 1) {
+        /* a single leaf: 1 bit + 8-bit symbol, no bits per symbol */
+        plan->single = sym[0];
+        plan->nbytes = 2;
+        return;
+    }
+    package_merge(w, sym, nsym, PZF_HUF_MAX_BITS, plan->len);
+
+    /* canonical codes, in (length, symbol) order */
+    {
+        uint32_t code = 0;
+        int prevlen = 0;
+        bits = 0;
+        for (l = 1; l <= PZF_HUF_MAX_BITS; l++) {
+            for (i = 0; i < 256; i++) {
+                if (plan->len[i] == l) {
+                    code <<= (l - prevlen);
+                    prevlen = l;
+                    plan->code[i] = code++;
+                    bits += hist[i] * (uint64_t)l;
+                }
+            }
+        }
+    }
+    /* tree: one bit per node plus 8 bits per leaf */
+    bits += (uint64_t)(2 * nsym - 1) + 8 * (uint64_t)nsym;
+    plan->nbytes = (bits + 7) / 8;
+}
+
+/* Write the canonical tree in BCL pre-order: leaves in canonical order are
+ * the tree's leaves left to right; before each leaf come the internal nodes
+ * opened since the previous one. */
+static void write_tree(const pzf_huf_plan *plan, pzf_bitwriter *bw)
+{
+    int l, i, depth = 0;
+    uint32_t prev = 0;
+    int first = 1;
+    for (l = 1; l <= PZF_HUF_MAX_BITS; l++) {
+        for (i = 0; i < 256; i++) {
+            int start, k;
+            if (plan->len[i] != l)
+                continue;
+            if (first) {
+                start = 0;
+                first = 0;
+            } else {
+                /* branch point of the previous code: drop its trailing 1s */
+                int t = 0;
+                while (t < depth && ((prev >> t) & 1))
+                    t++;
+                start = depth - t;
+            }
+            for (k = start; k < l; k++) {
+                pzf_bw_add(bw, 0, 1);
+                pzf_bw_flush_exact(bw);
+            }
+            pzf_bw_add(bw, 0x100u | (unsigned)i, 9);
+            pzf_bw_flush_exact(bw);
+            prev = plan->code[i];
+            depth = l;
+        }
+    }
+}
+
+size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n,
+                      uint8_t *dst)
+{
+    pzf_bitwriter bw;
+    uint32_t entry[256];
+    const uint8_t *fast_end = dst + plan->nbytes;
+    size_t i = 0;
+    int s;
+
+    if (n == 0)
+        return 0;
+    pzf_bw_init(&bw, dst);
+    if (plan->nsym == 1) {
+        pzf_bw_add(&bw, 0x100u | plan->single, 9);
+        pzf_bw_finish(&bw);
+        return 2;
+    }
+    write_tree(plan, &bw);
+    /* code and length in one word: code << 4 | len */
+    for (s = 0; s < 256; s++)
+        entry[s] = plan->code[s] << 4 | plan->len[s];
+#define PZF_PUT(k)                                        \
+    do {                                                  \
+        uint32_t e_ = entry[src[i + (k)]];                \
+        pzf_bw_add(&bw, e_ >> 4, e_ & 15);                \
+    } while (0)
+    /* 4 codes of <= 12 bits fit between flushes (<= 7 + 48 bits); the
+     * 8-byte flush is used while it cannot pass the end of the stream */
+    for (; i + 4 <= n && fast_end - bw.ptr >= 16; i += 4) {
+        PZF_PUT(0);
+        PZF_PUT(1);
+        PZF_PUT(2);
+        PZF_PUT(3);
+        pzf_bw_flush(&bw);
+    }
+    for (; i < n; i++) {
+        PZF_PUT(0);
+        pzf_bw_flush_exact(&bw);
+    }
+#undef PZF_PUT
+    return (size_t)(pzf_bw_finish(&bw) - dst);
+}
+
+size_t pzf_huf_bound(size_t n)
+{
+    /* tree <= 2559 bits; length-limited optimal codes average <= 8 bits */
+    return n + 321;
+}
+
+int64_t pzf_huf_compress(const uint8_t *src, size_t n, uint8_t *dst,
+                         size_t dst_capacity)
+{
+    pzf_huf_plan plan;
+    if ((!src && n) || (!dst && dst_capacity))
+        return PZF_ERR_ARGUMENT;
+    pzf_huf_plan_build(src, n, &plan);
+    if (plan.nbytes > dst_capacity)
+        return PZF_ERR_DST_SIZE;
+    return (int64_t)pzf_huf_encode(&plan, src, n, dst);
+}

@@ -1,0 +1,43 @@
+"""pzfcodec: fast, safe PZF compression of photon-limited microscopy images.
+
+The core API compresses frames into PZF blobs (the format of PYME,
+python-microscopy) and back::
+
+    import pzfcodec
+    blob = pzfcodec.compress(frame, quantization=pzfcodec.camera_quantization(100, 0.5))
+    frame2 = pzfcodec.decompress(blob)
+
+Importing the package also registers the PZF filter with h5py (see
+:class:`PZF`), so PZF-compressed HDF5 datasets read with plain h5py.
+"""
+from . import PZFFormat
+from ._core import cpu_isa
+from .codec import (DEFAULT_MAX_DECODED_SIZE, FrameHeader, Quantization, camera_quantization,
+                    compress, compress_stack, decompress, decompress_stack, dequantize,
+                    huffman_compress, huffman_decompress, quantize, read_header)
+from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError, PZFError,
+                     UnsafePickleError, UnsupportedFormatError)
+from .hdf5 import FILTER_ID, PLUGIN_PATH, PZF
+from .hdf5 import register as _register_hdf5
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "compress", "decompress", "read_header", "FrameHeader", "Quantization",
+    "camera_quantization", "compress_stack", "decompress_stack", "quantize", "dequantize",
+    "huffman_compress", "huffman_decompress", "cpu_isa", "DEFAULT_MAX_DECODED_SIZE",
+    "PZFFormat", "PZF", "FILTER_ID", "PLUGIN_PATH", "open",
+    "PZFError", "CorruptDataError", "UnsupportedFormatError", "BadArgumentError",
+    "DataTooLargeError", "UnsafePickleError",
+]
+
+_register_hdf5()
+
+
+def open(path):  # noqa: A001 - mirrors the builtin on purpose
+    """Open any file pzfcodec reads (PYME .h5/.h5r/.pzf/.psf/.sf, ...).
+
+    See :func:`pzfcodec.pyme.open`.
+    """
+    from .pyme import open as _open
+    return _open(path)

@@ -1,0 +1,239 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Thin Cython skin over the C core (csrc/pzf.h).
+
+Functions here take flat, contiguous byte buffers and plain numbers; the
+numpy-facing API with argument checking lives in :mod:`pzfcodec.codec`.
+Every call into C releases the GIL.
+"""
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from cpython.object cimport PyObject
+
+from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError,
+                     PZFError, UnsupportedFormatError)
+
+cdef extern from "pzf.h" nogil:
+    enum:
+        PZF_OK
+        PZF_ERR_CORRUPT
+        PZF_ERR_UNSUPPORTED
+        PZF_ERR_ARGUMENT
+        PZF_ERR_TOO_LARGE
+        PZF_ERR_NOMEM
+        PZF_ERR_DST_SIZE
+        PZF_ISA_SCALAR
+        PZF_ISA_AVX2
+        PZF_ISA_AVX512
+        PZF_HEADER_SIZE
+    uint64_t PZF_DEFAULT_MAX_DECODED
+    size_t PZF_DEFAULT_CHUNK_SIZE
+    ctypedef struct pzf_header:
+        uint8_t version, data_format, compression, quantization
+        char dim_order
+        int64_t sequence_id
+        uint32_t frame_num, width, height, depth
+        uint64_t timestamp
+        float quant_offset, quant_scale
+        uint32_t data_offset
+    ctypedef struct pzf_params:
+        int data_format
+        uint32_t shape[3]
+        char dim_order
+        int compression, quantization
+        float quant_offset, quant_scale
+        int64_t sequence_id
+        uint32_t frame_num
+        uint64_t timestamp
+        int nthreads
+        size_t chunk_size
+    const char *pzf_error_string(int code)
+    int64_t pzf_read_header(const void *src, size_t n, uint64_t max_decoded, pzf_header *h)
+    void pzf_params_init(pzf_params *p)
+    size_t pzf_compress_bound(const pzf_params *p)
+    int64_t pzf_compress(const void *src, const pzf_params *p, void *dst, size_t cap)
+    int64_t pzf_decompress(const void *src, size_t n, void *dst, size_t cap,
+                           uint64_t max_decoded, int nthreads)
+    size_t pzf_huf_bound(size_t n)
+    int64_t pzf_huf_compress(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
+    int64_t pzf_huf_decompress(const uint8_t *src, size_t n, uint8_t *dst, size_t out)
+    int pzf_quantize(const void *src, int fmt, size_t n, float offset, float scale,
+                     uint8_t *dst)
+    int pzf_quantize_isa(const void *src, int fmt, size_t n, float offset, float scale,
+                         uint8_t *dst, int isa)
+    int pzf_dequantize(const uint8_t *src, size_t n, float offset, float scale, int fmt,
+                       void *dst)
+    int pzf_cpu_isa()
+
+cdef extern from "Python.h":
+    PyObject *new_bytes "PyBytes_FromStringAndSize"(const char *v, Py_ssize_t n)
+    char *bytes_data "PyBytes_AS_STRING"(PyObject *b)
+    int _PyBytes_Resize(PyObject **b, Py_ssize_t n)
+    void Py_DecRef(PyObject *o)
+
+ISA_SCALAR = PZF_ISA_SCALAR
+ISA_AVX2 = PZF_ISA_AVX2
+ISA_AVX512 = PZF_ISA_AVX512
+HEADER_SIZE = PZF_HEADER_SIZE
+DEFAULT_MAX_DECODED = PZF_DEFAULT_MAX_DECODED
+DEFAULT_CHUNK_SIZE = PZF_DEFAULT_CHUNK_SIZE
+
+_ERRORS = {
+    PZF_ERR_CORRUPT: CorruptDataError,
+    PZF_ERR_UNSUPPORTED: UnsupportedFormatError,
+    PZF_ERR_ARGUMENT: BadArgumentError,
+    PZF_ERR_TOO_LARGE: DataTooLargeError,
+    PZF_ERR_NOMEM: MemoryError,
+}
+
+
+cdef int64_t check(int64_t rc, str what) except -1:
+    """Raise the exception class of a negative C error code."""
+    if rc >= 0:
+        return rc
+    msg = pzf_error_string(<int>rc).decode()
+    raise _ERRORS.get(<int>rc, PZFError)(f"{what}: {msg}")
+
+
+cdef PyObject *alloc_bytes(size_t n) except NULL:
+    """A new, uninitialised bytes object owned by the caller."""
+    cdef PyObject *raw = new_bytes(NULL, <Py_ssize_t>n)
+    if raw == NULL:
+        raise MemoryError()
+    return raw
+
+
+cdef object finish_bytes(PyObject *raw, int64_t size, str what):
+    """Shrink a bytes object from alloc_bytes to size (in place) and own it;
+    on a negative size release it and raise."""
+    if size < 0:
+        Py_DecRef(raw)
+        check(size, what)
+    if _PyBytes_Resize(&raw, <Py_ssize_t>size) < 0:
+        raise MemoryError()
+    result = <object>raw
+    Py_DecRef(raw)
+    return result
+
+
+def read_header(const uint8_t[::1] src, uint64_t max_decoded):
+    """Parse a header; returns a dict of its fields and ``decoded_size``."""
+    cdef pzf_header h
+    cdef int64_t nbytes = pzf_read_header(&src[0] if src.shape[0] else NULL,
+                                          src.shape[0], max_decoded, &h)
+    if nbytes == PZF_ERR_CORRUPT and src.shape[0] < 48:
+        raise CorruptDataError(
+            f"PZF header: got {src.shape[0]} bytes, a header needs at least 48")
+    check(nbytes, "PZF header")
+    return dict(version=h.version, data_format=h.data_format, compression=h.compression,
+                quantization=h.quantization, dim_order=chr(h.dim_order),
+                sequence_id=h.sequence_id, frame_num=h.frame_num,
+                shape=(h.width, h.height, h.depth), timestamp=h.timestamp,
+                quant_offset=h.quant_offset, quant_scale=h.quant_scale,
+                data_offset=h.data_offset, decoded_size=nbytes)
+
+
+def compress(const uint8_t[::1] src, int data_format, tuple shape, str order,
+             int compression, int quantization, float offset, float scale,
+             int64_t sequence_id, uint32_t frame_num, uint64_t timestamp,
+             int nthreads, size_t chunk_size):
+    """Compress a flat byte view of an array into a PZF v3 blob (bytes)."""
+    cdef pzf_params p
+    cdef size_t bound
+    cdef int64_t size
+    cdef const void *sp = &src[0] if src.shape[0] else NULL
+    pzf_params_init(&p)
+    p.data_format = data_format
+    p.shape[0], p.shape[1], p.shape[2] = shape
+    p.dim_order = ord(order)
+    p.compression = compression
+    p.quantization = quantization
+    p.quant_offset = offset
+    p.quant_scale = scale
+    p.sequence_id = sequence_id
+    p.frame_num = frame_num
+    p.timestamp = timestamp
+    p.nthreads = nthreads
+    p.chunk_size = chunk_size
+    bound = pzf_compress_bound(&p)
+    if bound == 0:
+        check(PZF_ERR_ARGUMENT, "compress")
+    cdef PyObject *raw = alloc_bytes(bound)
+    cdef char *dp = bytes_data(raw)
+    with nogil:
+        size = pzf_compress(sp, &p, dp, bound)
+    return finish_bytes(raw, size, "compress")
+
+
+def decompress_into(const uint8_t[::1] src, uint8_t[::1] dst, uint64_t max_decoded,
+                    int nthreads):
+    """Decode a blob into a writable flat byte view; returns the byte count."""
+    cdef int64_t size
+    cdef const void *sp = &src[0] if src.shape[0] else NULL
+    cdef void *dp = &dst[0] if dst.shape[0] else NULL
+    with nogil:
+        size = pzf_decompress(sp, src.shape[0], dp, dst.shape[0], max_decoded, nthreads)
+    return check(size, "decompress")
+
+
+def huffman_compress(const uint8_t[::1] src):
+    """Huffman-code bytes into a BCL-layout stream."""
+    cdef size_t n = src.shape[0], bound = pzf_huf_bound(n)
+    cdef int64_t size
+    cdef PyObject *raw = alloc_bytes(bound)
+    cdef uint8_t *dp = <uint8_t *>bytes_data(raw)
+    cdef const uint8_t *sp = &src[0] if n else NULL
+    with nogil:
+        size = pzf_huf_compress(sp, n, dp, bound)
+    return finish_bytes(raw, size, "huffman_compress")
+
+
+def huffman_decompress(const uint8_t[::1] src, size_t nbytes):
+    """Decode a BCL-layout stream into exactly ``nbytes`` bytes."""
+    cdef int64_t size
+    cdef PyObject *raw = alloc_bytes(nbytes)
+    cdef uint8_t *dp = <uint8_t *>bytes_data(raw)
+    cdef const uint8_t *sp = &src[0] if src.shape[0] else NULL
+    with nogil:
+        size = pzf_huf_decompress(sp, src.shape[0], dp, nbytes)
+    return finish_bytes(raw, size, "huffman_decompress")
+
+
+cdef size_t itemsize(int data_format) except 0:
+    if data_format in (0, 1, 2):
+        return (1, 2, 4)[data_format]
+    raise BadArgumentError(f"unknown data format {data_format}")
+
+
+def quantize(const uint8_t[::1] src, int data_format, float offset, float scale,
+             uint8_t[::1] dst, int isa=-1):
+    """Quantise ``dst.shape[0]`` pixels of a flat byte view into symbols."""
+    cdef int rc
+    cdef size_t n = dst.shape[0]
+    if <size_t>src.shape[0] != n * itemsize(data_format):
+        raise BadArgumentError("quantize: source and destination sizes differ")
+    cdef const void *sp = &src[0] if src.shape[0] else NULL
+    cdef uint8_t *dp = &dst[0] if n else NULL
+    with nogil:
+        if isa < 0:
+            rc = pzf_quantize(sp, data_format, n, offset, scale, dp)
+        else:
+            rc = pzf_quantize_isa(sp, data_format, n, offset, scale, dp, isa)
+    check(rc, "quantize")
+
+
+def dequantize(const uint8_t[::1] src, float offset, float scale, int data_format,
+               uint8_t[::1] dst):
+    """De-quantise symbols into a flat byte view of the output array."""
+    cdef int rc
+    cdef size_t n = src.shape[0]
+    if <size_t>dst.shape[0] != n * itemsize(data_format):
+        raise BadArgumentError("dequantize: source and destination sizes differ")
+    cdef const uint8_t *sp = &src[0] if n else NULL
+    cdef void *dp = &dst[0] if dst.shape[0] else NULL
+    with nogil:
+        rc = pzf_dequantize(sp, n, offset, scale, data_format, dp)
+    check(rc, "dequantize")
+
+
+def cpu_isa():
+    """Best SIMD instruction set of this CPU (ISA_SCALAR/ISA_AVX2/ISA_AVX512)."""
+    return pzf_cpu_isa()

@@ -1,0 +1,424 @@
+"""Compress and decompress PZF frames: the numpy-facing API of the C core.
+
+A PZF blob is one frame (a 2-D or 3-D uint8, uint16 or float32 array) with a
+64-byte header; see the README for the format.  All heavy work runs in C
+with the GIL released, so threads calling these functions run in parallel.
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from .errors import BadArgumentError
+
+__all__ = [
+    "Quantization", "FrameHeader", "camera_quantization", "compress", "decompress",
+    "read_header", "quantize", "dequantize", "huffman_compress", "huffman_decompress",
+    "compress_stack", "decompress_stack", "DEFAULT_MAX_DECODED_SIZE",
+]
+
+#: Default refusal limit (bytes) for the decoded size a header may claim.
+DEFAULT_MAX_DECODED_SIZE: int = int(_core.DEFAULT_MAX_DECODED)
+
+_FORMATS = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+_COMPRESSIONS = ("raw", "huffman", "chunked")
+BufferLike = Union[bytes, bytearray, memoryview, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Square-root quantisation: ``q = round(sqrt(x - offset) / scale)``.
+
+    Parameters
+    ----------
+    offset : float
+        Value (ADU) subtracted before the square root, usually the camera's
+        dark level; values at or below it become symbol 0.
+    scale : float
+        Step in units of sqrt(ADU); must be finite and > 0.  Use
+        :func:`camera_quantization` to derive it from camera parameters.
+    """
+
+    offset: float
+    scale: float
+
+    def __post_init__(self):
+        if not math.isfinite(self.offset):
+            raise BadArgumentError(f"quantization offset must be finite, got {self.offset!r}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise BadArgumentError(
+                f"quantization scale must be finite and > 0, got {self.scale!r}")
+
+
+def camera_quantization(ad_offset: float, electrons_per_adu: float,
+                        step_sigma: float = 1.0) -> Quantization:
+    """Quantisation whose step is ``step_sigma`` photon-noise standard deviations.
+
+    Poisson noise in the square-root domain has a standard deviation of
+    about ``0.5 / sqrt(electrons_per_adu)``, whatever the signal, so a
+    scale of ``step_sigma * 0.5 / sqrt(electrons_per_adu)`` keeps the step
+    at ``step_sigma`` sigmas for every pixel above the offset.
+
+    Parameters
+    ----------
+    ad_offset : float
+        Camera dark level in ADU (PYME metadata ``Camera.ADOffset``).
+    electrons_per_adu : float
+        Conversion gain (PYME ``Camera.ElectronsPerCount``), > 0.
+    step_sigma : float, optional
+        Quantisation step in units of the noise sigma (default 1.0; 0.5 is
+        near-lossless in practice).
+
+    Returns
+    -------
+    Quantization
+    """
+    if not (electrons_per_adu > 0 and math.isfinite(electrons_per_adu)):
+        raise BadArgumentError(f"electrons_per_adu must be > 0, got {electrons_per_adu!r}")
+    if not (step_sigma > 0 and math.isfinite(step_sigma)):
+        raise BadArgumentError(f"step_sigma must be > 0, got {step_sigma!r}")
+    return Quantization(float(ad_offset), step_sigma * 0.5 / math.sqrt(electrons_per_adu))
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """The header of a PZF blob.
+
+    Attributes
+    ----------
+    version : int
+        Format version (1, 2 or 3).
+    dtype : numpy.dtype
+        Element type of the decoded array.
+    compression : str
+        ``"raw"``, ``"huffman"`` or ``"chunked"``.
+    quantization : Quantization or None
+        Square-root quantisation parameters, None when lossless.
+    dim_order : str
+        ``"C"`` or ``"F"``: memory order of the decoded array.
+    sequence_id, frame_num, timestamp : int
+        Acquisition identifier, frame number and timestamp.
+    shape : tuple of int
+        ``(width, height, depth)`` as stored.
+    data_offset : int
+        Byte offset of the payload.
+    decoded_size : int
+        Bytes of the decoded array.
+    """
+
+    version: int
+    dtype: np.dtype
+    compression: str
+    quantization: Optional[Quantization]
+    dim_order: str
+    sequence_id: int
+    frame_num: int
+    shape: Tuple[int, int, int]
+    timestamp: int
+    data_offset: int
+    decoded_size: int
+
+    @property
+    def array_shape(self) -> Tuple[int, ...]:
+        """Shape :func:`decompress` returns: 2-D when depth is 1, else 3-D."""
+        w, h, d = self.shape
+        return (w, h) if d == 1 else (w, h, d)
+
+
+def _flat_bytes(buf: BufferLike) -> np.ndarray:
+    """A zero-copy flat uint8 view of a contiguous buffer."""
+    if isinstance(buf, np.ndarray):
+        if not (buf.flags.c_contiguous or buf.flags.f_contiguous):
+            raise BadArgumentError("buffer must be contiguous; use numpy.ascontiguousarray")
+        return buf.ravel(order="K").view(np.uint8) if buf.size else np.empty(0, np.uint8)
+    try:
+        mv = memoryview(buf)
+    except TypeError:
+        raise BadArgumentError(
+            f"expected bytes or a buffer, got {type(buf).__name__}") from None
+    if not mv.contiguous:
+        raise BadArgumentError("buffer must be contiguous")
+    return np.frombuffer(mv.cast("B") if mv.ndim else mv, dtype=np.uint8)
+
+
+def _max_size(max_decoded_size: Optional[int]) -> int:
+    if max_decoded_size is None:
+        return DEFAULT_MAX_DECODED_SIZE
+    if max_decoded_size < 0:
+        raise BadArgumentError("max_decoded_size must be >= 0")
+    return int(max_decoded_size)
+
+
+def _threads(threads: Optional[int]) -> int:
+    if threads is None or threads == 0:
+        return os.cpu_count() or 1
+    if threads < 0:
+        raise BadArgumentError(f"threads must be >= 0 (0 = all CPUs), got {threads}")
+    return int(threads)
+
+
+def _as_quantization(q) -> Optional[Quantization]:
+    if q is None or isinstance(q, Quantization):
+        return q
+    try:
+        offset, scale = q
+    except (TypeError, ValueError):
+        raise BadArgumentError(
+            "quantization must be None, a Quantization or an (offset, scale) pair") from None
+    return Quantization(float(offset), float(scale))
+
+
+def compress(frame: np.ndarray, compression: str = "huffman",
+             quantization: Union[Quantization, Tuple[float, float], None] = None, *,
+             sequence_id: int = 0, frame_num: int = 0, timestamp: int = 0,
+             threads: int = 1, chunk_size: Optional[int] = None) -> bytes:
+    """Compress one frame into a PZF v3 blob.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        2-D ``(width, height)`` or 3-D ``(width, height, depth)`` array of
+        uint8, uint16 or float32.  C- or Fortran-contiguous input is read in
+        place (the header records its order, as PYME does); other layouts
+        are copied to C order first.
+    compression : {"huffman", "raw", "chunked"}
+        ``"chunked"`` splits the data into independently coded chunks,
+        coded on ``threads`` threads; the output does not depend on the
+        number of threads.
+    quantization : Quantization or (offset, scale), optional
+        Square-root quantisation (lossy, error below half a step in the
+        square-root domain).  None (default) is lossless.
+    sequence_id, frame_num, timestamp : int, optional
+        Stored in the header (int64, uint32, uint64).
+    threads : int, optional
+        Threads for chunked mode (0 = all CPUs).
+    chunk_size : int, optional
+        Decoded bytes per chunk in chunked mode (default 1 MiB).
+
+    Returns
+    -------
+    bytes
+        The blob.
+
+    Raises
+    ------
+    BadArgumentError
+        Unsupported dtype, dimensionality or option.
+    """
+    arr = np.asarray(frame)
+    if arr.dtype.newbyteorder("=") not in _FORMATS:
+        raise BadArgumentError(
+            f"PZF stores uint8, uint16 or float32 frames, got {arr.dtype}; convert with "
+            "frame.astype(...) first")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if arr.ndim not in (2, 3):
+        raise BadArgumentError(
+            f"PZF frames are 2-D or 3-D, got {arr.ndim}-D; reshape the array first")
+    if any(s > 0xFFFFFFFF for s in arr.shape):
+        raise BadArgumentError("each dimension must be < 2**32")
+    if compression not in _COMPRESSIONS:
+        raise BadArgumentError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
+    q = _as_quantization(quantization)
+    if arr.flags.f_contiguous:
+        order = "F"
+    else:
+        order = "C"
+        arr = np.ascontiguousarray(arr)
+    shape = tuple(arr.shape) + (1,) * (3 - arr.ndim)
+    for name, value, lo, hi in (("sequence_id", sequence_id, -2**63, 2**63 - 1),
+                                ("frame_num", frame_num, 0, 2**32 - 1),
+                                ("timestamp", timestamp, 0, 2**64 - 1)):
+        if not lo <= value <= hi:
+            raise BadArgumentError(f"{name} must be in [{lo}, {hi}], got {value}")
+    if chunk_size is not None and chunk_size <= 0:
+        raise BadArgumentError(f"chunk_size must be > 0, got {chunk_size}")
+    return _core.compress(
+        _flat_bytes(arr), _FORMATS.index(arr.dtype), shape, order,
+        _COMPRESSIONS.index(compression), 1 if q else 0,
+        q.offset if q else 0.0, q.scale if q else 1.0,
+        int(sequence_id), int(frame_num), int(timestamp), _threads(threads),
+        int(chunk_size or 0))
+
+
+def read_header(blob: BufferLike, *, max_decoded_size: Optional[int] = None) -> FrameHeader:
+    """Read and validate a blob's header without decoding the payload.
+
+    Raises
+    ------
+    CorruptDataError
+        Not a PZF blob, or inconsistent header.
+    UnsupportedFormatError
+        Unknown version, data format or compression.
+    DataTooLargeError
+        The header claims more than ``max_decoded_size`` bytes (default
+        :data:`DEFAULT_MAX_DECODED_SIZE`).
+    """
+    h = _core.read_header(_flat_bytes(blob), _max_size(max_decoded_size))
+    quant = (Quantization.__new__(Quantization) if h["quantization"] else None)
+    if quant is not None:  # header values are taken as stored, even odd ones
+        object.__setattr__(quant, "offset", float(h["quant_offset"]))
+        object.__setattr__(quant, "scale", float(h["quant_scale"]))
+    return FrameHeader(
+        version=h["version"], dtype=_FORMATS[h["data_format"]],
+        compression=_COMPRESSIONS[h["compression"]], quantization=quant,
+        dim_order=h["dim_order"], sequence_id=h["sequence_id"], frame_num=h["frame_num"],
+        shape=tuple(h["shape"]), timestamp=h["timestamp"], data_offset=h["data_offset"],
+        decoded_size=h["decoded_size"])
+
+
+def decompress(blob: BufferLike, out: Optional[np.ndarray] = None, *, threads: int = 1,
+               max_decoded_size: Optional[int] = None) -> np.ndarray:
+    """Decode a PZF blob (any version PYME wrote, or pzfcodec's v3).
+
+    Parameters
+    ----------
+    blob : bytes-like
+        The blob.
+    out : numpy.ndarray, optional
+        Destination with the blob's dtype and element count, contiguous in
+        the blob's memory order (``read_header(blob).dim_order``); decoded
+        in place and returned.
+    threads : int, optional
+        Threads for chunked blobs (0 = all CPUs).
+    max_decoded_size : int, optional
+        Refuse blobs claiming more decoded bytes than this (default
+        :data:`DEFAULT_MAX_DECODED_SIZE`), before allocating anything.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(width, height)`` when the depth is 1, else ``(width, height,
+        depth)``, in the blob's memory order.  De-quantised values follow
+        PYME's float32 formula bit for bit, except that values beyond the
+        output type's range saturate (PYME wraps them).
+
+    Raises
+    ------
+    CorruptDataError, UnsupportedFormatError, DataTooLargeError
+        Bad blob; nothing is returned and ``out`` may be partly written.
+    """
+    src = _flat_bytes(blob)
+    header = read_header(src, max_decoded_size=max_decoded_size)
+    if out is None:
+        out = np.empty(header.array_shape, dtype=header.dtype, order=header.dim_order)
+    else:
+        contiguous = out.flags.f_contiguous if header.dim_order == "F" else out.flags.c_contiguous
+        if out.dtype != header.dtype or out.size * out.itemsize != header.decoded_size \
+                or not contiguous or not out.flags.writeable:
+            raise BadArgumentError(
+                f"out must be a writeable {header.dtype} array of {header.array_shape} "
+                f"elements, {header.dim_order}-contiguous; got {out.dtype} {out.shape}")
+    _core.decompress_into(src, _flat_bytes(out), _max_size(max_decoded_size), _threads(threads))
+    return out
+
+
+def _format_of(dtype) -> int:
+    dt = np.dtype(dtype)
+    if dt not in _FORMATS:
+        raise BadArgumentError(f"dtype must be uint8, uint16 or float32, got {dt}")
+    return _FORMATS.index(dt)
+
+
+def quantize(x: np.ndarray, offset: float, scale: float) -> np.ndarray:
+    """Square-root quantise ``x`` (uint8, uint16 or float32) to uint8 symbols.
+
+    ``q = round(sqrt(x - offset) / scale)`` computed exactly (ties round
+    up), 0 for ``x <= offset`` and NaN, saturated at 255.
+    """
+    q = Quantization(float(offset), float(scale))
+    arr = np.ascontiguousarray(x)
+    out = np.empty(arr.shape, dtype=np.uint8)
+    _core.quantize(_flat_bytes(arr), _format_of(arr.dtype), q.offset, q.scale, _flat_bytes(out))
+    return out
+
+
+def dequantize(q: np.ndarray, offset: float, scale: float, dtype=np.uint16) -> np.ndarray:
+    """Inverse of :func:`quantize` as PYME computes it.
+
+    ``(float32(q) * float32(scale))**2 + float32(offset)`` in float32, then
+    truncated toward zero to ``dtype``, saturating at its range.
+    """
+    sym = np.ascontiguousarray(q, dtype=np.uint8)
+    out = np.empty(sym.shape, dtype=np.dtype(dtype))
+    _core.dequantize(_flat_bytes(sym), float(offset), float(scale), _format_of(dtype),
+                     _flat_bytes(out))
+    return out
+
+
+def huffman_compress(buf: BufferLike) -> bytes:
+    """Huffman-code bytes into a stream PYME/pymecompress decodes (BCL layout)."""
+    return _core.huffman_compress(_flat_bytes(buf))
+
+
+def huffman_decompress(buf: BufferLike, nbytes: int) -> bytes:
+    """Decode a BCL-layout Huffman stream into ``nbytes`` bytes.
+
+    The stream does not record its length, so ``nbytes`` must be known.
+    Raises :class:`CorruptDataError` for a bad tree or a stream that ends
+    too early.
+    """
+    if nbytes < 0:
+        raise BadArgumentError(f"nbytes must be >= 0, got {nbytes}")
+    return _core.huffman_decompress(_flat_bytes(buf), int(nbytes))
+
+
+def compress_stack(frames: Iterable[np.ndarray], compression: str = "huffman",
+                   quantization: Union[Quantization, Tuple[float, float], None] = None, *,
+                   sequence_id: int = 0, first_frame: int = 0,
+                   threads: int = 0) -> list:
+    """Compress many frames in parallel, one blob per frame.
+
+    Parameters
+    ----------
+    frames : iterable of numpy.ndarray
+        A 3-D array ``(n, width, height)`` is taken as n 2-D frames.
+    compression, quantization
+        As for :func:`compress`.
+    sequence_id : int
+        Stored in every header.
+    first_frame : int
+        Frame number of the first frame; the others follow.
+    threads : int
+        Worker threads (0 = all CPUs).
+
+    Returns
+    -------
+    list of bytes
+    """
+    q = _as_quantization(quantization)
+    with ThreadPoolExecutor(_threads(threads)) as pool:
+        return list(pool.map(
+            lambda item: compress(item[1], compression, q, sequence_id=sequence_id,
+                                  frame_num=first_frame + item[0]),
+            enumerate(frames)))
+
+
+def decompress_stack(blobs: Sequence[BufferLike], *, threads: int = 0,
+                     max_decoded_size: Optional[int] = None) -> np.ndarray:
+    """Decode many blobs of one shape and dtype in parallel into one array.
+
+    Returns an array of shape ``(len(blobs),) + frame shape``.
+    """
+    if len(blobs) == 0:
+        raise BadArgumentError("decompress_stack needs at least one blob")
+    first = read_header(blobs[0], max_decoded_size=max_decoded_size)
+    out = np.empty((len(blobs),) + first.array_shape, dtype=first.dtype)
+
+    def decode(i: int) -> None:
+        frame = decompress(blobs[i], max_decoded_size=max_decoded_size)
+        if frame.shape != first.array_shape or frame.dtype != first.dtype:
+            raise BadArgumentError(
+                f"blob {i} is {frame.dtype} {frame.shape}, blob 0 is "
+                f"{first.dtype} {first.array_shape}; decode them separately")
+        out[i] = frame
+
+    with ThreadPoolExecutor(_threads(threads)) as pool:
+        list(pool.map(decode, range(len(blobs))))
+    return out

@@ -1,0 +1,39 @@
+"""Exception classes of pzfcodec.
+
+Every error the library raises on purpose is a :class:`PZFError`; the
+subclasses tell what went wrong so callers can react precisely.  Those that
+describe bad input also derive from :class:`ValueError`.
+"""
+
+__all__ = [
+    "PZFError",
+    "CorruptDataError",
+    "UnsupportedFormatError",
+    "BadArgumentError",
+    "DataTooLargeError",
+    "UnsafePickleError",
+]
+
+
+class PZFError(Exception):
+    """Base class of every error raised by pzfcodec."""
+
+
+class CorruptDataError(PZFError, ValueError):
+    """The data is malformed, truncated or inconsistent with its header."""
+
+
+class UnsupportedFormatError(PZFError, ValueError):
+    """The data is well formed but uses a variant pzfcodec does not handle."""
+
+
+class BadArgumentError(PZFError, ValueError):
+    """A caller passed an invalid argument (wrong dtype, shape, option...)."""
+
+
+class DataTooLargeError(PZFError, ValueError):
+    """A header claims more decoded data than the allowed maximum."""
+
+
+class UnsafePickleError(PZFError):
+    """A pickle refers to something outside the allowed set; nothing was run."""

@@ -1,0 +1,257 @@
+"""HDF5 filter storing every chunk as a PZF blob.
+
+``import pzfcodec`` registers the filter with h5py's HDF5 library, so files
+using it are read and written with plain h5py::
+
+    import h5py, pzfcodec
+    with h5py.File("stack.h5", "w") as f:
+        f.create_dataset("frames", data=stack, chunks=(1, 2048, 2048),
+                         **pzfcodec.PZF(offset=100, scale=0.7))
+
+Other programs (h5dump, h5repack, Fiji, MATLAB, C code) load the plugin
+library from the folder :data:`PLUGIN_PATH` when it is on the
+``HDF5_PLUGIN_PATH`` environment variable.
+
+Filter id
+---------
+:data:`FILTER_ID` = 53338 (``0xD05A``: ``0x8000 | ASCII "PZ"``), in the range
+32768-65535 that HDF5 reserves for filters not registered with The HDF Group.
+It is fixed forever.
+
+Stored chunks
+-------------
+Every stored chunk is a complete PZF version 3 blob with DimOrder ``'C'``, so
+``pzfcodec.decompress`` decodes a chunk read with
+``dataset.id.read_direct_chunk``::
+
+    mask, blob = dset.id.read_direct_chunk((0, 0, 0))
+    chunk = pzfcodec.decompress(blob).view(dset.dtype).reshape(dset.chunks)
+
+HDF5 chunk dimensions ``(d0, ..., dn-1)`` (C order) map to the blob's
+``(Width, Height, Depth)`` as: 1-D ``(d0, 1, 1)``, 2-D ``(d0, d1, 1)``, 3-D
+``(d0, d1, d2)``, n-D ``(d0 * ... * dn-3, dn-2, dn-1)``.  uint8, uint16 and
+float32 (little-endian) are coded as themselves.  In lossless mode any other
+fixed-size type is coded as bytes: data format uint8, Depth multiplied by
+the element size.  Quantised mode accepts only uint8, uint16 and float32.
+Chunks at the edge of a dataset are stored whole, like every HDF5 chunk.
+
+Filter parameters (``cd_values``)
+---------------------------------
+Users give up to 6 unsigned 32-bit values (missing ones take the default);
+the plugin completes the list to 12 when the dataset is created.
+
+=====  =============================================================
+index  meaning
+=====  =============================================================
+0      compression: 0 raw, 1 Huffman (default), 2 chunked Huffman
+1      quantisation: 0 none (default, lossless), 1 square root
+2      quantisation offset in ADU, float32 bit pattern
+3      quantisation scale in sqrt(ADU), float32 bit pattern, > 0
+4      threads for chunked coding and decoding (0 or 1: one thread)
+5      decoded bytes per chunk in chunked mode (0: 1 MiB)
+6      layout version of these values (written by the plugin: 1)
+7      data format of the blobs: 0 uint8, 1 uint16, 2 float32 (plugin)
+8      element size in bytes (plugin)
+9-11   blob Width, Height, Depth (plugin)
+=====  =============================================================
+
+For instance ``h5repack -f UD=53338,0,0 in.h5 out.h5`` stores losslessly;
+``PZF(offset=100, scale=0.7).filter_options`` gives the values for a
+quantised ``UD=53338,0,4,...`` filter string.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import struct
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import BadArgumentError, PZFError
+
+__all__ = ["FILTER_ID", "PLUGIN_PATH", "PZF", "register"]
+
+FILTER_ID = 53338
+"""HDF5 filter id of PZF (fixed; in the range for unregistered filters)."""
+
+PLUGIN_PATH = str(Path(__file__).parent / "plugins")
+"""Folder holding the plugin library, for the ``HDF5_PLUGIN_PATH`` variable."""
+
+_PLUGIN_NAME = {"win32": "h5pzf.dll", "darwin": "libh5pzf.dylib"}.get(
+    sys.platform, "libh5pzf.so"
+)
+_COMPRESSION = {"raw": 0, "huffman": 1, "chunked": 2}
+_MAX_THREADS = 256  # the plugin's limit
+
+
+def _float32_bits(value: float, name: str) -> int:
+    """Bit pattern of value as float32; refuse values float32 cannot hold."""
+    try:
+        as_f32 = struct.unpack("<f", struct.pack("<f", value))[0]
+    except (OverflowError, struct.error, TypeError) as exc:
+        raise BadArgumentError(f"{name} must be a finite number, got {value!r}") from exc
+    if not math.isfinite(as_f32):
+        raise BadArgumentError(f"{name} must be a finite number, got {value!r}")
+    return struct.unpack("<I", struct.pack("<f", as_f32))[0]
+
+
+class PZF(Mapping):
+    """PZF filter description for ``h5py`` ``create_dataset``.
+
+    Use as ``f.create_dataset(name, data=..., chunks=..., **PZF(...))``, in
+    the style of ``hdf5plugin``.
+
+    Parameters
+    ----------
+    offset, scale : float, optional
+        Square-root quantisation ``q = round(sqrt(x - offset) / scale)``:
+        offset in ADU, step in sqrt(ADU).  Give both for lossy storage of
+        uint8, uint16 or float32 data, or neither for lossless storage of any
+        fixed-size type.  :meth:`from_camera` derives them from the camera.
+    compression : {"huffman", "chunked", "raw"}
+        ``"chunked"`` codes each chunk in independent pieces on ``threads``
+        threads (and decodes them likewise).
+    threads : int
+        Threads per chunk for ``compression="chunked"`` (1 to 256).
+    chunk_size : int, optional
+        Decoded bytes per piece in chunked mode (default 1 MiB).
+
+    Examples
+    --------
+    >>> PZF().filter_options
+    (1, 0, 0, 0, 1, 0)
+    >>> PZF(offset=100, scale=0.7)["compression"] == FILTER_ID
+    True
+    """
+
+    filter_id = FILTER_ID
+    filter_name = "pzf"
+
+    def __init__(
+        self,
+        offset: float | None = None,
+        scale: float | None = None,
+        *,
+        compression: str = "huffman",
+        threads: int = 1,
+        chunk_size: int | None = None,
+    ) -> None:
+        if compression not in _COMPRESSION:
+            raise BadArgumentError(
+                f"compression must be one of {sorted(_COMPRESSION)}, got {compression!r}"
+            )
+        if (offset is None) != (scale is None):
+            raise BadArgumentError(
+                "give both offset and scale for quantised storage, or neither for lossless"
+            )
+        if not isinstance(threads, int) or not 1 <= threads <= _MAX_THREADS:
+            raise BadArgumentError(f"threads must be an int in 1..{_MAX_THREADS}, got {threads!r}")
+        if threads > 1 and compression != "chunked":
+            raise BadArgumentError("threads > 1 needs compression='chunked'")
+        if chunk_size is not None:
+            if compression != "chunked":
+                raise BadArgumentError("chunk_size applies only to compression='chunked'")
+            if not isinstance(chunk_size, int) or not 1 <= chunk_size < 2**32:
+                raise BadArgumentError(
+                    f"chunk_size must be an int in 1..{2**32 - 1} bytes, got {chunk_size!r}"
+                )
+        quantised = scale is not None
+        offset_bits = _float32_bits(offset, "offset") if quantised else 0
+        scale_bits = _float32_bits(scale, "scale") if quantised else 0
+        if quantised and not struct.unpack("<f", struct.pack("<I", scale_bits))[0] > 0:
+            raise BadArgumentError(f"scale must be > 0, got {scale!r}")
+        self.filter_options: tuple[int, ...] = (
+            _COMPRESSION[compression], int(quantised), offset_bits, scale_bits,
+            threads, chunk_size or 0,
+        )
+
+    @classmethod
+    def from_camera(
+        cls, ad_offset: float, electrons_per_adu: float, step_sigma: float = 1.0, **kwargs: Any
+    ) -> "PZF":
+        """Quantised filter with a step of ``step_sigma`` photon-noise sigmas.
+
+        Uses :func:`pzfcodec.camera_quantization`; ``kwargs`` are passed on
+        to :class:`PZF` (``compression``, ``threads``, ``chunk_size``).
+        """
+        from . import camera_quantization
+
+        q = camera_quantization(ad_offset, electrons_per_adu, step_sigma)
+        return cls(q.offset, q.scale, **kwargs)
+
+    @property
+    def _kwargs(self) -> dict[str, Any]:
+        return {"compression": self.filter_id, "compression_opts": self.filter_options}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._kwargs[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kwargs)
+
+    def __len__(self) -> int:
+        return len(self._kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PZF) and other.filter_options == self.filter_options
+
+    def __hash__(self) -> int:
+        return hash((self.filter_id, self.filter_options))
+
+    def __repr__(self) -> str:
+        comp, quant, off, scale, threads, chunk = self.filter_options
+        args = []
+        if quant:
+            f32 = [struct.unpack("<f", struct.pack("<I", b))[0] for b in (off, scale)]
+            args += [f"offset={f32[0]!r}", f"scale={f32[1]!r}"]
+        args.append(f"compression={[k for k, v in _COMPRESSION.items() if v == comp][0]!r}")
+        if threads > 1:
+            args.append(f"threads={threads}")
+        if chunk:
+            args.append(f"chunk_size={chunk}")
+        return f"PZF({', '.join(args)})"
+
+
+_lock = threading.Lock()
+_plugin: ctypes.CDLL | None = None
+
+
+def register() -> bool:
+    """Register the PZF filter with h5py's HDF5 library.
+
+    Idempotent and thread-safe; ``import pzfcodec`` calls it.
+
+    Returns
+    -------
+    bool
+        True once the filter is registered, False if h5py is not installed.
+
+    Raises
+    ------
+    PZFError
+        If the plugin library is missing or cannot be loaded (a broken
+        installation: reinstall pzfcodec).
+    """
+    global _plugin
+    with _lock:
+        if _plugin is not None:
+            return True
+        try:
+            from h5py import h5z
+        except ImportError:
+            return False
+        path = Path(PLUGIN_PATH) / _PLUGIN_NAME
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as exc:
+            raise PZFError(
+                f"cannot load the HDF5 plugin {path} ({exc}); reinstall pzfcodec"
+            ) from exc
+        lib.H5PLget_plugin_info.restype = ctypes.c_void_p
+        if h5z.register_filter(lib.H5PLget_plugin_info()) < 0:
+            raise PZFError("h5py refused to register the PZF filter")
+        _plugin = lib
+        return True

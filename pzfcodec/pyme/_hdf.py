@@ -1,0 +1,250 @@
+"""HDF5 details shared by the PYME readers and writers (h5py only, no PyTables).
+
+PYME writes its ``.h5``/``.h5r`` files with PyTables, which tags every node
+with bookkeeping attributes and stores metadata as attributes of a
+``/MetaData`` group tree.  This module reads and writes those structures
+exactly as PyTables does, so files written here open in PYME.
+"""
+from __future__ import annotations
+
+import numbers
+import pickle
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+import h5py
+import numpy as np
+
+from ..errors import BadArgumentError, CorruptDataError, UnsafePickleError
+from .safe_pickle import safe_loads
+from .series import empty_events, make_events
+
+#: attributes PyTables puts on every node; never metadata.
+SYSTEM_ATTRS = frozenset(["CLASS", "TITLE", "VERSION"])
+
+#: HDF5 compound type of PYME's ``/Events`` table (field order as PYME writes it).
+EVENTS_H5_DTYPE = np.dtype([("EventDescr", "S256"), ("EventName", "S32"), ("Time", "<f8")])
+
+
+# -- reading --------------------------------------------------------------------
+def _decode_attr(attrs: h5py.AttributeManager, name: str, source: str) -> Any:
+    aid = attrs.get_id(name)
+    tid = aid.get_type()
+    value = attrs[name]
+    if isinstance(value, h5py.Empty):
+        return ""
+    cls = tid.get_class()
+    if cls == h5py.h5t.BITFIELD and tid.get_size() == 1 and np.ndim(value) == 0:
+        return np.bool_(value)
+    if cls == h5py.h5t.STRING and not tid.is_variable_str():
+        raw = bytes(np.asarray(value).tobytes()).rstrip(b"\0") if np.ndim(value) else bytes(value)
+        if tid.get_cset() == h5py.h5t.CSET_ASCII and raw.endswith(b"."):
+            # PyTables pickles non-numpy values into ASCII attributes.
+            try:
+                return safe_loads(raw, source=source)
+            except UnsafePickleError:
+                raise
+            except CorruptDataError:
+                pass  # not a pickle after all: plain text ending in a dot
+        return raw.decode("utf-8", "replace")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value
+    return value
+
+
+def read_metadata(group: Optional[h5py.Group], filename: str = "") -> Dict[str, Any]:
+    """Flatten a PYME ``/MetaData`` group tree into ``{'A.B.C': value}``.
+
+    Text comes back as ``str``, booleans as ``numpy.bool_``, numbers as numpy
+    scalars or arrays, and pickled values (lists, tuples, dicts, None) decoded
+    with :func:`~pzfcodec.pyme.safe_pickle.safe_loads`.
+    """
+    out: Dict[str, Any] = {}
+    if group is None:
+        return out
+
+    def visit(g: h5py.Group, prefix: str) -> None:
+        for name in sorted(g.attrs):
+            if name in SYSTEM_ATTRS:
+                continue
+            key = prefix + name
+            out[key] = _decode_attr(g.attrs, name, f"{filename} metadata {key}")
+        for name, child in g.items():
+            if isinstance(child, h5py.Group):
+                visit(child, f"{prefix}{name}.")
+
+    visit(group, "")
+    return out
+
+
+def read_events(f: h5py.File) -> np.ndarray:
+    """The ``/Events`` table as a :data:`~pzfcodec.pyme.series.EVENTS_DTYPE` array."""
+    ds = f.get("Events")
+    if not isinstance(ds, h5py.Dataset) or ds.dtype.names is None:
+        return empty_events()
+    names = ds.dtype.names
+    missing = {"EventName", "EventDescr", "Time"} - set(names)
+    if missing:
+        raise CorruptDataError(f"/Events lacks the column(s) {sorted(missing)}")
+    rows = ds[()]
+    return make_events(rows["EventName"], rows["EventDescr"], rows["Time"])
+
+
+def uses_filter(ds: h5py.Dataset, filter_id: int) -> bool:
+    """Whether a dataset's filter pipeline contains ``filter_id``."""
+    plist = ds.id.get_create_plist()
+    return any(plist.get_filter(i)[0] == filter_id for i in range(plist.get_nfilters()))
+
+
+def filter_names(ds: h5py.Dataset) -> list:
+    """Names of the filters of a dataset, in pipeline order."""
+    plist = ds.id.get_create_plist()
+    out = []
+    for i in range(plist.get_nfilters()):
+        fid, _, cd, name = plist.get_filter(i)
+        out.append(name.decode("ascii", "replace") if name else str(fid))
+    return out
+
+
+# -- writing (attributes as PyTables writes them) ---------------------------------
+def _string_type(size: int, utf8: bool) -> h5py.h5t.TypeID:
+    tid = h5py.h5t.C_S1.copy()
+    tid.set_size(max(size, 1))
+    tid.set_strpad(h5py.h5t.STR_NULLTERM)
+    tid.set_cset(h5py.h5t.CSET_UTF8 if utf8 else h5py.h5t.CSET_ASCII)
+    return tid
+
+
+def _delete(obj: Any, name: str) -> None:
+    if name in obj.attrs:
+        del obj.attrs[name]
+
+
+def set_str_attr(obj: Any, name: str, value: Any, *, utf8: bool = True) -> None:
+    """Fixed-length NULLTERM string attribute; '' gets PyTables' NULL dataspace."""
+    data = value if isinstance(value, bytes) else str(value).encode("utf-8")
+    _delete(obj, name)
+    tid = _string_type(len(data), utf8)
+    if not data:
+        space = h5py.h5s.create(h5py.h5s.NULL)
+        h5py.h5a.create(obj.id, name.encode("utf-8"), tid, space).close()
+        return
+    space = h5py.h5s.create(h5py.h5s.SCALAR)
+    attr = h5py.h5a.create(obj.id, name.encode("utf-8"), tid, space)
+    attr.write(np.array(data, dtype=f"S{len(data)}"), mtype=tid)
+    attr.close()
+
+
+def set_bool_attr(obj: Any, name: str, value: bool) -> None:
+    """One-byte BITFIELD attribute, as PyTables stores ``bool``."""
+    _delete(obj, name)
+    tid = h5py.h5t.STD_B8LE.copy()
+    attr = h5py.h5a.create(obj.id, name.encode("utf-8"), tid, h5py.h5s.create(h5py.h5s.SCALAR))
+    attr.write(np.array(1 if value else 0, dtype=np.uint8), mtype=h5py.h5t.NATIVE_B8)
+    attr.close()
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars inside containers -> Python scalars (pickles without globals)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    return value
+
+
+def set_value_attr(obj: Any, name: str, value: Any) -> None:
+    """Store a metadata value the way PyTables (hence PYME) does."""
+    if isinstance(value, (bool, np.bool_)):
+        set_bool_attr(obj, name, bool(value))
+    elif isinstance(value, (str, np.str_)):
+        set_str_attr(obj, name, str(value), utf8=True)
+    elif isinstance(value, (bytes, np.bytes_)):
+        set_str_attr(obj, name, bytes(value), utf8=True)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, np.generic):
+        obj.attrs.create(name, np.int64(value))
+    elif isinstance(value, float):
+        obj.attrs.create(name, np.float64(value))
+    elif isinstance(value, np.generic) and value.dtype.kind in "iufc":
+        obj.attrs.create(name, value)
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "iufc":
+        obj.attrs.create(name, value)
+    else:
+        text = pickle.dumps(_plain(value), protocol=0)
+        set_str_attr(obj, name, text, utf8=False)
+
+
+def tag_group(g: h5py.Group, *, root: bool = False) -> None:
+    """PyTables bookkeeping attributes of a group (or of the root)."""
+    set_str_attr(g, "CLASS", b"GROUP")
+    if root:
+        set_str_attr(g, "PYTABLES_FORMAT_VERSION", b"2.1")
+    set_str_attr(g, "TITLE", b"")
+    set_str_attr(g, "VERSION", b"1.0")
+
+
+def tag_table(ds: h5py.Dataset, *, flavor: bool = True) -> None:
+    """PyTables bookkeeping attributes of a table (compound dataset)."""
+    set_str_attr(ds, "CLASS", b"TABLE")
+    set_str_attr(ds, "VERSION", b"2.7")
+    set_str_attr(ds, "TITLE", b"")
+    ds.attrs.create("NROWS", np.int64(ds.shape[0]))
+    leaf = 0
+
+    def leaves(dt: np.dtype) -> Iterable[np.dtype]:
+        for name in dt.names:
+            sub = dt.fields[name][0]
+            if sub.names:
+                yield from leaves(sub)
+            else:
+                yield sub
+
+    for i, name in enumerate(ds.dtype.names):
+        set_str_attr(ds, f"FIELD_{i}_NAME", name.encode("utf-8"))
+    for sub in leaves(ds.dtype):
+        if sub.kind == "S":
+            set_str_attr(ds, f"FIELD_{leaf}_FILL", b"")
+        else:
+            ds.attrs.create(f"FIELD_{leaf}_FILL", np.zeros((), dtype=sub))
+        leaf += 1
+    if flavor:
+        set_str_attr(ds, "FLAVOR", b"numpy")
+
+
+def write_metadata(f: h5py.File, metadata: Mapping[str, Any]) -> None:
+    """Write ``{'A.B.C': value}`` as attribute C of group ``/MetaData/A/B``."""
+    root = f.require_group("MetaData")
+    tag_group(root)
+    for key, value in metadata.items():
+        parts = str(key).split(".")
+        if not all(parts) or any(p in SYSTEM_ATTRS for p in parts[-1:]):
+            raise BadArgumentError(f"metadata key {key!r} is not a valid dotted PYME key")
+        g = root
+        for part in parts[:-1]:
+            if part not in g:
+                tag_group(g.create_group(part))
+            g = g[part]
+            if not isinstance(g, h5py.Group):
+                raise BadArgumentError(f"metadata key {key!r} clashes with another key")
+        set_value_attr(g, parts[-1], value)
+
+
+def write_events(f: h5py.File, events: Optional[np.ndarray]) -> None:
+    """Write an events array as PYME's ``/Events`` table (absent when empty)."""
+    if events is None or len(events) == 0:
+        return
+    rows = np.empty(len(events), dtype=EVENTS_H5_DTYPE)
+    for field, width in (("EventName", 32), ("EventDescr", 256)):
+        col = [str(v).encode("utf-8")[:width] for v in events[field]]
+        rows[field] = col
+    rows["Time"] = np.asarray(events["Time"], dtype=np.float64)
+    ds = f.create_dataset("Events", data=rows, maxshape=(None,), chunks=(885,),
+                          shuffle=True, compression="gzip", compression_opts=5)
+    tag_table(ds)

@@ -1,0 +1,163 @@
+"""Reader of PYME localisation results (``.h5r``).
+
+An ``.h5r`` holds tables (``/FitResults``, ``/DriftResults``, ...) with
+nested compound rows, PYME metadata in ``/MetaData`` and optionally
+``/Events``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional
+
+import h5py
+import numpy as np
+
+from ..errors import CorruptDataError
+from ._hdf import read_events, read_metadata
+from .h5 import PathLike, open_hdf5_file
+
+__all__ = ["H5RFile", "open_h5r", "flatten_table"]
+
+#: Short column names of PYME's tabular view, and the flattened columns they stand for.
+ALIASES = {
+    "A": "fitResults_A",
+    "x": "fitResults_x0",
+    "y": "fitResults_y0",
+    "z": "fitResults_z0",
+    "sig": "fitResults_sigma",
+    "error_x": "fitError_x0",
+    "error_y": "fitError_y0",
+    "error_z": "fitError_z0",
+    "t": "tIndex",
+}
+
+
+def flatten_table(table: np.ndarray, *, sort_by: Optional[str] = "tIndex",
+                  aliases: bool = True) -> Dict[str, np.ndarray]:
+    """Flat columns of a nested structured array, like PYME's tabular view.
+
+    Nested names are joined with ``_`` (``fitResults_x0``,
+    ``slicesUsed_x_start``).  Rows are sorted (stably) by ``sort_by`` when the
+    table has that column, and PYME's short aliases (``x``, ``y``, ``A``,
+    ``sig``, ``error_x``, ``error_y``, ``t``) are added when ``aliases``.
+    """
+    if table.dtype.names is None:
+        raise CorruptDataError("only tables with named columns can be flattened")
+    out: Dict[str, np.ndarray] = {}
+
+    def visit(arr: np.ndarray, prefix: str) -> None:
+        for name in arr.dtype.names:
+            col = arr[name]
+            if col.dtype.names:
+                visit(col, f"{prefix}{name}_")
+            else:
+                out[prefix + name] = col
+
+    visit(table, "")
+    if sort_by is not None and sort_by in out:
+        order = np.argsort(out[sort_by], kind="stable")
+        out = {k: v[order] for k, v in out.items()}
+    else:
+        out = {k: np.ascontiguousarray(v) for k, v in out.items()}
+    if aliases:
+        for short, long in ALIASES.items():
+            if long in out and short not in out:
+                out[short] = out[long]
+    return out
+
+
+class H5RFile:
+    """Localisation results in a PYME ``.h5r`` file; see :func:`open_h5r`.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = os.fspath(path)
+        self._file: Optional[h5py.File] = open_hdf5_file(self.path)
+        self._cache: Dict[str, np.ndarray] = {}
+        self._metadata: Optional[Dict[str, Any]] = None
+        self._events: Optional[np.ndarray] = None
+        names: List[str] = []
+
+        def visit(name: str, obj: Any) -> None:
+            if name.startswith("MetaData") or name == "Events":
+                return
+            if isinstance(obj, h5py.Dataset) and obj.dtype.names is not None and obj.ndim == 1:
+                names.append(name)
+
+        self._file.visititems(visit)
+        self._names = names
+
+    def __enter__(self) -> "H5RFile":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file (tables already read stay available)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def keys(self) -> List[str]:
+        """Names of the tables (``'FitResults'``, ``'DriftResults'``, ...)."""
+        return list(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """One table as a numpy structured array with its nested dtype."""
+        if name not in self._cache:
+            if name not in self._names:
+                raise KeyError(f"{self.path} has no table {name!r}; it has {self._names}")
+            if self._file is None:
+                raise ValueError(f"{self.path} is closed")
+            try:
+                self._cache[name] = self._file[name][()]
+            except OSError as exc:
+                raise CorruptDataError(f"{self.path}: cannot read table {name!r} ({exc})") from None
+        return self._cache[name]
+
+    @property
+    def tables(self) -> Dict[str, np.ndarray]:
+        """Every table, ``{name: structured array}``."""
+        return {name: self[name] for name in self._names}
+
+    def flat(self, name: str = "FitResults", **kwargs: Any) -> Dict[str, np.ndarray]:
+        """Flat-column view of a table (see :func:`flatten_table`)."""
+        return flatten_table(self[name], **kwargs)
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        """Flat ``{dotted_key: value}`` metadata."""
+        if self._metadata is None:
+            self._metadata = read_metadata(self._file.get("MetaData"), self.path)
+        return self._metadata
+
+    @property
+    def events(self) -> np.ndarray:
+        """Events (EventName, EventDescr, Time); empty when the file has none."""
+        if self._events is None:
+            self._events = read_events(self._file)
+        return self._events
+
+    def __repr__(self) -> str:
+        return f"<H5RFile {self.path!r} tables={self._names}>"
+
+
+def open_h5r(path: PathLike) -> H5RFile:
+    """Open PYME localisation results (``.h5r``).
+
+    Returns
+    -------
+    H5RFile
+        ``r.tables``, ``r['FitResults']``, ``r.flat('FitResults')``,
+        ``r.metadata``, ``r.events``.  Use as a context manager.
+    """
+    return H5RFile(path)

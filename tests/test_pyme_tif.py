@@ -1,0 +1,151 @@
+"""TIFF stacks with PYME metadata sidecars, through the common series interface."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pzfcodec.errors import CorruptDataError, UnsupportedFormatError
+from pzfcodec.pyme.series import EVENTS_DTYPE
+from pzfcodec.pyme.tif import open_tif
+from tests.common import require_module
+
+
+@pytest.fixture
+def tifffile():
+    return require_module("tifffile")
+
+
+def stack(dtype, n=5, h=6, w=7, seed=0):
+    """``n`` pages of ``h`` rows x ``w`` columns (as tifffile/ImageJ see them)."""
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        return rng.normal(100, 10, (n, h, w)).astype(dtype)
+    return rng.integers(0, np.iinfo(dtype).max, (n, h, w), endpoint=True).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("kw", [{}, {"compression": "zlib"}, {"imagej": True}], ids=["plain", "zlib", "imagej"])
+def test_series_interface(tmp_path, tifffile, dtype, kw):
+    if kw.get("imagej") and dtype == np.float32:
+        kw = dict(kw, photometric="minisblack")
+    pages = stack(dtype)
+    path = tmp_path / "series.tif"
+    tifffile.imwrite(path, pages, **kw)
+    (tmp_path / "series.json").write_text(json.dumps({"Camera.ADOffset": 100.0, "SizeT": 5}))
+    with open_tif(path) as s:
+        assert len(s) == 5
+        assert s.shape == (5, 7, 6)  # (frames, x, y): x is the TIFF column axis
+        assert s.dtype == np.dtype(dtype)
+        assert s.metadata_path == tmp_path / "series.json"
+        assert s.metadata["Camera.ADOffset"] == 100.0
+        assert s.events.dtype == EVENTS_DTYPE and s.events.size == 0
+        np.testing.assert_array_equal(s[3], pages[3].T)
+        np.testing.assert_array_equal(s[-1], pages[-1].T)
+        np.testing.assert_array_equal(s[1:4], pages[1:4].transpose(0, 2, 1))
+        np.testing.assert_array_equal(np.asarray(s), pages.transpose(0, 2, 1))
+        assert [f.shape for f in s] == [(7, 6)] * 5
+        with pytest.raises(IndexError):
+            s[5]
+
+
+def test_frames_are_read_lazily(tmp_path, tifffile, monkeypatch):
+    pages = stack(np.uint16, n=8)
+    tifffile.imwrite(tmp_path / "lazy.tif", pages, compression="zlib")
+    read = []
+    for cls in (tifffile.TiffPage, tifffile.TiffFrame):
+        original = cls.asarray
+
+        def counting(self, *args, _original=original, **kwargs):
+            read.append(self.index)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "asarray", counting)
+    with open_tif(tmp_path / "lazy.tif") as s:
+        assert read == []
+        np.testing.assert_array_equal(s[6], pages[6].T)
+        assert set(read) == {6}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".md", ".xml"])
+def test_metadata_from_each_sidecar(tmp_path, tifffile, suffix):
+    tifffile.imwrite(tmp_path / "cells.tif", stack(np.uint16))
+    text = {
+        ".json": '{"Camera.ADOffset": 251.0, "voxelsize.x": 0.1}',
+        ".md": "#PYME Simple Metadata v1\nmd['Camera.ADOffset'] = 251.0\nmd['voxelsize.x'] = 0.1\n",
+        ".xml": '<PYMEImageData><MetaData><Camera><ADOffset class="float" value="251.0"/></Camera>'
+        '<voxelsize><x class="float" value="0.1"/></voxelsize></MetaData></PYMEImageData>',
+    }[suffix]
+    (tmp_path / f"cells{suffix}").write_text(text)
+    with open_tif(tmp_path / "cells.tif") as s:
+        assert s.metadata_path == tmp_path / f"cells{suffix}"
+        assert s.metadata == {"Camera.ADOffset": 251.0, "voxelsize.x": 0.1}
+
+
+def test_no_sidecar_and_explicit_sidecar(tmp_path, tifffile):
+    tifffile.imwrite(tmp_path / "a.tif", stack(np.uint16))
+    (tmp_path / "elsewhere.json").write_text('{"Camera.ADOffset": 7.0}')
+    with open_tif(tmp_path / "a.tif") as s:
+        assert s.metadata_path is None and s.metadata == {}
+        assert s.sizes == {"z": 1, "t": 5, "c": 1}
+    with open_tif(tmp_path / "a.tif", metadata_path=tmp_path / "elsewhere.json") as s:
+        assert s.metadata == {"Camera.ADOffset": 7.0}
+
+
+def test_frame_index_follows_sidecar_dimensions(tmp_path, tifffile):
+    pages = stack(np.uint16, n=16)
+    tifffile.imwrite(tmp_path / "zt.tif", pages)
+    (tmp_path / "zt.json").write_text('{"DimOrder": "XYCZT", "SizeC": 2, "SizeZ": 4, "SizeT": 2}')
+    with open_tif(tmp_path / "zt.tif") as s:
+        assert s.frame_index(z=3, t=1, c=1) == 1 + 2 * 3 + 8 * 1
+        np.testing.assert_array_equal(s[s.frame_index(z=3, t=1, c=1)], pages[15].T)
+
+
+def test_imagej_hyperstack_dimensions(tmp_path, tifffile):
+    data = stack(np.uint16, n=2 * 3 * 4).reshape(2, 3, 4, 6, 7)  # T, Z, C, Y, X
+    tifffile.imwrite(tmp_path / "hyper.tif", data, imagej=True, metadata={"axes": "TZCYX"})
+    with open_tif(tmp_path / "hyper.tif") as s:
+        assert len(s) == 24
+        assert s.metadata == {"DimOrder": "XYCZT", "SizeC": 4, "SizeZ": 3, "SizeT": 2}
+        np.testing.assert_array_equal(s[s.frame_index(z=2, t=1, c=3)], data[1, 2, 3].T)
+    # the sidecar wins over the TIFF's own axes
+    (tmp_path / "hyper.json").write_text('{"SizeT": 1, "SizeZ": 6}')
+    with open_tif(tmp_path / "hyper.tif") as s:
+        assert (s.metadata["SizeT"], s.metadata["SizeZ"], s.metadata["SizeC"]) == (1, 6, 4)
+
+
+def test_pages_written_one_by_one(tmp_path, tifffile):
+    pages = stack(np.uint16, n=4)
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as writer:
+        for page in pages:
+            writer.write(page, contiguous=False)
+    with open_tif(tmp_path / "pages.tif") as s:
+        assert s.shape == (4, 7, 6)
+        np.testing.assert_array_equal(np.asarray(s), pages.transpose(0, 2, 1))
+
+
+def test_single_image(tmp_path, tifffile):
+    image = stack(np.uint16, n=1)[0]
+    tifffile.imwrite(tmp_path / "one.tif", image)
+    with open_tif(tmp_path / "one.tif") as s:
+        assert s.shape == (1, 7, 6)
+        np.testing.assert_array_equal(s[0], image.T)
+
+
+def test_rejects_rgb_and_non_tiff(tmp_path, tifffile):
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((6, 7, 3), np.uint8), photometric="rgb")
+    with pytest.raises(UnsupportedFormatError, match="rgb.tif"):
+        open_tif(tmp_path / "rgb.tif")
+    (tmp_path / "fake.tif").write_bytes(b"not a tiff at all")
+    with pytest.raises(CorruptDataError, match="fake.tif"):
+        open_tif(tmp_path / "fake.tif")
+
+
+def test_bad_sidecar_raises_on_metadata(tmp_path, tifffile):
+    tifffile.imwrite(tmp_path / "s.tif", stack(np.uint16))
+    (tmp_path / "s.json").write_text("{not json")
+    with open_tif(tmp_path / "s.tif") as s:
+        np.testing.assert_array_equal(s[0].shape, (7, 6))
+        with pytest.raises(CorruptDataError, match=r"s\.json: line 1"):
+            s.metadata

@@ -56,8 +56,9 @@ extensions = cythonize(
     compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False},
 )
 extensions.append(
-    Extension(PLUGIN, ["csrc/h5z_pzf.c"], include_dirs=["csrc"], libraries=libs,
-              extra_compile_args=core_cflags)
+    # The core comes first so that its own dependencies (libm...) resolve.
+    Extension(PLUGIN, ["csrc/h5z_pzf.c"], include_dirs=["csrc"],
+              libraries=["pzfcore"] + libs, extra_compile_args=core_cflags)
 )
 
 setup(

@@ -50,10 +50,12 @@ PZF_INLINE void pzf_store_be64(uint8_t *p, uint64_t v)
 }
 
 /* ---- writer ------------------------------------------------------------
- * acc holds the nbits most recent bits in its low end.  pzf_bw_flush writes
- * every complete byte with one 8-byte store, so it needs 8 writable bytes at
- * ptr; pzf_bw_flush_exact writes byte by byte and never past the last
- * complete byte.  Between flushes at most 56 bits may be added. */
+ * acc holds nbits pending bits left-aligned (most significant first).
+ * Appending only ORs a shifted code in, so consecutive appends do not wait
+ * on each other.  pzf_bw_flush writes every complete byte with one 8-byte
+ * store, so it needs 8 writable bytes at ptr; pzf_bw_flush_exact writes byte
+ * by byte and never past the last complete byte.  nbits + len <= 64 must
+ * hold for every append. */
 typedef struct {
     uint64_t acc;
     unsigned nbits;
@@ -67,27 +69,28 @@ PZF_INLINE void pzf_bw_init(pzf_bitwriter *bw, uint8_t *dst)
     bw->ptr = dst;
 }
 
-/* Append the len low bits of code (len <= 32, code < 2^len). */
+/* Append the len low bits of code (1 <= len, code < 2^len). */
 PZF_INLINE void pzf_bw_add(pzf_bitwriter *bw, uint32_t code, unsigned len)
 {
-    bw->acc = (bw->acc << len) | code;
     bw->nbits += len;
+    bw->acc |= (uint64_t)code << (64 - bw->nbits);
 }
 
 PZF_INLINE void pzf_bw_flush(pzf_bitwriter *bw)
 {
-    if (bw->nbits) {
-        pzf_store_be64(bw->ptr, bw->acc << (64 - bw->nbits));
-        bw->ptr += bw->nbits >> 3;
-        bw->nbits &= 7;
-    }
+    unsigned whole = bw->nbits & ~7u;
+    pzf_store_be64(bw->ptr, bw->acc);
+    bw->ptr += whole >> 3;
+    bw->acc = whole < 64 ? bw->acc << whole : 0;
+    bw->nbits -= whole;
 }
 
 PZF_INLINE void pzf_bw_flush_exact(pzf_bitwriter *bw)
 {
     while (bw->nbits >= 8) {
+        *bw->ptr++ = (uint8_t)(bw->acc >> 56);
+        bw->acc <<= 8;
         bw->nbits -= 8;
-        *bw->ptr++ = (uint8_t)(bw->acc >> bw->nbits);
     }
 }
 
@@ -96,7 +99,8 @@ PZF_INLINE uint8_t *pzf_bw_finish(pzf_bitwriter *bw)
 {
     pzf_bw_flush_exact(bw);
     if (bw->nbits) {
-        *bw->ptr++ = (uint8_t)(bw->acc << (8 - bw->nbits));
+        *bw->ptr++ = (uint8_t)(bw->acc >> 56);
+        bw->acc = 0;
         bw->nbits = 0;
     }
     return bw->ptr;

@@ -85,11 +85,28 @@ static inline int pzf_cpu_detect_isa(void)
     return PZF_ISA_SCALAR;
 }
 
+/* BMI2 (flag-free variable shifts; cpuid(7,0).ebx bit 8).  Cheap enough to
+ * call once per coded block. */
+static inline int pzf_cpu_has_bmi2(void)
+{
+    unsigned r[4];
+    pzf_cpuid(0, 0, r);
+    if (r[0] < 7)
+        return 0;
+    pzf_cpuid(7, 0, r);
+    return (r[1] >> 8) & 1;
+}
+
 #else /* not x86-64 */
 
 static inline int pzf_cpu_detect_isa(void)
 {
     return PZF_ISA_SCALAR;
+}
+
+static inline int pzf_cpu_has_bmi2(void)
+{
+    return 0;
 }
 
 #endif

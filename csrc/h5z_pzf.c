@@ -74,9 +74,7 @@ typedef uint64_t hsize_t;
 typedef int H5Z_filter_t;
 
 enum { H5PL_TYPE_FILTER = 0 };
-enum { H5T_INTEGER = 0, H5T_FLOAT = 1, H5T_STRING = 3, H5T_BITFIELD = 4,
-       H5T_OPAQUE = 5, H5T_COMPOUND = 6, H5T_REFERENCE = 7, H5T_ENUM = 8,
-       H5T_VLEN = 9, H5T_ARRAY = 10 };
+enum { H5T_INTEGER = 0, H5T_FLOAT = 1, H5T_VLEN = 9 }; /* H5T_class_t */
 enum { H5T_SGN_NONE = 0 };
 enum { H5T_ORDER_LE = 0, H5T_ORDER_BE = 1 };
 #define H5Z_FLAG_REVERSE 0x0100u

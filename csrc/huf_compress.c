@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bitstream.h"
+#include "cpu.h"
 #include "huf.h"
 #include "pzf.h"
 
@@ -129,6 +130,7 @@ void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan)
                     code <<= (l - prevlen);
                     prevlen = l;
                     plan->code[i] = code++;
+                    plan->maxlen = l;
                     bits += hist[i] * (uint64_t)l;
                 }
             }
@@ -142,11 +144,13 @@ void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan)
 /* Write the canonical tree in BCL pre-order: leaves in canonical order are
  * the tree's leaves left to right; before each leaf come the internal nodes
  * opened since the previous one. */
-static void write_tree(const pzf_huf_plan *plan, pzf_bitwriter *bw)
+static pzf_bitwriter write_tree(const pzf_huf_plan *plan, uint8_t *dst)
 {
+    pzf_bitwriter w, *bw = &w;
     int l, i, depth = 0;
     uint32_t prev = 0;
     int first = 1;
+    pzf_bw_init(bw, dst);
     for (l = 1; l <= PZF_HUF_MAX_BITS; l++) {
         for (i = 0; i < 256; i++) {
             int start, k;
@@ -172,48 +176,76 @@ static void write_tree(const pzf_huf_plan *plan, pzf_bitwriter *bw)
             depth = l;
         }
     }
+    return w;
 }
+
+/* The symbol loop.  Codes are kept left-aligned in 64 bits (codeL) so an
+ * append is one shift and one OR; the length comes from a byte table.  Up to
+ * 7 pending bits + 4 codes of <= 14 bits (or 3 of 15) fit between flushes;
+ * the 8-byte flush is used while it cannot pass the end of the stream. */
+#define PZF_DEFINE_ENCODE_LOOP(NAME, ATTR)                                      \
+    ATTR static void NAME(const uint64_t *codeL, const uint8_t *len,            \
+                          const uint8_t *src, size_t n, pzf_bitwriter *bwp,     \
+                          const uint8_t *end, int maxlen)                       \
+    {                                                                           \
+        pzf_bitwriter bw = *bwp; /* a local copy lives in registers */          \
+        size_t i = 0;                                                           \
+        if (maxlen <= 14) {                                                     \
+            for (; i + 4 <= n && end - bw.ptr >= 16; i += 4) {                  \
+                PZF_PUT(0); PZF_PUT(1); PZF_PUT(2); PZF_PUT(3);                 \
+                pzf_bw_flush(&bw);                                              \
+            }                                                                   \
+        } else {                                                                \
+            for (; i + 3 <= n && end - bw.ptr >= 16; i += 3) {                  \
+                PZF_PUT(0); PZF_PUT(1); PZF_PUT(2);                             \
+                pzf_bw_flush(&bw);                                              \
+            }                                                                   \
+        }                                                                       \
+        for (; i < n; i++) {                                                    \
+            PZF_PUT(0);                                                         \
+            pzf_bw_flush_exact(&bw);                                            \
+        }                                                                       \
+        *bwp = bw;                                                              \
+    }
+#define PZF_PUT(k)                                                              \
+    do {                                                                        \
+        unsigned s_ = src[i + (k)];                                             \
+        bw.acc |= codeL[s_] >> bw.nbits;                                        \
+        bw.nbits += len[s_];                                                    \
+    } while (0)
+
+PZF_DEFINE_ENCODE_LOOP(encode_loop, )
+#if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
+/* the same with BMI2's flag-free shifts, chosen at run time */
+PZF_DEFINE_ENCODE_LOOP(encode_loop_bmi2, __attribute__((target("bmi2"))))
+#define PZF_HAVE_BMI2_LOOP 1
+#endif
+#undef PZF_PUT
 
 size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n,
                       uint8_t *dst)
 {
     pzf_bitwriter bw;
-    uint32_t entry[256];
-    const uint8_t *fast_end = dst + plan->nbytes;
-    size_t i = 0;
+    uint64_t codeL[256];
     int s;
 
     if (n == 0)
         return 0;
-    pzf_bw_init(&bw, dst);
     if (plan->nsym == 1) {
+        pzf_bw_init(&bw, dst);
         pzf_bw_add(&bw, 0x100u | plan->single, 9);
         pzf_bw_finish(&bw);
         return 2;
     }
-    write_tree(plan, &bw);
-    /* code and length in one word: code << 4 | len */
+    bw = write_tree(plan, dst);
     for (s = 0; s < 256; s++)
-        entry[s] = plan->code[s] << 4 | plan->len[s];
-#define PZF_PUT(k)                                        \
-    do {                                                  \
-        uint32_t e_ = entry[src[i + (k)]];                \
-        pzf_bw_add(&bw, e_ >> 4, e_ & 15);                \
-    } while (0)
-    /* 4 codes of <= 12 bits fit between flushes (<= 7 + 48 bits); the
-     * 8-byte flush is used while it cannot pass the end of the stream */
-    for (; i + 4 <= n && fast_end - bw.ptr >= 16; i += 4) {
-        PZF_PUT(0);
-        PZF_PUT(1);
-        PZF_PUT(2);
-        PZF_PUT(3);
-        pzf_bw_flush(&bw);
-    }
-    for (; i < n; i++) {
-        PZF_PUT(0);
-        pzf_bw_flush_exact(&bw);
-    }
-#undef PZF_PUT
+        codeL[s] = plan->len[s] ? (uint64_t)plan->code[s] << (64 - plan->len[s]) : 0;
+#ifdef PZF_HAVE_BMI2_LOOP
+    if (pzf_cpu_has_bmi2())
+        encode_loop_bmi2(codeL, plan->len, src, n, &bw, dst + plan->nbytes, plan->maxlen);
+    else
+#endif
+        encode_loop(codeL, plan->len, src, n, &bw, dst + plan->nbytes, plan->maxlen);
     return (size_t)(pzf_bw_finish(&bw) - dst);
 }
 

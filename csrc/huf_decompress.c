@@ -4,7 +4,10 @@
  * The code tree is read from the stream (any shape with at most 256
  * leaves, hence any depth up to 255), then turned into a table resolving
  * PZF_HUF_TABLE_BITS bits per lookup; longer codes continue bit by bit from
- * the tree node the table points to.  The bit reader never touches memory
+ * the tree node the table points to.  For long streams a second table
+ * resolves up to 4 whole symbols per lookup, which breaks the latency chain
+ * of one-symbol-per-lookup decoding (the gain is largest for the short
+ * codes of quantised camera frames).  The bit reader never touches memory
  * outside the input: past its end it supplies zero bits, and a stream that
  * needed them is reported as corrupt.
  */
@@ -17,12 +20,16 @@
 #define TB PZF_HUF_TABLE_BITS
 #define MAX_NODES 511
 #define LONG_FLAG 0x8000u
+/* Streams of at least this many symbols get the multi-symbol table. */
+#define MULTI_MIN_SYMBOLS ((size_t)8 << TB)
 
 typedef struct {
     uint16_t child[MAX_NODES][2];
     uint8_t sym[MAX_NODES];
     uint8_t leaf[MAX_NODES];
     uint16_t table[1u << TB]; /* leaf: sym | len << 8; else LONG_FLAG | node */
+    uint32_t msym[1u << TB];  /* up to 4 symbols, the first in the low byte  */
+    uint16_t mmeta[1u << TB]; /* bits used | count << 8; count 0: long code   */
 } huf_tree;
 
 /* Read the pre-order tree.  Returns 0 or PZF_ERR_CORRUPT. */
@@ -85,8 +92,31 @@ static void build_table(huf_tree *t)
     }
 }
 
-/* A code longer than the table: walk the tree from the table's node. */
-static unsigned decode_long(const huf_tree *t, pzf_bitreader *br, unsigned node)
+/* The multi-symbol table: every whole code that fits in the TB bits,
+ * up to 4, found by chaining lookups of the one-symbol table. */
+static void build_multi(huf_tree *t)
+{
+    const uint32_t mask = (1u << TB) - 1;
+    uint32_t v;
+    for (v = 0; v <= mask; v++) {
+        unsigned pos = 0, k = 0;
+        uint32_t syms = 0;
+        while (k < 4) {
+            unsigned e = t->table[(v << pos) & mask];
+            if ((e & LONG_FLAG) || pos + (e >> 8) > TB)
+                break;
+            syms |= (uint32_t)(e & 0xFFu) << (8 * k++);
+            pos += e >> 8;
+        }
+        t->msym[v] = syms;
+        t->mmeta[v] = (uint16_t)(pos | k << 8);
+    }
+}
+
+/* A code longer than the table: walk the tree from the table's node.
+ * (Inlined like everything the loops call, so the bit reader stays in
+ * registers: byte stores to the output could alias it otherwise.) */
+PZF_INLINE unsigned decode_long(const huf_tree *t, pzf_bitreader *br, unsigned node)
 {
     pzf_br_skip(br, TB);
     while (!t->leaf[node]) {
@@ -108,15 +138,37 @@ PZF_INLINE unsigned decode_one(const huf_tree *t, pzf_bitreader *br)
     return e & 0xFFu;
 }
 
-/* The decode loop, specialised by the compiler for each output mapping.
- * After a refill at least 56 bits are buffered: 4 table lookups of <= TB
- * bits each; decode_long refills on its own. */
+/* The decode loops, specialised by the compiler for each output mapping.
+ * After a refill at least 56 bits are buffered, enough for 4 lookups of <=
+ * TB bits; decode_long refills on its own.  The multi-symbol loop stores 4
+ * symbols per lookup (the extra ones are overwritten later), so it stops
+ * 16 symbols before the end. */
 #define PZF_DEFINE_DECODE(NAME, T, MAP)                                         \
-    static int NAME(const huf_tree *t, pzf_bitreader *br, T *out, size_t n,     \
-                    const T *lut)                                               \
+    static int NAME(const huf_tree *t, const pzf_bitreader *br0, T *out,        \
+                    size_t n, const T *lut, int multi)                          \
     {                                                                           \
+        pzf_bitreader b = *br0, *br = &b; /* a local copy lives in registers */ \
         size_t i = 0;                                                           \
+        int k;                                                                  \
         (void)lut;                                                              \
+        while (multi && n - i >= 16 && br->end - br->ptr >= 8) {                \
+            pzf_br_refill(br);                                                  \
+            for (k = 0; k < 4; k++) {                                           \
+                uint32_t v_ = pzf_br_peek(br, TB);                              \
+                unsigned m_ = t->mmeta[v_];                                     \
+                if (PZF_UNLIKELY(m_ < 256)) {                                   \
+                    out[i++] = MAP(decode_long(t, br, t->table[v_] & 0x1FFu));  \
+                } else {                                                        \
+                    uint32_t s_ = t->msym[v_];                                  \
+                    out[i] = MAP(s_ & 0xFF);                                    \
+                    out[i + 1] = MAP((s_ >> 8) & 0xFF);                         \
+                    out[i + 2] = MAP((s_ >> 16) & 0xFF);                        \
+                    out[i + 3] = MAP(s_ >> 24);                                 \
+                    i += m_ >> 8;                                               \
+                    pzf_br_skip(br, m_ & 0xFF);                                 \
+                }                                                               \
+            }                                                                   \
+        }                                                                       \
         while (n - i >= 4 && br->end - br->ptr >= 8) {                          \
             pzf_br_refill(br);                                                  \
             out[i] = MAP(decode_one(t, br));                                    \
@@ -168,7 +220,7 @@ int pzf_huf_decode(const uint8_t *src, size_t src_size, void *dst, size_t n,
 {
     huf_tree t;
     pzf_bitreader br;
-    int rc;
+    int rc, multi;
 
     if (n == 0)
         return 0;
@@ -182,15 +234,17 @@ int pzf_huf_decode(const uint8_t *src, size_t src_size, void *dst, size_t n,
         return 0;
     }
     build_table(&t);
+    if ((multi = n >= MULTI_MIN_SYMBOLS))
+        build_multi(&t);
     switch (sink) {
     case PZF_SINK_U8:
-        return decode_bytes(&t, &br, (uint8_t *)dst, n, NULL);
+        return decode_bytes(&t, &br, (uint8_t *)dst, n, NULL, multi);
     case PZF_SINK_LUT8:
-        return decode_lut8(&t, &br, (uint8_t *)dst, n, (const uint8_t *)lut);
+        return decode_lut8(&t, &br, (uint8_t *)dst, n, (const uint8_t *)lut, multi);
     case PZF_SINK_LUT16:
-        return decode_lut16(&t, &br, (uint16_t *)dst, n, (const uint16_t *)lut);
+        return decode_lut16(&t, &br, (uint16_t *)dst, n, (const uint16_t *)lut, multi);
     case PZF_SINK_LUT32:
-        return decode_lut32(&t, &br, (uint32_t *)dst, n, (const uint32_t *)lut);
+        return decode_lut32(&t, &br, (uint32_t *)dst, n, (const uint32_t *)lut, multi);
     default:
         return PZF_ERR_ARGUMENT;
     }

@@ -49,8 +49,9 @@ class LazyFile:
     Parameters
     ----------
     path : str or os.PathLike
-        A ``.npy`` file (memory-mapped), a PYME ``.h5`` image series, or any
-        HDF5 file when ``dataset`` is given.
+        A ``.npy`` file (memory-mapped), an image series that
+        :func:`pzfcodec.open` reads (e.g. a PYME ``.h5``), or any HDF5 file
+        when ``dataset`` is given.
     dataset : str, optional
         Name of an HDF5 dataset to read instead of a PYME series.
 
@@ -78,9 +79,9 @@ class LazyFile:
 
                 self._handle = h5py.File(self.path, "r")[self.dataset]
             else:
-                from .pyme import open_h5
+                from .pyme import open as open_series
 
-                self._handle = open_h5(self.path)
+                self._handle = open_series(self.path)
         return self._handle
 
     def __getitem__(self, key: Any) -> np.ndarray:
@@ -173,12 +174,12 @@ def connect(scheduler: Union[None, int, str, Any] = None) -> Iterator[Any]:
             yield client
             return
         cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1,
-                               processes=False, dashboard_address=None)
+                               processes=False, dashboard_address=":0")
     elif isinstance(scheduler, int) or scheduler.isdigit():
         n = int(scheduler)
         if n < 1:
             raise BadArgumentError(f"the number of Dask workers must be >= 1; got {n}")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=None)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0")
     else:
         with Client(scheduler) as client:
             yield client
@@ -236,8 +237,7 @@ def to_zarr(stack: Any, store: Any, *, chunks: Optional[Sequence[int]] = None,
     target = zarr.create_array(store, shape=stack.shape, dtype=stack.dtype, chunks=chunks,
                                zarr_format=zarr_format, overwrite=overwrite, fill_value=0,
                                **codecs, **array_kwargs)
-    block = tuple(array_kwargs.get("shards") or chunks)
-    stack = stack.rechunk(_block_shape(stack.shape, block, stack.dtype))
+    stack = _align(stack, tuple(array_kwargs.get("shards") or chunks))
     with connect(client) as c:
         c.compute(stack.store(target, lock=False, compute=False), sync=True)
     return target
@@ -286,7 +286,7 @@ def to_hdf5(stack: Any, path: Union[str, os.PathLike], name: str = "data", *,
     stack = _as_dask(stack)
     chunks = _chunk_shape(stack.shape, chunks)
     options = _options(offset, scale, compression)
-    stack = stack.rechunk(_block_shape(stack.shape, chunks, stack.dtype))
+    stack = _align(stack, chunks)
     blocks = stack.to_delayed().ravel()
     starts = list(np.ndindex(*stack.numblocks))
     offsets = [tuple(int(sum(c[:i])) for c, i in zip(stack.chunks, index)) for index in starts]
@@ -354,6 +354,13 @@ def _chunk_shape(shape: Tuple[int, ...], chunks: Optional[Sequence[int]]) -> Tup
             f"chunks must give {len(shape)} positive sizes for an array of shape {shape}; "
             f"got {chunks}")
     return tuple(min(c, max(n, 1)) for c, n in zip(chunks, shape))
+
+
+def _align(stack: Any, chunks: Tuple[int, ...]) -> Any:
+    """Rechunk ``stack`` so that every block holds whole storage chunks."""
+    if all(all(n % c == 0 for n in blocks[:-1]) for blocks, c in zip(stack.chunks, chunks)):
+        return stack
+    return stack.rechunk(_block_shape(stack.shape, chunks, stack.dtype))
 
 
 def _block_shape(shape: Tuple[int, ...], chunks: Tuple[int, ...], dtype: Any) -> Tuple[int, ...]:

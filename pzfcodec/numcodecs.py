@@ -40,8 +40,9 @@ from typing import Any, Optional, Tuple
 import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray
+from numcodecs.registry import register_codec
 
-from .errors import BadArgumentError, CorruptDataError
+from .errors import BadArgumentError, CorruptDataError, DataTooLargeError
 
 __all__ = ["PZF", "encode_chunk", "decode_chunk", "frame_shape"]
 
@@ -159,8 +160,14 @@ def encode_chunk(buf: Any, *, offset: Optional[float] = None, scale: Optional[fl
                 f"chunks; got {arr.dtype}. Use lossless mode (no scale) or convert the data")
         # Code the bytes: the fastest-varying axis grows by the element size.
         frame = frame.T.view(np.uint8).T if fortran else frame.view(np.uint8)
-    return compress(frame, compression, None if scale is None else (offset, scale),
+    blob = compress(frame, compression, None if scale is None else (offset, scale),
                     threads=threads, chunk_size=chunk_size)
+    if order == "C" and blob[6:7] == b"F":
+        # A frame contiguous in both orders (at most one axis > 1) is
+        # recorded as 'F' by compress(); its bytes are the same in C order,
+        # and C-ordered chunks are labelled 'C' (as the HDF5 filter requires).
+        blob = blob[:6] + b"C" + blob[7:]
+    return blob
 
 
 def decode_chunk(buf: Any, out: Any = None, *, threads: int = 1,
@@ -188,20 +195,25 @@ def decode_chunk(buf: Any, out: Any = None, *, threads: int = 1,
     from . import decompress, read_header
 
     blob = ensure_contiguous_ndarray(buf)
-    header = read_header(blob)
-    if nbytes is not None and header.decoded_size != nbytes:
+    try:
+        header = read_header(blob, max_decoded_size=nbytes)
+        size = header.decoded_size
+    except DataTooLargeError:
+        if nbytes is None:
+            raise
+        size = None
+    if nbytes is not None and size != nbytes:
         raise CorruptDataError(
-            f"the chunk's PZF header describes {header.decoded_size} bytes but the chunk holds "
-            f"{nbytes} bytes: the stored chunk is corrupt or belongs to another array")
+            f"the stored chunk's PZF header does not describe a chunk of {nbytes} bytes: "
+            f"the chunk is corrupt or belongs to another array")
     if out is None:
         return decompress(blob, threads=threads, max_decoded_size=nbytes).reshape(-1, order="A")
     dst = ensure_contiguous_ndarray(out)
     if dst.nbytes != header.decoded_size:
         raise BadArgumentError(
             f"out= holds {dst.nbytes} bytes but the chunk decodes to {header.decoded_size} bytes")
-    w, h, d = header.shape
-    shape = (w, h) if d == 1 else (w, h, d)
-    view = dst.view(np.uint8).view(header.data_format).reshape(shape, order=header.dim_order)
+    view = dst.view(np.uint8).view(header.dtype).reshape(header.array_shape,
+                                                         order=header.dim_order)
     decompress(blob, out=view, threads=threads, max_decoded_size=dst.nbytes)
     return out
 
@@ -261,3 +273,6 @@ class PZF(Codec):
     def _options(self) -> dict:
         return {k: getattr(self, k) for k in ("offset", "scale", "compression", "threads",
                                               "chunk_size")}
+
+
+register_codec(PZF)

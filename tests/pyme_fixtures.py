@@ -76,7 +76,7 @@ def pzf_blob(frame: np.ndarray, *, compression: str = "raw", order: str = "C",
     payload = np.asarray(data).tobytes(order=order)
     if compression == "huffman":
         bcl = require_module("pymecompress.bcl")
-        payload = bytes(bcl.HuffmanCompressOrig(np.frombuffer(payload, np.uint8)))
+        payload = bytes(bcl.HuffmanCompressOrig(np.frombuffer(payload, np.uint8).copy()))
     comp = {"raw": 0, "huffman": 1}[compression]
     off, scale = quant if quant is not None else (0.0, 0.0)
     header = struct.pack("<2sBBBBcBqIIIIQffI12x", b"BD", 3, fmt, comp, 1 if quant else 0,
@@ -337,26 +337,22 @@ def sf_pickle(splines: Sequence[tuple], *, legacy: bool) -> bytes:
 
 def malicious_pickles() -> Dict[str, bytes]:
     """Pickles a hostile file could hold; none may run anything."""
-    import os
-
-    class Exec:
-        def __reduce__(self):
-            return (os.system, ("echo owned > /dev/null",))
-
-    class Eval:
-        def __reduce__(self):
-            return (eval, ("1 + 1",))
+    def call(module: str, name: str, *args: bytes, proto: bytes = PROTO2) -> bytes:
+        return proto + op_global(module, name) + op_tuple(args) + REDUCE
 
     return {
-        "os.system": pickle.dumps(Exec(), protocol=2),
-        "eval": pickle.dumps(Eval(), protocol=0),
-        "builtins.getattr": PROTO2 + op_global("builtins", "getattr") + op_tuple(
-            [op_global("builtins", "object"), op_unicode("__subclasses__")]) + REDUCE + STOP,
-        "subprocess": PROTO2 + op_global("subprocess", "Popen") + op_tuple([op_unicode("true")]) + REDUCE + STOP,
-        "numpy.load": PROTO2 + op_global("numpy", "load") + op_tuple([op_unicode("/dev/null")]) + REDUCE + STOP,
+        "os.system": call("os", "system", op_unicode("true")) + STOP,
+        "posix.system": call("posix", "system", op_unicode("true")) + STOP,
+        "eval-protocol0": b"c__builtin__\neval\n(S'1 + 1'\ntR.",
+        "builtins.getattr": call("builtins", "getattr", op_global("builtins", "object"),
+                                 op_unicode("__subclasses__")) + STOP,
+        "subprocess": call("subprocess", "Popen", op_unicode("true")) + STOP,
+        "numpy.load": call("numpy", "load", op_unicode("/dev/null")) + STOP,
         "psf-with-exec": PROTO2 + modern_array(np.zeros((2, 2, 2), np.float32))
-        + pickle.dumps(Exec(), protocol=2)[2:-1] + TUPLE2 + STOP,
-        "codecs-other": PROTO2 + op_global("_codecs", "encode") + op_tuple(
-            [op_unicode("x"), op_unicode("zlib")]) + REDUCE + STOP,
+        + call("os", "system", op_unicode("true"), proto=b"") + TUPLE2 + STOP,
+        "md-handler-then-exec": PROTO2 + op_global("PYME.IO.MetaDataHandler", "NestedClassMDHandler")
+        + EMPTY_TUPLE + NEWOBJ + op_dict({"x": call("os", "system", op_unicode("true"), proto=b"")},
+                                         key=op_unicode) + BUILD + STOP,
+        "codecs-other": call("_codecs", "encode", op_unicode("x"), op_unicode("zlib")) + STOP,
         "object-array": pickle.dumps(np.array([1, "a"], dtype=object), protocol=2),
     }

@@ -12,6 +12,7 @@ import pytest
 from pzfcodec.errors import CorruptDataError, UnsafePickleError, UnsupportedFormatError
 from pzfcodec.pyme.sidecar import MetadataWarning, find_sidecar, read_metadata
 from pzfcodec.pyme.spline import BivariateSpline
+from tests.common import require_module
 
 
 # ---- pickles as Python 2 wrote them (protocol 0) ---------------------------
@@ -289,3 +290,40 @@ def test_find_sidecar_pairing(tmp_path):
         assert find_sidecar(image) == tmp_path / f"series{suffix}"
     assert find_sidecar(tmp_path / "series.tiff") == tmp_path / "series.xml"
     assert find_sidecar(str(image)) == tmp_path / "series.xml"
+
+
+# ---- robustness --------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".json", ".md", ".xml"])
+def test_arbitrary_bytes_raise_only_library_errors(tmp_path, suffix):
+    hypothesis = require_module("hypothesis")
+    st = hypothesis.strategies
+    seed = {
+        ".json": b'{"a": [1, 2.5, "x"], "b": null}',
+        ".md": b"md['a'] = (1, u'x', [2.5]) # c\nmd['b'] = pickle.loads('''(lp0\nI1\na.''')\n",
+        ".xml": b'<PYMEImageData><MetaData><A><B class="int" value="1"/></A></MetaData></PYMEImageData>',
+    }[suffix]
+    # the seed with a few bytes replaced, inserted or cut off
+    edits = st.lists(st.tuples(st.integers(0, len(seed)), st.binary(max_size=3), st.booleans()), max_size=4)
+    mutated = edits.map(lambda es: _apply(seed, es))
+    path = tmp_path / f"fuzz{suffix}"
+
+    @hypothesis.settings(max_examples=150, deadline=None, database=None)
+    @hypothesis.given(st.binary(max_size=200) | mutated)
+    def check(data):
+        path.write_bytes(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MetadataWarning)
+            try:
+                assert type(read_metadata(path)) is dict
+            except (CorruptDataError, UnsupportedFormatError, UnsafePickleError):
+                pass
+
+    check()
+
+
+def _apply(seed: bytes, edits) -> bytes:
+    out = seed
+    for pos, new, cut in edits:
+        out = out[:pos] if cut else out[:pos] + new + out[pos + len(new):]
+    return out

@@ -133,10 +133,25 @@ def test_single_image(tmp_path, tifffile):
         np.testing.assert_array_equal(s[0], image.T)
 
 
-def test_rejects_rgb_and_non_tiff(tmp_path, tifffile):
-    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((6, 7, 3), np.uint8), photometric="rgb")
-    with pytest.raises(UnsupportedFormatError, match="rgb.tif"):
-        open_tif(tmp_path / "rgb.tif")
+def test_samples_are_colour_channels(tmp_path, tifffile):
+    rgb = stack(np.uint8, n=2 * 4 * 3).reshape(2, 4, 6, 7, 3)  # T, Z, Y, X, S
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, imagej=True, photometric="rgb", metadata={"axes": "TZYXS"})
+    with open_tif(tmp_path / "rgb.tif") as s:
+        assert s.shape == (24, 7, 6)
+        assert s.metadata == {"DimOrder": "XYCZT", "SizeC": 3, "SizeZ": 4, "SizeT": 2}
+        np.testing.assert_array_equal(s[s.frame_index(z=3, t=1, c=2)], rgb[1, 3, :, :, 2].T)
+    planar = stack(np.uint16, n=3)  # how tifffile has stored 3-page stacks by default
+    tifffile.imwrite(tmp_path / "planar.tif", planar, photometric="rgb", planarconfig="separate")
+    with open_tif(tmp_path / "planar.tif") as s:
+        assert s.shape == (3, 7, 6) and s.metadata["SizeC"] == 3
+        np.testing.assert_array_equal(np.asarray(s), planar.transpose(0, 2, 1))
+
+
+def test_rejects_volumes_and_non_tiff(tmp_path, tifffile):
+    tifffile.imwrite(tmp_path / "vol.tif", np.zeros((5, 16, 16), np.uint16), volumetric=True, tile=(1, 16, 16),
+                     photometric="minisblack")
+    with pytest.raises(UnsupportedFormatError, match="vol.tif"):
+        open_tif(tmp_path / "vol.tif")
     (tmp_path / "fake.tif").write_bytes(b"not a tiff at all")
     with pytest.raises(CorruptDataError, match="fake.tif"):
         open_tif(tmp_path / "fake.tif")
@@ -149,3 +164,21 @@ def test_bad_sidecar_raises_on_metadata(tmp_path, tifffile):
         np.testing.assert_array_equal(s[0].shape, (7, 6))
         with pytest.raises(CorruptDataError, match=r"s\.json: line 1"):
             s.metadata
+
+
+def test_pzfcodec_open_dispatches(tmp_path, tifffile):
+    import pzfcodec
+
+    pages = stack(np.uint16)
+    for name in ("a.tif", "b.tiff"):
+        tifffile.imwrite(tmp_path / name, pages)
+        with pzfcodec.open(tmp_path / name) as s:
+            np.testing.assert_array_equal(s[2], pages[2].T)
+    (tmp_path / "a.json").write_text('{"Camera.ADOffset": 1.0}')
+    (tmp_path / "a.md").write_text("md['Camera.ADOffset'] = 2.0\n")
+    (tmp_path / "a.xml").write_text(
+        '<PYMEImageData><MetaData><Camera><ADOffset class="float" value="3.0"/></Camera>'
+        "</MetaData></PYMEImageData>"
+    )
+    for suffix, value in ((".json", 1.0), (".md", 2.0), (".xml", 3.0)):
+        assert pzfcodec.open(tmp_path / f"a{suffix}") == {"Camera.ADOffset": value}

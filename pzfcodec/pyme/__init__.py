@@ -1,6 +1,24 @@
-"""Readers and a writer for PYME (python-microscopy) files, without PYME."""
-from .safe_pickle import safe_loads
-from .series import Series, empty_events
-from .spline import BivariateSpline
+"""Readers and writers of PYME (python-microscopy) files, without PYME.
 
-__all__ = ["safe_loads", "Series", "empty_events", "BivariateSpline"]
+Everything here needs only numpy, h5py and hdf5plugin, and is safe on files
+from strangers: pickles are read with a restricted unpickler
+(:func:`safe_loads`) and damaged frames raise when read.
+
+>>> import pzfcodec
+>>> with pzfcodec.open("series.h5") as s:          # doctest: +SKIP
+...     frame = s[0]; print(s.shape, s.metadata["Camera.ADOffset"])
+"""
+from .dispatch import OPENERS, load_pzf, open
+from .h5 import H5Series, open_h5
+from .h5r import H5RFile, flatten_table, open_h5r
+from .psf import VoxelSize, load_psf, load_sf
+from .safe_pickle import safe_loads
+from .series import EVENTS_DTYPE, Series, empty_events, make_events
+from .spline import BivariateSpline
+from .writer import write_h5, write_h5_filtered
+
+__all__ = [
+    "open", "open_h5", "open_h5r", "load_psf", "load_sf", "load_pzf", "write_h5", "write_h5_filtered",
+    "Series", "H5Series", "H5RFile", "VoxelSize", "BivariateSpline", "EVENTS_DTYPE", "empty_events",
+    "make_events", "flatten_table", "safe_loads", "OPENERS",
+]

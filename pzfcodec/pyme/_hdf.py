@@ -121,18 +121,18 @@ def _delete(obj: Any, name: str) -> None:
         del obj.attrs[name]
 
 
-def set_str_attr(obj: Any, name: str, value: Any, *, utf8: bool = True) -> None:
+def set_str_attr(obj: Any, name: str, value: Any, *, utf8: bool = True, null_if_empty: bool = True) -> None:
     """Fixed-length NULLTERM string attribute; '' gets PyTables' NULL dataspace."""
     data = value if isinstance(value, bytes) else str(value).encode("utf-8")
     _delete(obj, name)
     tid = _string_type(len(data), utf8)
-    if not data:
+    if not data and null_if_empty:
         space = h5py.h5s.create(h5py.h5s.NULL)
         h5py.h5a.create(obj.id, name.encode("utf-8"), tid, space).close()
         return
     space = h5py.h5s.create(h5py.h5s.SCALAR)
     attr = h5py.h5a.create(obj.id, name.encode("utf-8"), tid, space)
-    attr.write(np.array(data, dtype=f"S{len(data)}"), mtype=tid)
+    attr.write(np.array(data, dtype=f"S{max(len(data), 1)}"), mtype=tid)
     attr.close()
 
 
@@ -210,7 +210,7 @@ def tag_table(ds: h5py.Dataset, *, flavor: bool = True) -> None:
         set_str_attr(ds, f"FIELD_{i}_NAME", name.encode("utf-8"))
     for sub in leaves(ds.dtype):
         if sub.kind == "S":
-            set_str_attr(ds, f"FIELD_{leaf}_FILL", b"")
+            set_str_attr(ds, f"FIELD_{leaf}_FILL", b"", utf8=False, null_if_empty=False)
         else:
             ds.attrs.create(f"FIELD_{leaf}_FILL", np.zeros((), dtype=sub))
         leaf += 1

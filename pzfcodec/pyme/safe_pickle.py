@@ -98,7 +98,8 @@ def _dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
     if not isinstance(spec, str):
         raise UnsafePickleError(f"numpy dtype pickled from {type(spec).__name__}, expected text")
     try:
-        dt = np.dtype(spec)
+        # always a private copy: the pickle's BUILD then sets its byte order
+        dt = np.dtype(spec, bool(align), True)
     except TypeError as exc:
         raise CorruptDataError(f"pickled numpy dtype {spec!r} is not valid: {exc}") from None
     if dt.hasobject:
@@ -214,9 +215,9 @@ def safe_loads(data: bytes, *, encoding: str = "latin1", source: str = "") -> An
     """
     try:
         return _RestrictedUnpickler(io.BytesIO(data), encoding=encoding, source=source).load()
-    except UnsafePickleError:
-        raise
-    except CorruptDataError:
+    except (UnsafePickleError, CorruptDataError) as exc:
+        if source and source not in str(exc):
+            raise type(exc)(f"{source}: {exc}") from None
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
             AttributeError, UnicodeDecodeError, MemoryError, OverflowError) as exc:

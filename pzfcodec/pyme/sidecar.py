@@ -159,7 +159,7 @@ def _read_md(path: Path) -> Dict[str, Any]:
                 continue
             except _Unsupported:
                 pass
-        text = (ast.get_source_segment(source, stmt) or "").splitlines()[0]
+        text = (ast.get_source_segment(source, stmt) or "").partition("\n")[0]
         warnings.warn(
             f"{path}: line {stmt.lineno}: skipped (not a metadata value pzfcodec "
             f"reads without running code): {text[:120]}",

@@ -29,7 +29,8 @@ class TiffSeries(Series):
 
     Frame ``i`` is page ``i`` of the file's first series, transposed so that
     its first axis is x (the TIFF column axis), as PYME orients frames.  The
-    pages are read on demand.
+    samples of RGB(A) pages are colour channels (``SizeC``), the fastest
+    frame axis.  Pages are read on demand.
 
     Attributes
     ----------
@@ -59,11 +60,11 @@ class TiffSeries(Series):
         if not all_series:
             raise UnsupportedFormatError(f"{self.path}: the TIFF file holds no image")
         first = all_series[0]
-        if "S" in first.axes or len(first.shape) < 2:
+        page_axes = first.keyframe.axes
+        if page_axes not in ("YX", "YXS", "SYX"):
             raise UnsupportedFormatError(
-                f"{self.path}: TIFF series of shape {first.shape} (axes {first.axes!r}) is not a "
-                "stack of single-channel frames (RGB and other multi-sample images are not "
-                "microscopy camera data)"
+                f"{self.path}: TIFF pages of shape {first.keyframe.shape} (axes {page_axes!r}) "
+                "are not 2-D images"
             )
         if len(all_series) > 1 and all(
             len(s.pages) == 1 and s.shape == first.shape and s.dtype == first.dtype
@@ -71,24 +72,34 @@ class TiffSeries(Series):
         ):
             # Pages written one at a time: tifffile lists each as its own series.
             self._pages = [s.pages[0] for s in all_series]
-            self._axes = "Q" + first.axes[-2:]
+            outer = {"Q": len(self._pages)}
         else:
             self._pages = list(first.pages)
-            self._axes = first.axes
-        n_frames = math.prod(first.shape[:-2]) if self._axes == first.axes else len(self._pages)
-        if len(self._pages) != n_frames or any(p is None for p in self._pages):
+            n = len(first.axes) - len(page_axes)
+            outer = dict(zip(first.axes[:n], first.shape[:n]))
+        n_pages = math.prod(outer.values())
+        if len(self._pages) != n_pages or any(p is None for p in self._pages):
             raise UnsupportedFormatError(
-                f"{self.path}: the TIFF lists {n_frames} frames but only {len(self._pages)} "
+                f"{self.path}: the TIFF lists {n_pages} images but only {len(self._pages)} "
                 "pages (a truncated ImageJ file?); read it with tifffile.memmap"
             )
-        self._nframes = n_frames
-        height, width = first.shape[-2:]
+        # Samples (RGB...) are colour channels to PYME: the fastest-varying frame axis.
+        self._samples = first.keyframe.shape[page_axes.index("S")] if "S" in page_axes else 1
+        self._page_axes = page_axes
+        self._outer = dict(outer, **({"S": self._samples} if self._samples > 1 else {}))
+        self._nframes = n_pages * self._samples
+        height, width = (first.keyframe.shape[page_axes.index(a)] for a in "YX")
         self._frame_shape = (width, height)
         self._dtype = np.dtype(first.dtype).newbyteorder("=")
 
     def _read_frame(self, i: int) -> np.ndarray:
-        page = self._pages[i].asarray()
-        return page.astype(self._dtype, copy=False).reshape(self._frame_shape[::-1]).T
+        page, sample = divmod(i, self._samples)
+        image = self._pages[page].asarray()
+        if self._page_axes == "YXS":
+            image = image[:, :, sample]
+        elif self._page_axes == "SYX":
+            image = image[sample]
+        return image.astype(self._dtype, copy=False).T
 
     def _read_metadata(self) -> Dict[str, Any]:
         metadata = read_metadata(self.metadata_path) if self.metadata_path is not None else {}
@@ -97,11 +108,11 @@ class TiffSeries(Series):
         return metadata
 
     def _dimensions(self) -> Dict[str, Any]:
-        """SizeC/SizeZ/SizeT/DimOrder from the TIFF's own axes (ImageJ, OME), if it names them."""
-        axes, shape = self._axes[:-2], self._tif.series[0].shape[:-2]
-        if not axes or not set(axes) <= set("CZT") or len(set(axes)) != len(axes):
+        """SizeC/SizeZ/SizeT/DimOrder from the TIFF's own axes (ImageJ, OME, RGB), if it names them."""
+        sizes = {("C" if a == "S" else a): n for a, n in self._outer.items()}
+        axes = "".join(sizes)  # slowest first
+        if not axes or not set(axes) <= set("CZT") or len(axes) != len(self._outer):
             return {}
-        sizes = dict(zip(axes, shape))
         order = "".join(reversed(axes)) + "".join(a for a in "CZT" if a not in axes)
         out: Dict[str, Any] = {"DimOrder": "XY" + order}
         out.update({f"Size{a}": int(sizes.get(a, 1)) for a in "CZT"})
@@ -129,14 +140,15 @@ def open_tif(path: PathLike, *, metadata_path: Optional[PathLike] = None) -> Tif
     TiffSeries
         ``len()``, ``shape`` ``(frames, x, y)``, lazy ``s[i]``, ``metadata``
         (from the sidecar, plus ``SizeC``/``SizeZ``/``SizeT``/``DimOrder``
-        from ImageJ/OME axes when the sidecar lacks them) and empty
-        ``events``.  Use it as a context manager to close the file.
+        from the TIFF's ImageJ/OME axes or RGB samples when the sidecar
+        lacks them) and empty ``events``.  Use it as a context manager to
+        close the file.
 
     Raises
     ------
     CorruptDataError
         The file is not a readable TIFF.
     UnsupportedFormatError
-        The TIFF is not a stack of single-channel frames.
+        The TIFF pages are not 2-D images (e.g. tiled volumes).
     """
     return TiffSeries(path, metadata_path)

@@ -1,0 +1,359 @@
+"""``pzfcodec convert``: recompress a PYME series (or a ``.npy`` stack) with PZF.
+
+Two outputs:
+
+* ``--to hdf5`` (default): PYME's ``/ImageData`` layout compressed with the
+  PZF HDF5 filter, readable by any HDF5 program that has the filter plugin;
+* ``--to pyme``: PYME's own ``/PZFImageData`` layout, which PYME reads with
+  no extra software.
+
+Lossless by default; ``--step SIGMA`` quantises with a step of SIGMA photon
+noise standard deviations, from the camera's ADU offset and electrons per
+ADU (taken from the file's ``Camera.*`` metadata unless given), and
+``--offset``/``--scale`` set the quantisation directly.  The output is
+written to a temporary name, read back and checked frame by frame, and only
+then renamed into place; the input is never overwritten.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from .errors import BadArgumentError, CorruptDataError, PZFError, UnsupportedFormatError
+
+__all__ = ["ConvertReport", "convert", "add_parser"]
+
+Progress = Optional[Callable[[str, int, int], None]]
+_BATCH_BYTES = 64 << 20
+
+
+@dataclass
+class ConvertReport:
+    """What :func:`convert` did.
+
+    Attributes
+    ----------
+    src, dst : str
+        Input and output files.
+    to : str
+        ``"hdf5"`` or ``"pyme"``.
+    frames : int
+        Frames converted.
+    shape : tuple of int
+        ``(frames, x, y)``.
+    dtype : str
+        Pixel type.
+    raw_bytes, src_bytes, dst_bytes : int
+        Uncompressed size of the pixels, size of the input and output files.
+    seconds : float
+        Time spent reading, compressing and writing (verification excluded).
+    verify_seconds : float
+        Time spent reading back and checking the output.
+    quantization : tuple of float or None
+        ``(offset, scale)``, or None when lossless.
+    rms_error : float
+        Root-mean-square difference between output and input pixels (ADU).
+    max_error : float
+        Largest absolute difference (ADU).
+    rms_error_sigma : float or None
+        RMS of the per-pixel error divided by that pixel's noise standard
+        deviation (Poisson + read noise + ADC rounding), when the camera's
+        offset and electrons per ADU are known.
+    """
+
+    src: str
+    dst: str
+    to: str
+    frames: int
+    shape: Tuple[int, ...]
+    dtype: str
+    raw_bytes: int
+    src_bytes: int
+    dst_bytes: int
+    seconds: float
+    verify_seconds: float
+    quantization: Optional[Tuple[float, float]]
+    rms_error: float
+    max_error: float
+    rms_error_sigma: Optional[float]
+
+    @property
+    def ratio(self) -> float:
+        """Uncompressed pixel bytes / output file bytes."""
+        return self.raw_bytes / max(self.dst_bytes, 1)
+
+    @property
+    def mb_per_s(self) -> float:
+        """Uncompressed megabytes (10^6 bytes) converted per second."""
+        return self.raw_bytes / 1e6 / max(self.seconds, 1e-9)
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        lines = [
+            f"converted {self.src} -> {self.dst} ({'PZF HDF5 filter' if self.to == 'hdf5' else 'PYME PZF'})",
+            f"  {self.frames} frames of {self.shape[1]} x {self.shape[2]} {self.dtype}: "
+            f"{self.raw_bytes / 1e6:.1f} MB raw, input file {self.src_bytes / 1e6:.1f} MB, "
+            f"output file {self.dst_bytes / 1e6:.1f} MB",
+            f"  ratio {self.ratio:.2f} vs raw ({self.src_bytes / max(self.dst_bytes, 1):.2f} vs input file), "
+            f"{self.mb_per_s:.1f} MB/s",
+        ]
+        if self.quantization is None:
+            lines.append("  lossless: every frame verified bit-exact")
+        else:
+            off, scale = self.quantization
+            sigma = "" if self.rms_error_sigma is None else f" = {self.rms_error_sigma:.3f} noise sigma"
+            lines.append(f"  sqrt quantisation (offset {off:g} ADU, scale {scale:.4g}): rms error "
+                         f"{self.rms_error:.3f} ADU{sigma}, max {self.max_error:g} ADU; every frame verified")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Camera:
+    ad_offset: float
+    electrons_per_adu: float
+    read_noise_e: float = 0.0
+
+
+def _open_source(src: str) -> Tuple[Any, Dict[str, Any], Any, Callable[[], None]]:
+    """(frames, metadata, events, close) of a convertible input."""
+    if src.lower().endswith(".npy"):
+        arr = np.load(src, mmap_mode="r", allow_pickle=False)
+        if arr.ndim == 2:
+            arr = arr[np.newaxis]
+        if arr.ndim != 3:
+            raise BadArgumentError(f"{src}: a .npy input must be a (frames, x, y) stack, got shape {arr.shape}")
+        return arr, {}, None, lambda: None
+    from .pyme import Series, open as open_any
+
+    obj = open_any(src)
+    if not isinstance(obj, Series):
+        if hasattr(obj, "close"):
+            obj.close()
+        raise UnsupportedFormatError(f"{src} is not an image series; convert reads PYME .h5 series and .npy stacks")
+    return obj, dict(obj.metadata), obj.events, obj.close
+
+
+def _metadata_float(md: Dict[str, Any], key: str) -> Optional[float]:
+    try:
+        value = float(md[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _camera(md: Dict[str, Any], ad_offset: Optional[float], electrons_per_adu: Optional[float]) -> Optional[_Camera]:
+    off = ad_offset if ad_offset is not None else _metadata_float(md, "Camera.ADOffset")
+    epa = electrons_per_adu if electrons_per_adu is not None else _metadata_float(md, "Camera.ElectronsPerCount")
+    if off is None or epa is None or epa <= 0:
+        return None
+    return _Camera(off, epa, _metadata_float(md, "Camera.ReadNoise") or 0.0)
+
+
+def _batches(frames: Any, n: int, frame_bytes: int):
+    step = max(1, min(n, _BATCH_BYTES // max(frame_bytes, 1)))
+    for k0 in range(0, n, step):
+        yield k0, np.asarray(frames[k0:min(n, k0 + step)])
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.dtype == np.float32:
+        a, b = a.view(np.uint32), b.view(np.uint32)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to: str = "hdf5",
+            quantization: Any = None, step_sigma: Optional[float] = None,
+            ad_offset: Optional[float] = None, electrons_per_adu: Optional[float] = None,
+            compression: str = "huffman", threads: int = 1, overwrite: bool = False,
+            progress: Progress = None) -> ConvertReport:
+    """Convert a PYME ``.h5`` (either layout) or ``.npy`` stack to a PZF-compressed HDF5 file.
+
+    Parameters
+    ----------
+    src, dst : path
+        Input and output.  ``dst`` must differ from ``src``.
+    to : {"hdf5", "pyme"}
+        Output layout: ``/ImageData`` with the PZF HDF5 filter, or PYME's
+        ``/PZFImageData`` + ``/PZFImageIndex``.
+    quantization : Quantization or (offset, scale), optional
+        Explicit square-root quantisation.
+    step_sigma : float, optional
+        Quantise with a step of ``step_sigma`` noise sigmas, from
+        ``ad_offset`` and ``electrons_per_adu`` (default: the input's
+        ``Camera.ADOffset`` / ``Camera.ElectronsPerCount`` metadata).
+    compression : {"huffman", "chunked", "raw"}
+        PZF coding ("chunked" codes big frames on several threads).
+    threads : int
+        Threads (0 = all CPUs).
+    overwrite : bool
+        Replace an existing ``dst`` (never ``src``).
+    progress : callable, optional
+        ``progress(phase, done, total)``; phase is "writing" or "verifying".
+
+    Returns
+    -------
+    ConvertReport
+
+    Raises
+    ------
+    BadArgumentError
+        Bad options, ``dst`` is ``src``, or ``dst`` exists without ``overwrite``.
+    CorruptDataError
+        The input is damaged, or the output did not verify (it is then deleted).
+    """
+    from .codec import Quantization, camera_quantization, dequantize, quantize
+    from .pyme import open_h5, write_h5, write_h5_filtered
+
+    src, dst = os.fspath(src), os.fspath(dst)
+    if to not in ("hdf5", "pyme"):
+        raise BadArgumentError(f"to must be 'hdf5' or 'pyme', got {to!r}")
+    if quantization is not None and step_sigma is not None:
+        raise BadArgumentError("give either an explicit quantization (offset, scale) or step_sigma, not both")
+    if not os.path.exists(src):
+        raise FileNotFoundError(f"{src} does not exist")
+    if os.path.abspath(src) == os.path.abspath(dst) or (os.path.exists(dst) and os.path.samefile(src, dst)):
+        raise BadArgumentError(f"refusing to overwrite the input {src}; choose another output name")
+    if os.path.exists(dst) and not overwrite:
+        raise BadArgumentError(f"{dst} exists; remove it or pass overwrite=True (--overwrite)")
+
+    frames, md, events, close = _open_source(src)
+    tmp = f"{dst}.partial"
+    try:
+        n = len(frames)
+        if n == 0:
+            raise BadArgumentError(f"{src} holds no frames")
+        shape = (n,) + tuple(frames.shape[1:])
+        dtype = np.dtype(frames.dtype)
+        camera = _camera(md, ad_offset, electrons_per_adu)
+        if step_sigma is not None:
+            if camera is None:
+                raise BadArgumentError(
+                    f"{src} has no Camera.ADOffset / Camera.ElectronsPerCount metadata: give the camera's "
+                    "ADU offset and electrons per ADU (--ad-offset, --electrons-per-adu)")
+            quantization = camera_quantization(camera.ad_offset, camera.electrons_per_adu, step_sigma)
+        q = None
+        if quantization is not None:
+            q = quantization if isinstance(quantization, Quantization) else Quantization(*map(float, quantization))
+            # the header stores float32: verify against what the decoder will use
+            q = Quantization(float(np.float32(q.offset)), float(np.float32(q.scale)))
+
+        writer = write_h5 if to == "pyme" else write_h5_filtered
+        t0 = time.perf_counter()
+        writer(tmp, frames, md, events, compression=compression, quantization=q, threads=threads,
+               progress=None if progress is None else (lambda d, t: progress("writing", d, t)))
+        seconds = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        sq_err, sq_sigma, max_err = 0.0, 0.0, 0.0
+        frame_bytes = int(np.prod(shape[1:])) * dtype.itemsize
+        with open_h5(tmp) as out:
+            if out.shape != shape or out.dtype != dtype:
+                raise CorruptDataError(f"verification failed: wrote {out.shape} {out.dtype}, expected {shape} {dtype}")
+            for k0, original in _batches(frames, n, frame_bytes):
+                decoded = out[k0:k0 + len(original)]
+                expected = original if q is None else \
+                    dequantize(quantize(original, q.offset, q.scale), q.offset, q.scale, dtype)
+                if not _same_bits(decoded, expected):
+                    bad = k0 + int(np.flatnonzero([not _same_bits(a, b) for a, b in zip(decoded, expected)])[0])
+                    raise CorruptDataError(f"verification failed: frame {bad} of {tmp} does not read back as written")
+                if q is not None:
+                    diff = decoded.astype(np.float64) - original.astype(np.float64)
+                    sq_err += float(np.sum(diff * diff))
+                    max_err = max(max_err, float(np.max(np.abs(diff))))
+                    if camera is not None:
+                        var = (np.maximum(original.astype(np.float64) - camera.ad_offset, 0) / camera.electrons_per_adu
+                               + (camera.read_noise_e / camera.electrons_per_adu) ** 2 + 1.0 / 12.0)
+                        sq_sigma += float(np.sum(diff * diff / var))
+                if progress is not None:
+                    progress("verifying", k0 + len(original), n)
+        verify_seconds = time.perf_counter() - t0
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    finally:
+        close()
+
+    npix = float(np.prod(shape))
+    return ConvertReport(
+        src=src, dst=dst, to=to, frames=n, shape=shape, dtype=str(dtype),
+        raw_bytes=int(np.prod(shape)) * dtype.itemsize, src_bytes=os.path.getsize(src),
+        dst_bytes=os.path.getsize(dst), seconds=seconds, verify_seconds=verify_seconds,
+        quantization=None if q is None else (q.offset, q.scale),
+        rms_error=math.sqrt(sq_err / npix), max_error=max_err,
+        rms_error_sigma=None if q is None or camera is None else math.sqrt(sq_sigma / npix))
+
+
+class _ProgressLine:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self.last < 0.1:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / max(total, 1))
+        self.stream.write(f"\r{phase:>9} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``pzfcodec convert``."""
+    p = subparsers.add_parser(
+        "convert", help="recompress a PYME .h5 (or .npy stack) with PZF",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("src", help="PYME .h5 (ImageData or PZFImageData) or .npy (frames, x, y)")
+    p.add_argument("dst", help="output .h5 (must differ from SRC)")
+    p.add_argument("--to", choices=("hdf5", "pyme"), default="hdf5",
+                   help="hdf5: /ImageData with the PZF HDF5 filter (default); "
+                        "pyme: PYME's own PZF layout, opened by PYME without plugins")
+    q = p.add_argument_group("quantisation (default: lossless)")
+    q.add_argument("--step", type=float, metavar="SIGMA",
+                   help="quantise with a step of SIGMA photon-noise sigmas (0.5-1 is typical)")
+    q.add_argument("--ad-offset", type=float, help="camera ADU offset (default: Camera.ADOffset metadata)")
+    q.add_argument("--electrons-per-adu", type=float,
+                   help="camera gain (default: Camera.ElectronsPerCount metadata)")
+    q.add_argument("--offset", type=float, help="explicit quantisation offset (ADU); with --scale")
+    q.add_argument("--scale", type=float, help="explicit quantisation step in sqrt(ADU); with --offset")
+    p.add_argument("--compression", choices=("huffman", "chunked", "raw"), default="huffman",
+                   help="PZF coding (default huffman; chunked is multi-threaded within a frame, not read by PYME)")
+    p.add_argument("--threads", type=int, default=0, help="threads (default 0 = all CPUs)")
+    p.add_argument("--overwrite", action="store_true", help="replace DST if it exists (never SRC)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``pzfcodec convert``; returns the exit code."""
+    if (args.offset is None) != (args.scale is None):
+        print("pzfcodec convert: error: --offset and --scale go together", file=sys.stderr)
+        return 2
+    quantization = None if args.offset is None else (args.offset, args.scale)
+    try:
+        report = convert(args.src, args.dst, to=args.to, quantization=quantization, step_sigma=args.step,
+                         ad_offset=args.ad_offset, electrons_per_adu=args.electrons_per_adu,
+                         compression=args.compression, threads=args.threads, overwrite=args.overwrite,
+                         progress=None if args.quiet else _ProgressLine())
+    except (PZFError, OSError) as exc:
+        print(f"pzfcodec convert: error: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(report.summary())
+    return 0

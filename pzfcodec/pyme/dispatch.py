@@ -1,0 +1,92 @@
+"""``open(path)``: pick the PYME reader from a file's extension and content."""
+from __future__ import annotations
+
+import builtins
+import os
+from typing import Any, Callable, Dict
+
+from ..errors import UnsupportedFormatError
+from .h5 import PathLike, open_h5
+from .h5r import open_h5r
+from .psf import load_psf, load_sf
+from .sidecar import read_metadata
+from .tif import open_tif
+
+__all__ = ["open", "load_pzf", "OPENERS"]
+
+
+def load_pzf(path: PathLike) -> Any:
+    """Read one ``.pzf`` frame file; returns the frame as a numpy array.
+
+    The header (frame number, quantisation...) is available through
+    :func:`pzfcodec.read_header` on the file's bytes.
+    """
+    from ..codec import decompress
+
+    with builtins.open(path) as fh:
+        return decompress(fh.read())
+
+
+def _open_hdf5(path: PathLike) -> Any:
+    """Image series when the file has one, otherwise localisation results."""
+    from .h5 import open_hdf5_file
+
+    with open_hdf5_file(path) as f:
+        is_series = "ImageData" in f or "PZFImageData" in f
+    return open_h5(path) if is_series else open_h5r(path)
+
+
+#: extension -> reader.  Readers of other kinds of file register here.
+OPENERS: Dict[str, Callable[[PathLike], Any]] = {
+    ".h5": _open_hdf5,
+    ".hdf": _open_hdf5,
+    ".hdf5": _open_hdf5,
+    ".h5r": open_h5r,
+    ".psf": load_psf,
+    ".sf": load_sf,
+    ".pzf": load_pzf,
+    # -- TIFF stacks and metadata sidecars (pzfcodec.pyme.tif, pzfcodec.pyme.sidecar) --
+    ".tif": open_tif,
+    ".tiff": open_tif,
+    ".json": read_metadata,
+    ".md": read_metadata,
+    ".xml": read_metadata,
+    # -- end TIFF / sidecars --
+}
+
+#: leading bytes -> reader, for files whose extension says nothing.
+SIGNATURES = ((b"\x89HDF\r\n\x1a\n", _open_hdf5), (b"BD", load_pzf))
+
+
+def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pzfcodec.open)
+    """Open any supported PYME file.
+
+    ==========================  =======================================================
+    file                        returns
+    ==========================  =======================================================
+    ``.h5`` image series        :class:`~pzfcodec.pyme.h5.H5Series` (context manager)
+    ``.h5r`` results            :class:`~pzfcodec.pyme.h5r.H5RFile` (context manager)
+    ``.psf``                    ``(array, VoxelSize)``
+    ``.sf``                     ``(dx, dy)`` splines
+    ``.pzf``                    the frame (numpy array)
+    ``.tif`` / ``.tiff`` stack  :class:`~pzfcodec.pyme.tif.TiffSeries` (context manager)
+    ``.json``/``.md``/``.xml``  the metadata sidecar as a flat ``dict``
+    ==========================  =======================================================
+
+    The extension decides; for an unknown extension the content does.
+
+    Raises
+    ------
+    pzfcodec.UnsupportedFormatError
+        Neither the extension nor the content is recognised.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext in OPENERS:
+        return OPENERS[ext](path)
+    with builtins.open(path, "rb") as fh:
+        head = fh.read(8)
+    for signature, reader in SIGNATURES:
+        if head.startswith(signature):
+            return reader(path)
+    raise UnsupportedFormatError(
+        f"{os.fspath(path)}: unknown kind of file; supported extensions are {sorted(OPENERS)}")

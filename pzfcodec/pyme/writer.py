@@ -1,0 +1,179 @@
+"""Writers of image series in PYME's HDF5 layouts (h5py only).
+
+* :func:`write_h5` writes ``/PZFImageData`` + ``/PZFImageIndex`` exactly as
+  PYME's own PZF writer lays them out, so PYME opens the file with no extra
+  software.
+* :func:`write_h5_filtered` writes PYME's ``/ImageData`` layout compressed
+  with the PZF HDF5 filter (chunk = one frame): any HDF5 program with the
+  pzfcodec filter plugin reads it.
+
+Both copy metadata into ``/MetaData`` and events into ``/Events`` with the
+types PyTables uses.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
+
+import h5py
+import numpy as np
+
+from ..errors import BadArgumentError
+from ._hdf import set_str_attr, tag_group, tag_table, write_events, write_metadata
+from .h5 import PathLike
+
+__all__ = ["write_h5", "write_h5_filtered"]
+
+Frames = Union[np.ndarray, Sequence[np.ndarray]]
+Progress = Optional[Callable[[int, int], None]]
+_INDEX_DTYPE = np.dtype([("FrameNum", "<i4"), ("Position", "<i4")])
+_BATCH_BYTES = 64 << 20
+
+
+def _frame_info(frames: Frames) -> Tuple[int, Tuple[int, ...], np.dtype]:
+    n = len(frames)
+    if n == 0:
+        raise BadArgumentError("there are no frames to write")
+    shape = getattr(frames, "shape", None)
+    dtype = getattr(frames, "dtype", None)
+    if shape is None or dtype is None:
+        first = np.asarray(frames[0])
+        shape, dtype = (n,) + first.shape, first.dtype
+    if len(shape) != 3:
+        raise BadArgumentError(f"frames must be a (frames, x, y) stack, got shape {tuple(shape)}")
+    return n, tuple(int(s) for s in shape[1:]), np.dtype(dtype)
+
+
+def _batches(frames: Frames, n: int, frame_bytes: int):
+    step = max(1, min(n, _BATCH_BYTES // max(frame_bytes, 1)))
+    for k0 in range(0, n, step):
+        k1 = min(n, k0 + step)
+        yield k0, np.asarray(frames[k0:k1])
+
+
+def _series_metadata(metadata: Optional[Mapping[str, Any]]) -> dict:
+    md = dict(metadata or {})
+    md.setdefault("DimOrder", "XYCZT")
+    md.setdefault("SizeC", 1)
+    md.setdefault("SizeZ", 1)
+    md.setdefault("SizeT", -1)
+    return md
+
+
+def _new_file(path: PathLike) -> h5py.File:
+    f = h5py.File(os.fspath(path), "w")  # superblock 0, as PyTables writes
+    tag_group(f, root=True)
+    return f
+
+
+def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any]] = None,
+             events: Optional[np.ndarray] = None, *, compression: str = "huffman",
+             quantization: Any = None, threads: int = 1, sequence_id: Optional[int] = None,
+             progress: Progress = None) -> int:
+    """Write a series as a PYME ``.h5`` with ``/PZFImageData`` + ``/PZFImageIndex``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file (overwritten).
+    frames : array or sequence of arrays
+        ``(frames, x, y)`` uint8, uint16 or float32 stack, or anything
+        sliceable that yields one (e.g. an open :class:`Series`).
+    metadata : mapping, optional
+        Flat ``{'Camera.ADOffset': 100.0, ...}`` metadata.  ``DimOrder``,
+        ``SizeC``, ``SizeZ`` and ``SizeT`` get PYME's defaults when absent.
+    events : numpy.ndarray, optional
+        Events (fields EventName, EventDescr, Time).
+    compression : {"huffman", "raw", "chunked"}
+        PZF coding of each frame ("chunked" is not readable by PYME).
+    quantization : Quantization or (offset, scale), optional
+        Square-root quantisation (lossy); None is lossless.
+    threads : int
+        Threads coding frames in parallel (0 = all CPUs).
+    sequence_id : int, optional
+        Stored in every frame header (default: metadata ``imageID`` or 0).
+    progress : callable, optional
+        Called as ``progress(frames_done, frames_total)``.
+
+    Returns
+    -------
+    int
+        Number of frames written.
+    """
+    from ..codec import compress_stack
+
+    n, frame_shape, dtype = _frame_info(frames)
+    md = _series_metadata(metadata)
+    if sequence_id is None:
+        try:
+            sequence_id = int(md.get("imageID", 0))
+        except (TypeError, ValueError):
+            sequence_id = 0
+    frame_bytes = int(np.prod(frame_shape)) * dtype.itemsize
+    with _new_file(path) as f:
+        data = f.create_dataset("PZFImageData", shape=(n,), maxshape=(None,), chunks=(min(n, 65536),),
+                                dtype=h5py.vlen_dtype(np.uint8))
+        set_str_attr(data, "CLASS", b"VLARRAY")
+        set_str_attr(data, "PSEUDOATOM", b"vlstring")
+        set_str_attr(data, "TITLE", b"")
+        set_str_attr(data, "VERSION", b"1.4")
+        for k0, batch in _batches(frames, n, frame_bytes):
+            blobs = compress_stack(batch, compression, quantization, sequence_id=sequence_id,
+                                   first_frame=k0, threads=threads)
+            for j, blob in enumerate(blobs):  # one by one: h5py makes equal-length rows 2-D
+                data[k0 + j] = np.frombuffer(blob, dtype=np.uint8)
+            if progress is not None:
+                progress(k0 + len(blobs), n)
+        rows = np.empty(n, dtype=_INDEX_DTYPE)
+        rows["FrameNum"] = rows["Position"] = np.arange(n)
+        index = f.create_dataset("PZFImageIndex", data=rows, maxshape=(None,), chunks=(8192,),
+                                 shuffle=True, compression="gzip", compression_opts=5)
+        tag_table(index)
+        write_metadata(f, md)
+        write_events(f, events)
+    return n
+
+
+def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any]] = None,
+                      events: Optional[np.ndarray] = None, *, compression: str = "huffman",
+                      quantization: Any = None, threads: int = 1, progress: Progress = None) -> int:
+    """Write a series as PYME's ``/ImageData`` layout with the PZF HDF5 filter.
+
+    One chunk per frame.  Parameters as for :func:`write_h5`; lossy
+    quantisation applies to uint8, uint16 and float32 frames.
+
+    Returns
+    -------
+    int
+        Number of frames written.
+    """
+    from ..codec import Quantization
+    from ..hdf5 import PZF
+
+    n, frame_shape, dtype = _frame_info(frames)
+    md = _series_metadata(metadata)
+    # the filter runs threads only within a chunk, in chunked mode (range 1..256; 0 = all CPUs)
+    threads = max(1, min(256, threads or os.cpu_count() or 1)) if compression == "chunked" else 1
+    if quantization is None:
+        opts = PZF(compression=compression, threads=threads)
+    else:
+        q = quantization if isinstance(quantization, Quantization) else Quantization(*quantization)
+        opts = PZF(q.offset, q.scale, compression=compression, threads=threads)
+    frame_bytes = int(np.prod(frame_shape)) * dtype.itemsize
+    with _new_file(path) as f:
+        ds = f.create_dataset("ImageData", shape=(n,) + frame_shape, maxshape=(None,) + frame_shape,
+                              chunks=(1,) + frame_shape, dtype=dtype, **opts)
+        set_str_attr(ds, "CLASS", b"EARRAY", utf8=False)
+        ds.attrs.create("EXTDIM", np.int32(0))
+        set_str_attr(ds, "TITLE", b"", utf8=False)
+        set_str_attr(ds, "VERSION", b"1.1", utf8=False)
+        set_str_attr(ds, "DimOrder", str(md["DimOrder"]))
+        for key in ("SizeC", "SizeZ", "SizeT"):
+            ds.attrs.create(key, np.int64(md[key]))
+        for k0, batch in _batches(frames, n, frame_bytes):
+            ds[k0:k0 + len(batch)] = batch
+            if progress is not None:
+                progress(k0 + len(batch), n)
+        write_metadata(f, md)
+        write_events(f, events)
+    return n

@@ -88,7 +88,7 @@ int64_t pzf_read_header(const void *src, size_t src_size, uint64_t max_decoded,
     uint64_t n, nbytes;
     size_t hsize;
 
-    if (!p || !h)
+    if (!h || (!p && src_size))
         return PZF_ERR_ARGUMENT;
     if (src_size < PZF_HEADER_SIZE_V1 || p[0] != 'B' || p[1] != 'D')
         return PZF_ERR_CORRUPT;

@@ -49,11 +49,15 @@ class Quantization:
     scale: float
 
     def __post_init__(self):
-        if not math.isfinite(self.offset):
-            raise BadArgumentError(f"quantization offset must be finite, got {self.offset!r}")
-        if not (math.isfinite(self.scale) and self.scale > 0):
+        # the header stores float32: check the values as they will be stored
+        offset32, scale32 = np.float32(self.offset), np.float32(self.scale)
+        if not np.isfinite(offset32):
             raise BadArgumentError(
-                f"quantization scale must be finite and > 0, got {self.scale!r}")
+                f"quantization offset must be a finite float32, got {self.offset!r}")
+        if not (2.0 ** -40 <= scale32 <= 2.0 ** 40):
+            raise BadArgumentError(
+                "quantization scale must be between 2**-40 and 2**40 (sqrt(ADU) per step), "
+                f"got {self.scale!r}")
 
 
 def camera_quantization(ad_offset: float, electrons_per_adu: float,
@@ -218,6 +222,8 @@ def compress(frame: np.ndarray, compression: str = "huffman",
             "frame.astype(...) first")
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
+    if not arr.flags.aligned:
+        arr = arr.copy()
     if arr.ndim not in (2, 3):
         raise BadArgumentError(
             f"PZF frames are 2-D or 3-D, got {arr.ndim}-D; reshape the array first")
@@ -261,8 +267,9 @@ def read_header(blob: BufferLike, *, max_decoded_size: Optional[int] = None) -> 
         :data:`DEFAULT_MAX_DECODED_SIZE`).
     """
     h = _core.read_header(_flat_bytes(blob), _max_size(max_decoded_size))
-    quant = (Quantization.__new__(Quantization) if h["quantization"] else None)
-    if quant is not None:  # header values are taken as stored, even odd ones
+    quant = None
+    if h["quantization"]:  # taken as stored, even values compress() would refuse
+        quant = Quantization.__new__(Quantization)
         object.__setattr__(quant, "offset", float(h["quant_offset"]))
         object.__setattr__(quant, "scale", float(h["quant_scale"]))
     return FrameHeader(
@@ -333,7 +340,7 @@ def quantize(x: np.ndarray, offset: float, scale: float) -> np.ndarray:
     up), 0 for ``x <= offset`` and NaN, saturated at 255.
     """
     q = Quantization(float(offset), float(scale))
-    arr = np.ascontiguousarray(x)
+    arr = np.require(x, requirements="CA")  # contiguous and aligned for C
     out = np.empty(arr.shape, dtype=np.uint8)
     _core.quantize(_flat_bytes(arr), _format_of(arr.dtype), q.offset, q.scale, _flat_bytes(out))
     return out

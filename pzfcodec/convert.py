@@ -136,7 +136,7 @@ def _open_source(src: str) -> Tuple[Any, Dict[str, Any], Any, Callable[[], None]
     if not isinstance(obj, Series):
         if hasattr(obj, "close"):
             obj.close()
-        raise UnsupportedFormatError(f"{src} is not an image series; convert reads PYME .h5 series and .npy stacks")
+        raise UnsupportedFormatError(f"{src} is not an image series; convert reads PYME .h5 series, .tif stacks (+ sidecar) and .npy stacks")
     return obj, dict(obj.metadata), obj.events, obj.close
 
 
@@ -264,13 +264,16 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
                     bad = k0 + int(np.flatnonzero([not _same_bits(a, b) for a, b in zip(decoded, expected)])[0])
                     raise CorruptDataError(f"verification failed: frame {bad} of {tmp} does not read back as written")
                 if q is not None:
-                    diff = decoded.astype(np.float64) - original.astype(np.float64)
-                    sq_err += float(np.sum(diff * diff))
-                    max_err = max(max_err, float(np.max(np.abs(diff))))
-                    if camera is not None:
-                        var = (np.maximum(original.astype(np.float64) - camera.ad_offset, 0) / camera.electrons_per_adu
-                               + (camera.read_noise_e / camera.electrons_per_adu) ** 2 + 1.0 / 12.0)
-                        sq_sigma += float(np.sum(diff * diff / var))
+                    for dec, orig in zip(decoded, original):  # frame by frame: small float32 temporaries
+                        diff = dec.astype(np.float32) - orig.astype(np.float32)
+                        sq = diff * diff
+                        sq_err += float(np.sum(sq, dtype=np.float64))
+                        max_err = max(max_err, float(np.max(np.abs(diff))))
+                        if camera is not None:
+                            var = np.maximum(orig.astype(np.float32) - np.float32(camera.ad_offset), 0)
+                            var *= np.float32(1.0 / camera.electrons_per_adu)
+                            var += np.float32((camera.read_noise_e / camera.electrons_per_adu) ** 2 + 1.0 / 12.0)
+                            sq_sigma += float(np.sum(sq / var, dtype=np.float64))
                 if progress is not None:
                     progress("verifying", k0 + len(original), n)
         verify_seconds = time.perf_counter() - t0
@@ -316,9 +319,9 @@ class _ProgressLine:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``pzfcodec convert``."""
     p = subparsers.add_parser(
-        "convert", help="recompress a PYME .h5 (or .npy stack) with PZF",
+        "convert", help="recompress a PYME .h5, .tif (+ sidecar) or .npy stack with PZF",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("src", help="PYME .h5 (ImageData or PZFImageData) or .npy (frames, x, y)")
+    p.add_argument("src", help="PYME .h5 (ImageData or PZFImageData), .tif (+ sidecar) or .npy (frames, x, y)")
     p.add_argument("dst", help="output .h5 (must differ from SRC)")
     p.add_argument("--to", choices=("hdf5", "pyme"), default="hdf5",
                    help="hdf5: /ImageData with the PZF HDF5 filter (default); "

@@ -100,6 +100,9 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
         lines.append("kind:        shift field (dx, dy splines, nm)")
         for name, sp in zip(("dx", "dy"), obj):
             lines.append(f"  {name}: {sp!r}")
+    elif isinstance(obj, dict):  # a metadata sidecar (.json/.md/.xml)
+        lines.append("kind:        PYME metadata sidecar")
+        lines += _metadata_lines(obj, metadata)
     else:
         lines.append(f"kind:        {type(obj).__name__}")
         if hasattr(obj, "close"):
@@ -112,8 +115,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "info", help="describe a PYME or PZF file",
         description="Describe a file: kind, shape, dtype, compression, metadata summary and events. "
-                    "Reads .h5 (image series), .h5r (results), .pzf, .psf and .sf files; pickles are "
-                    "read safely.")
+                    "Reads .h5 (image series), .h5r (results), .pzf, .psf, .sf, .tif (+ sidecar), "
+                    ".json, .md and .xml files; pickles are read safely and nothing in a file "
+                    "is executed.")
     p.add_argument("path", help="file to describe")
     p.add_argument("--metadata", action="store_true", help="print every metadata entry")
     p.add_argument("--events", type=int, default=10, metavar="N", help="print up to N events (default 10)")

@@ -42,12 +42,14 @@ from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray
 from numcodecs.registry import register_codec
 
+from .codec import compress, decompress, read_header
 from .errors import BadArgumentError, CorruptDataError, DataTooLargeError
 
 __all__ = ["PZF", "encode_chunk", "decode_chunk", "frame_shape"]
 
 #: Data types stored with their own PZF data format; others are coded as bytes.
 TYPED = (np.dtype(np.uint8), np.dtype("<u2"), np.dtype("<f4"))
+#: Payload codings, in the order of the header's DataCompression codes.
 COMPRESSIONS = ("raw", "huffman", "chunked")
 MAX_THREADS = 256
 
@@ -142,8 +144,6 @@ def encode_chunk(buf: Any, *, offset: Optional[float] = None, scale: Optional[fl
     bytes
         The PZF blob; its shape follows :func:`frame_shape`.
     """
-    from . import compress
-
     arr = ensure_ndarray(buf)
     if arr.dtype.hasobject:
         raise TypeError("PZF cannot encode object arrays")
@@ -192,20 +192,17 @@ def decode_chunk(buf: Any, out: Any = None, *, threads: int = 1,
     numpy.ndarray or the object passed as ``out``
         Without ``out``, a flat array of the blob's data type in memory order.
     """
-    from . import decompress, read_header
-
     blob = ensure_contiguous_ndarray(buf)
+    mismatch = (f"the stored chunk's PZF header does not describe a chunk of {nbytes} bytes: "
+                f"the chunk is corrupt or belongs to another array")
     try:
         header = read_header(blob, max_decoded_size=nbytes)
-        size = header.decoded_size
-    except DataTooLargeError:
+    except DataTooLargeError as exc:
         if nbytes is None:
             raise
-        size = None
-    if nbytes is not None and size != nbytes:
-        raise CorruptDataError(
-            f"the stored chunk's PZF header does not describe a chunk of {nbytes} bytes: "
-            f"the chunk is corrupt or belongs to another array")
+        raise CorruptDataError(mismatch) from exc
+    if nbytes is not None and header.decoded_size != nbytes:
+        raise CorruptDataError(mismatch)
     if out is None:
         return decompress(blob, threads=threads, max_decoded_size=nbytes).reshape(-1, order="A")
     dst = ensure_contiguous_ndarray(out)

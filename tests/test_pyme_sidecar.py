@@ -123,12 +123,13 @@ def test_md_reads_values_and_runs_nothing(tmp_path, capsys):
         "print('this must not be printed')",
         f"__import__('os').system('touch {marker}')",
         f"md['Evil'] = __import__('os').system('touch {marker}')",
+        "md['Unhashable'] = {[1]: 2}",
         "x = 3",
     ]
     text = "\n".join(md_lines) + "\n"
     p = write(tmp_path / "series.md", text)
     file_lines = text.splitlines()
-    skipped_lines = [file_lines.index(line) + 1 for line in md_lines[-4:]]
+    skipped_lines = [file_lines.index(line) + 1 for line in md_lines[-5:]]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         md = read_metadata(p)
@@ -136,7 +137,7 @@ def test_md_reads_values_and_runs_nothing(tmp_path, capsys):
     assert not marker.exists()
     assert capsys.readouterr().out == ""
     skipped = [str(w.message) for w in caught if issubclass(w.category, MetadataWarning)]
-    assert len(skipped) == 4, skipped
+    assert len(skipped) == 5, skipped
     for line_no, message in zip(skipped_lines, skipped):
         assert f"series.md: line {line_no}:" in message
     assert "print(" in skipped[0] and "__import__" in skipped[1]
@@ -152,7 +153,7 @@ def test_md_reads_values_and_runs_nothing(tmp_path, capsys):
     assert md["Channels"] == ["Cy5", "Cy3"]
     assert md["PSFFile"] == str(tmp_path.resolve() / "astig_theory.tif")
     assert md["Dir"] == str(tmp_path.resolve())
-    assert "Evil" not in md and "x" not in md
+    assert "Evil" not in md and "Unhashable" not in md and "x" not in md
 
     dx, dy = md["chroma.dx"], md["chroma.dy"]
     assert isinstance(dx, BivariateSpline) and isinstance(dy, BivariateSpline)
@@ -300,7 +301,7 @@ def test_arbitrary_bytes_raise_only_library_errors(tmp_path, suffix):
     st = hypothesis.strategies
     seed = {
         ".json": b'{"a": [1, 2.5, "x"], "b": null}',
-        ".md": b"md['a'] = (1, u'x', [2.5]) # c\nmd['b'] = pickle.loads('''(lp0\nI1\na.''')\n",
+        ".md": b"md['c'] = {'k': (1, [2])}\nmd['a'] = (1, u'x', [2.5]) # c\nmd['b'] = pickle.loads('''(lp0\nI1\na.''')\n",
         ".xml": b'<PYMEImageData><MetaData><A><B class="int" value="1"/></A></MetaData></PYMEImageData>',
     }[suffix]
     # the seed with a few bytes replaced, inserted or cut off

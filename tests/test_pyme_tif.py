@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 
 from pzfcodec.errors import CorruptDataError, UnsupportedFormatError
 from pzfcodec.pyme.series import EVENTS_DTYPE
+from pzfcodec.pyme.sidecar import MetadataWarning
 from pzfcodec.pyme.tif import open_tif
 from tests.common import require_module
 
@@ -182,3 +184,76 @@ def test_pzfcodec_open_dispatches(tmp_path, tifffile):
     )
     for suffix, value in ((".json", 1.0), (".md", 2.0), (".xml", 3.0)):
         assert pzfcodec.open(tmp_path / f"a{suffix}") == {"Camera.ADOffset": value}
+
+
+# ---- command line ------------------------------------------------------------
+
+SIDECARS = {
+    ".json": '{"Camera.ADOffset": 100.0, "Camera.ElectronsPerCount": 0.5, "Sample.Notes": "beads"}',
+    ".md": "#PYME Simple Metadata v1\nimport os\nmd['Camera.ADOffset'] = 100.0\n"
+    "md['Camera.ElectronsPerCount'] = 0.5\nmd['Sample.Notes'] = u'beads'\nprint('hi')\n",
+    ".xml": '<?xml version="1.0"?>\n<PYMEImageData><MetaData><Camera>'
+    '<ADOffset class="float" value="100.0"/><ElectronsPerCount class="float" value="0.5"/></Camera>'
+    '<Sample><Notes class="unicode" value="beads"/></Sample></MetaData></PYMEImageData>',
+}
+
+
+def cli(*argv: str) -> int:
+    from pzfcodec.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetadataWarning)
+        return main([str(a) for a in argv])
+
+
+def camera_tif(tmp_path, suffix):
+    from pzfcodec.simulate import camera_frames
+
+    frames = camera_frames(6, shape=(64, 48), seed=3)  # (n, x, y)
+    tifffile = require_module("tifffile")
+    tifffile.imwrite(tmp_path / "cam.tif", frames.transpose(0, 2, 1))
+    (tmp_path / f"cam{suffix}").write_text(SIDECARS[suffix])
+    return tmp_path / "cam.tif", frames
+
+
+@pytest.mark.parametrize("suffix", sorted(SIDECARS))
+def test_cli_info(tmp_path, capsys, suffix):
+    tif, _ = camera_tif(tmp_path, suffix)
+    assert cli("info", tif) == 0
+    out = capsys.readouterr().out
+    assert f"TIFF + cam{suffix}" in out and "(6, 64, 48) (frames, x, y)" in out
+    assert "Camera.ADOffset = 100.0" in out and "Sample.Notes = beads" in out
+    assert cli("info", tmp_path / f"cam{suffix}") == 0
+    out = capsys.readouterr().out
+    assert "Camera.ElectronsPerCount = 0.5" in out and "Sample.Notes = beads" in out
+
+
+@pytest.mark.parametrize("suffix", sorted(SIDECARS))
+def test_cli_convert_uses_sidecar_camera(tmp_path, capsys, suffix):
+    import pzfcodec
+
+    tif, frames = camera_tif(tmp_path, suffix)
+    out_path = tmp_path / "cam.h5"
+    assert cli("convert", tif, out_path, "--step", "1", "--quiet") == 0
+    expected_q = pzfcodec.camera_quantization(100.0, 0.5, 1.0)
+    with pzfcodec.open(out_path) as s:
+        assert s.shape == frames.shape
+        assert s.metadata["Sample.Notes"] == "beads"
+        decoded = s[:]
+    expected = pzfcodec.dequantize(
+        pzfcodec.quantize(frames, expected_q.offset, expected_q.scale),
+        expected_q.offset, expected_q.scale, frames.dtype)
+    np.testing.assert_array_equal(decoded, expected)
+
+
+def test_cli_convert_lossless_and_errors(tmp_path, capsys):
+    tif, frames = camera_tif(tmp_path, ".md")
+    assert cli("convert", tif, tmp_path / "lossless.h5", "--quiet") == 0
+    import pzfcodec
+
+    with pzfcodec.open(tmp_path / "lossless.h5") as s:
+        np.testing.assert_array_equal(s[:], frames)
+    (tmp_path / "cam.md").write_text("md['a'] = pickle.loads('''cos\nsystem\n(S'true'\ntR.''')\n")
+    assert cli("convert", tif, tmp_path / "bad.h5", "--step", "1", "--quiet") == 1
+    assert "os.system" in capsys.readouterr().err
+    assert not (tmp_path / "bad.h5").exists()

@@ -242,7 +242,8 @@ def write_events(f: h5py.File, events: Optional[np.ndarray]) -> None:
         return
     rows = np.empty(len(events), dtype=EVENTS_H5_DTYPE)
     for field, width in (("EventName", 32), ("EventDescr", 256)):
-        col = [str(v).encode("utf-8")[:width] for v in events[field]]
+        col = [(bytes(v) if isinstance(v, (bytes, np.bytes_)) else str(v).encode("utf-8"))[:width]
+               for v in events[field]]
         rows[field] = col
     rows["Time"] = np.asarray(events["Time"], dtype=np.float64)
     ds = f.create_dataset("Events", data=rows, maxshape=(None,), chunks=(885,),

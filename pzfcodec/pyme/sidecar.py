@@ -242,7 +242,10 @@ class _MdEvaluator:
         if isinstance(node, ast.Dict):
             if any(k is None for k in node.keys):  # ``**spread``
                 raise _Unsupported
-            return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
+            try:
+                return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
+            except TypeError:  # unhashable key
+                raise _Unsupported from None
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
         if isinstance(node, ast.Name) and node.id == "__file__":

@@ -38,6 +38,10 @@ class TiffSeries(Series):
         The TIFF file.
     metadata_path : pathlib.Path or None
         The sidecar the metadata comes from, or None.
+    kind : str
+        ``'TIFF + <sidecar name>'`` or ``'TIFF, no metadata sidecar'``.
+    storage : str
+        The TIFF compression of the pages, e.g. ``'TIFF NONE'``.
     """
 
     def __init__(self, path: PathLike, metadata_path: Optional[PathLike] = None) -> None:
@@ -45,6 +49,7 @@ class TiffSeries(Series):
 
         self.path = Path(path)
         self.metadata_path = Path(metadata_path) if metadata_path is not None else find_sidecar(path)
+        self.kind = f"TIFF + {self.metadata_path.name}" if self.metadata_path else "TIFF, no metadata sidecar"
         try:
             self._tif = tifffile.TiffFile(self.path)
         except tifffile.TiffFileError as exc:
@@ -91,6 +96,7 @@ class TiffSeries(Series):
         height, width = (first.keyframe.shape[page_axes.index(a)] for a in "YX")
         self._frame_shape = (width, height)
         self._dtype = np.dtype(first.dtype).newbyteorder("=")
+        self.storage = f"TIFF {first.keyframe.compression.name}"
 
     def _read_frame(self, i: int) -> np.ndarray:
         page, sample = divmod(i, self._samples)

@@ -1,0 +1,43 @@
+"""The ``pzfcodec`` command: one subcommand per module.
+
+Each subcommand module exposes ``add_parser(subparsers)``, which registers
+its parser and sets ``func`` to a callable taking the parsed arguments and
+returning an exit status.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from .errors import PZFError
+
+#: subcommand modules, in the order ``--help`` lists them
+COMMANDS = ("demo", "info", "convert")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pzfcodec",
+        description="Fast, safe PZF compression of microscopy images; PYME file tools.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {importlib.import_module('pzfcodec').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"pzfcodec.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``pzfcodec`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (PZFError, OSError) as exc:
+        print(f"pzfcodec {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

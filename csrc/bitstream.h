@@ -38,6 +38,18 @@ PZF_INLINE uint64_t pzf_load_be64(const uint8_t *p)
     return v;
 }
 
+/* 4 bytes, the first in the low byte (little-endian order). */
+PZF_INLINE uint32_t pzf_load_le32(const uint8_t *p)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+#endif
+}
+
 PZF_INLINE void pzf_store_be64(uint8_t *p, uint64_t v)
 {
 #if (defined(__GNUC__) || defined(__clang__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__

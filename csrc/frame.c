@@ -217,113 +217,153 @@ static void write_header(uint8_t *d, const pzf_params *p)
     put_le(d + 48, PZF_HEADER_SIZE, 4);
 }
 
-/* ---- chunked coding --------------------------------------------------- */
+/* ---- Huffman coding, whole or in chunks --------------------------------
+ * The stream (quantised symbols, or the pixels' bytes) is cut into chunks
+ * (one for PZF_HUFFMAN).  Each chunk is quantised and counted in one task,
+ * the chunks are laid out from their exact sizes, then each is coded
+ * straight into place in a second task, so threads never share output. */
 typedef struct {
     const pzf_params *p;
-    const void *src;       /* original pixels                           */
-    uint8_t *stream;       /* the byte stream (quantised symbols or src) */
+    const void *src;       /* original pixels                                */
+    uint8_t *stream;       /* the byte stream: quantised symbols, or src     */
+    const uint8_t *table;  /* quantisation table of uint8/uint16 pixels, or NULL */
     size_t stream_n, cs, nchunks;
     pzf_huf_plan *plans;
     uint8_t *dst;
-    size_t *offsets;       /* where each chunk's stream goes in dst     */
+    size_t *offsets;       /* where each chunk's stream goes in dst          */
     int *status;
 } enc_job;
+
+/* Inputs at least this large are quantised through a per-frame table. */
+#define TABLE_MIN_PIXELS ((uint64_t)1 << 16)
+
+static size_t chunk_len(const enc_job *j, size_t c)
+{
+    size_t start = c * j->cs;
+    return j->stream_n - start < j->cs ? j->stream_n - start : j->cs;
+}
 
 static void enc_plan_task(void *ctx, size_t c)
 {
     enc_job *j = (enc_job *)ctx;
-    size_t start = c * j->cs, len = j->stream_n - start < j->cs ? j->stream_n - start : j->cs;
+    size_t start = c * j->cs, len = chunk_len(j, c), isz = pzf_itemsize(j->p->data_format);
+    const uint8_t *pixels = (const uint8_t *)j->src + start * isz;
+    uint64_t hist[256];
+    memset(hist, 0, sizeof hist);
     j->status[c] = PZF_OK;
-    if (j->p->quantization == PZF_QUANT_SQRT) {
-        size_t isz = pzf_itemsize(j->p->data_format);
-        j->status[c] = pzf_quantize((const uint8_t *)j->src + start * isz, j->p->data_format,
-                                    len, j->p->quant_offset, j->p->quant_scale,
-                                    j->stream + start);
+    if (j->p->quantization != PZF_QUANT_SQRT) {
+        pzf_huf_count(j->stream + start, len, hist);
+    } else if (j->table) {
+        pzf_huf_map_count(pixels, (int)isz, j->table, j->stream + start, len, hist);
+    } else {
+        j->status[c] = pzf_quantize(pixels, j->p->data_format, len, j->p->quant_offset,
+                                    j->p->quant_scale, j->stream + start);
+        pzf_huf_count(j->stream + start, len, hist);
     }
-    if (j->status[c] == PZF_OK)
-        pzf_huf_plan_build(j->stream + start, len, &j->plans[c]);
+    pzf_huf_plan_init(hist, &j->plans[c]);
 }
 
 static void enc_code_task(void *ctx, size_t c)
 {
     enc_job *j = (enc_job *)ctx;
-    size_t start = c * j->cs, len = j->stream_n - start < j->cs ? j->stream_n - start : j->cs;
-    pzf_huf_encode(&j->plans[c], j->stream + start, len, j->dst + j->offsets[c]);
+    pzf_huf_encode(&j->plans[c], j->stream + c * j->cs, chunk_len(j, c),
+                   j->dst + j->offsets[c]);
 }
 
-static int64_t compress_chunked(const void *src, const pzf_params *p, uint8_t *stream,
-                                size_t stream_n, uint8_t *dst, size_t cap)
+static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)
 {
-    enc_job j;
-    size_t c, pos;
-    int64_t rc;
+    const pzf_params *p = j->p;
+    size_t c, pos = PZF_HEADER_SIZE + (chunked ? 2 : 0);
+    uint8_t *dst = j->dst;
+    int64_t rc = PZF_OK;
 
-    memset(&j, 0, sizeof j);
-    j.p = p;
-    j.src = src;
-    j.stream = stream;
-    j.stream_n = stream_n;
-    j.cs = chunk_bytes(p, stream_n);
-    j.nchunks = stream_n ? (stream_n + j.cs - 1) / j.cs : 0;
-    j.dst = dst;
-    j.plans = (pzf_huf_plan *)malloc((j.nchunks + 1) * sizeof *j.plans);
-    j.offsets = (size_t *)malloc((j.nchunks + 1) * sizeof *j.offsets);
-    j.status = (int *)malloc((j.nchunks + 1) * sizeof *j.status);
-    if (!j.plans || !j.offsets || !j.status) {
+    j->cs = chunked ? chunk_bytes(p, j->stream_n) : j->stream_n;
+    j->nchunks = j->stream_n ? (j->stream_n + j->cs - 1) / j->cs : (chunked ? 0 : 1);
+    j->plans = (pzf_huf_plan *)malloc((j->nchunks + 1) * sizeof *j->plans);
+    j->offsets = (size_t *)malloc((j->nchunks + 1) * sizeof *j->offsets);
+    j->status = (int *)malloc((j->nchunks + 1) * sizeof *j->status);
+    if (!j->plans || !j->offsets || !j->status) {
         rc = PZF_ERR_NOMEM;
         goto done;
     }
-    pzf_parallel_for(p->nthreads, j.nchunks, enc_plan_task, &j);
-    /* lay out: count, then (compressed, decoded length, stream) per chunk */
-    pos = PZF_HEADER_SIZE + 2;
-    for (c = 0; c < j.nchunks; c++) {
-        size_t len = stream_n - c * j.cs < j.cs ? stream_n - c * j.cs : j.cs;
-        if (j.status[c] != PZF_OK) {
-            rc = j.status[c];
+    pzf_parallel_for(p->nthreads, j->nchunks, enc_plan_task, j);
+    /* chunked layout: count, then (compressed, decoded length, stream) */
+    for (c = 0; c < j->nchunks; c++) {
+        size_t head = chunked ? 8 : 0;
+        if (j->status[c] != PZF_OK) {
+            rc = j->status[c];
             goto done;
         }
-        if (cap < pos + 8 || cap - pos - 8 < j.plans[c].nbytes) {
+        if (cap < pos + head || cap - pos - head < j->plans[c].nbytes) {
             rc = PZF_ERR_DST_SIZE;
             goto done;
         }
-        put_le(dst + pos, j.plans[c].nbytes, 4);
-        put_le(dst + pos + 4, len, 4);
-        j.offsets[c] = pos + 8;
-        pos += 8 + (size_t)j.plans[c].nbytes;
+        if (chunked) {
+            put_le(dst + pos, j->plans[c].nbytes, 4);
+            put_le(dst + pos + 4, chunk_len(j, c), 4);
+        }
+        j->offsets[c] = pos + head;
+        pos += head + (size_t)j->plans[c].nbytes;
     }
-    put_le(dst + PZF_HEADER_SIZE, j.nchunks, 2);
-    pzf_parallel_for(p->nthreads, j.nchunks, enc_code_task, &j);
+    if (chunked)
+        put_le(dst + PZF_HEADER_SIZE, j->nchunks, 2);
+    pzf_parallel_for(p->nthreads, j->nchunks, enc_code_task, j);
     rc = (int64_t)pos;
 done:
-    free(j.plans);
-    free(j.offsets);
-    free(j.status);
+    free(j->plans);
+    free(j->offsets);
+    free(j->status);
     return rc;
 }
 
 int64_t pzf_compress(const void *src, const pzf_params *p, void *dst_, size_t cap)
 {
-    uint8_t *dst = (uint8_t *)dst_, *q = NULL;
-    const uint8_t *stream = (const uint8_t *)src;
+    uint8_t *dst = (uint8_t *)dst_, *q = NULL, *table = NULL;
     uint64_t n, stream_n;
+    enc_job j;
     int64_t rc;
 
     if ((rc = frame_sizes(p, &n, &stream_n)) != PZF_OK)
         return rc;
     if ((!src && n) || !dst)
         return PZF_ERR_ARGUMENT;
-    if (cap < PZF_HEADER_SIZE + (p->compression == PZF_HUFFMAN_CHUNKED ? 2 : 0))
+    if (cap < PZF_HEADER_SIZE)
         return PZF_ERR_DST_SIZE;
     write_header(dst, p);
+    memset(&j, 0, sizeof j);
+    j.p = p;
+    j.src = src;
+    j.dst = dst;
+    j.stream_n = (size_t)stream_n;
+    j.stream = (uint8_t *)(uintptr_t)src; /* read only, unless quantised */
     if (p->quantization == PZF_QUANT_SQRT && stream_n) {
         if (!(q = (uint8_t *)malloc((size_t)stream_n)))
             return PZF_ERR_NOMEM;
-        stream = q;
-        /* chunked mode quantises inside its (parallel) chunk tasks */
-        if (p->compression != PZF_HUFFMAN_CHUNKED &&
-            (rc = pzf_quantize(src, p->data_format, (size_t)n, p->quant_offset,
-                               p->quant_scale, q)) != PZF_OK)
-            goto done;
+        j.stream = q;
+        if (p->compression != PZF_RAW && p->data_format != PZF_FLOAT32 &&
+            (p->data_format == PZF_UINT8 || n >= TABLE_MIN_PIXELS)) {
+            /* the symbol of every possible pixel value, from the exact quantiser */
+            size_t nv = p->data_format == PZF_UINT8 ? 256 : 65536, v;
+            uint16_t *ramp = (uint16_t *)malloc(nv * sizeof *ramp);
+            uint8_t *ramp8 = (uint8_t *)ramp;
+            table = (uint8_t *)malloc(nv);
+            if (!ramp || !table) {
+                free(ramp);
+                rc = PZF_ERR_NOMEM;
+                goto done;
+            }
+            for (v = 0; v < nv; v++) {
+                if (nv == 256)
+                    ramp8[v] = (uint8_t)v;
+                else
+                    ramp[v] = (uint16_t)v;
+            }
+            rc = pzf_quantize(ramp, p->data_format, nv, p->quant_offset, p->quant_scale, table);
+            free(ramp);
+            if (rc != PZF_OK)
+                goto done;
+            j.table = table;
+        }
     }
     switch (p->compression) {
     case PZF_RAW:
@@ -331,28 +371,20 @@ int64_t pzf_compress(const void *src, const pzf_params *p, void *dst_, size_t ca
             rc = PZF_ERR_DST_SIZE;
             break;
         }
+        if (q && (rc = pzf_quantize(src, p->data_format, (size_t)n, p->quant_offset,
+                                    p->quant_scale, q)) != PZF_OK)
+            break;
         if (stream_n)
-            memcpy(dst + PZF_HEADER_SIZE, stream, (size_t)stream_n);
+            memcpy(dst + PZF_HEADER_SIZE, j.stream, (size_t)stream_n);
         rc = PZF_HEADER_SIZE + (int64_t)stream_n;
         break;
-    case PZF_HUFFMAN: {
-        pzf_huf_plan plan;
-        pzf_huf_plan_build(stream, (size_t)stream_n, &plan);
-        if (cap - PZF_HEADER_SIZE < plan.nbytes) {
-            rc = PZF_ERR_DST_SIZE;
-            break;
-        }
-        rc = PZF_HEADER_SIZE +
-             (int64_t)pzf_huf_encode(&plan, stream, (size_t)stream_n, dst + PZF_HEADER_SIZE);
-        break;
-    }
     default:
-        rc = compress_chunked(src, p, q ? q : (uint8_t *)(uintptr_t)stream,
-                              (size_t)stream_n, dst, cap);
+        rc = compress_huffman(&j, cap, p->compression == PZF_HUFFMAN_CHUNKED);
         break;
     }
 done:
     free(q);
+    free(table);
     return rc;
 }
 

@@ -7,9 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest code the encoder emits (15 costs < 0.2% against unlimited
- * Huffman codes on camera data).  The decoder handles any depth. */
-#define PZF_HUF_MAX_BITS 15
+/* Longest code the encoder emits: 4 codes (or 2 pairs) fit between two
+ * flushes of the 64-bit writer, and it costs < 0.5% against unlimited
+ * Huffman codes on camera data.  The decoder handles any depth. */
+#define PZF_HUF_MAX_BITS 14
 /* Bits resolved per decoder table lookup. */
 #define PZF_HUF_TABLE_BITS 11
 
@@ -19,12 +20,19 @@ typedef struct {
     uint32_t code[256];
     uint8_t len[256];
     int nsym;          /* distinct symbols present                       */
-    int maxlen;        /* longest code length                            */
     uint8_t single;    /* the symbol, when nsym == 1                      */
     uint64_t nbytes;   /* exact size of the stream                        */
 } pzf_huf_plan;
 
-/* Histogram, length-limited code and exact size of src[0..n). */
+/* Add the symbol counts of src[0..n) to hist. */
+void pzf_huf_count(const uint8_t *src, size_t n, uint64_t hist[256]);
+/* Map n uint8 (width 1) or uint16 (width 2) values through table (with
+ * 256 or 65536 entries) into dst, adding the symbols' counts to hist. */
+void pzf_huf_map_count(const void *src, int width, const uint8_t *table, uint8_t *dst,
+                       size_t n, uint64_t hist[256]);
+/* Length-limited code and exact stream size for a histogram. */
+void pzf_huf_plan_init(const uint64_t hist[256], pzf_huf_plan *plan);
+/* Both: the plan of src[0..n). */
 void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan);
 /* Encode with a plan into dst, which must hold plan->nbytes bytes (nothing
  * is written past them).  Returns plan->nbytes. */

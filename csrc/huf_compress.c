@@ -6,6 +6,7 @@
  * lookup.  The tree is the canonical tree of those lengths, written in BCL's
  * pre-order layout; any BCL decoder reads it.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bitstream.h"
@@ -13,30 +14,52 @@
 #include "huf.h"
 #include "pzf.h"
 
-static void histogram(const uint8_t *src, size_t n, uint64_t hist[256])
+/* Count symbols with four interleaved tables (no store-to-load stalls on
+ * runs of equal symbols).  With a table, the symbols are table[src[i]] for
+ * uint8 (width 1) or uint16 (width 2) values, and are also stored to dst:
+ * quantisation and counting in one pass. */
+PZF_INLINE void count_impl(const void *src_, int width, const uint8_t *table, uint8_t *dst,
+                           size_t n, uint64_t hist[256])
 {
-    /* four interleaved tables avoid store-to-load stalls on runs */
+    const uint8_t *s8 = (const uint8_t *)src_;
+    const uint16_t *s16 = (const uint16_t *)src_;
     uint32_t h[4][256];
     size_t i = 0;
     int s;
+#define PZF_SYM(k) (table ? (dst[i + (k)] = table[width == 2 ? s16[i + (k)] : s8[i + (k)]]) \
+                          : s8[i + (k)])
     memset(h, 0, sizeof h);
-    memset(hist, 0, 256 * sizeof hist[0]);
     while (i < n) {
         /* flush before a uint32 count could overflow */
         size_t stop = n - i > ((size_t)1 << 30) ? i + ((size_t)1 << 30) : n;
         for (; i + 4 <= stop; i += 4) {
-            h[0][src[i]]++;
-            h[1][src[i + 1]]++;
-            h[2][src[i + 2]]++;
-            h[3][src[i + 3]]++;
+            h[0][PZF_SYM(0)]++;
+            h[1][PZF_SYM(1)]++;
+            h[2][PZF_SYM(2)]++;
+            h[3][PZF_SYM(3)]++;
         }
         for (; i < stop; i++)
-            h[0][src[i]]++;
+            h[0][PZF_SYM(0)]++;
         for (s = 0; s < 256; s++) {
             hist[s] += (uint64_t)h[0][s] + h[1][s] + h[2][s] + h[3][s];
             h[0][s] = h[1][s] = h[2][s] = h[3][s] = 0;
         }
     }
+#undef PZF_SYM
+}
+
+void pzf_huf_count(const uint8_t *src, size_t n, uint64_t hist[256])
+{
+    count_impl(src, 1, NULL, NULL, n, hist);
+}
+
+void pzf_huf_map_count(const void *src, int width, const uint8_t *table, uint8_t *dst,
+                       size_t n, uint64_t hist[256])
+{
+    if (width == 2)
+        count_impl(src, 2, table, dst, n, hist);
+    else
+        count_impl(src, 1, table, dst, n, hist);
 }
 
 /* Package-merge: optimal code lengths <= maxlen for n >= 2 symbols with
@@ -90,14 +113,19 @@ static void package_merge(const uint64_t *w, const uint8_t *sym, int n, int maxl
 
 void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan)
 {
-    uint64_t hist[256], w[256], bits;
+    uint64_t hist[256];
+    memset(hist, 0, sizeof hist);
+    pzf_huf_count(src, n, hist);
+    pzf_huf_plan_init(hist, plan);
+}
+
+void pzf_huf_plan_init(const uint64_t hist[256], pzf_huf_plan *plan)
+{
+    uint64_t w[256], bits;
     uint8_t sym[256];
     int nsym = 0, i, j, l;
 
     memset(plan, 0, sizeof *plan);
-    if (n == 0)
-        return; /* empty input: empty stream */
-    histogram(src, n, hist);
     for (i = 0; i < 256; i++) {
         if (hist[i]) {
             /* insertion sort by weight, ties by symbol: deterministic */
@@ -110,6 +138,8 @@ void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan)
             nsym++;
         }
     }
+    if (nsym == 0)
+        return; /* empty input: empty stream */
     plan->nsym = nsym;
     if (nsym == 1) {
         /* a single leaf: 1 bit + 8-bit symbol, no bits per symbol */
@@ -130,7 +160,6 @@ void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan)
                     code <<= (l - prevlen);
                     prevlen = l;
                     plan->code[i] = code++;
-                    plan->maxlen = l;
                     bits += hist[i] * (uint64_t)l;
                 }
             }
@@ -179,25 +208,35 @@ static pzf_bitwriter write_tree(const pzf_huf_plan *plan, uint8_t *dst)
     return w;
 }
 
-/* The symbol loop.  Codes are kept left-aligned in 64 bits (codeL) so an
- * append is one shift and one OR; the length comes from a byte table.  Up to
- * 7 pending bits + 4 codes of <= 14 bits (or 3 of 15) fit between flushes;
- * the 8-byte flush is used while it cannot pass the end of the stream. */
+/* Streams at least this long are coded two symbols per table lookup. */
+#define PAIR_MIN_SYMBOLS ((size_t)1 << 16)
+
+/* The symbol loops.  Codes are kept left-aligned in 64 bits (codeL) so an
+ * append is one shift and one OR.  With a pair table, two symbols are coded
+ * per lookup: the entry is the two codes left-aligned with their total
+ * length in the low 6 bits.  7 pending bits + 4 codes of <= 14 bits fit
+ * between flushes; the 8-byte flush is used while it cannot pass the end of
+ * the stream. */
 #define PZF_DEFINE_ENCODE_LOOP(NAME, ATTR)                                      \
     ATTR static void NAME(const uint64_t *codeL, const uint8_t *len,            \
-                          const uint8_t *src, size_t n, pzf_bitwriter *bwp,     \
-                          const uint8_t *end, int maxlen)                       \
+                          const uint64_t *pair, const uint8_t *src, size_t n,   \
+                          pzf_bitwriter *bwp, const uint8_t *end)               \
     {                                                                           \
         pzf_bitwriter bw = *bwp; /* a local copy lives in registers */          \
         size_t i = 0;                                                           \
-        if (maxlen <= 14) {                                                     \
+        if (pair) {                                                             \
             for (; i + 4 <= n && end - bw.ptr >= 16; i += 4) {                  \
-                PZF_PUT(0); PZF_PUT(1); PZF_PUT(2); PZF_PUT(3);                 \
+                uint32_t w_ = pzf_load_le32(src + i); /* 4 symbols */           \
+                uint64_t e0 = pair[w_ & 0xFFFF], e1 = pair[w_ >> 16];           \
+                bw.acc |= (e0 & ~(uint64_t)63) >> bw.nbits;                     \
+                bw.nbits += (unsigned)(e0 & 63);                                \
+                bw.acc |= (e1 & ~(uint64_t)63) >> bw.nbits;                     \
+                bw.nbits += (unsigned)(e1 & 63);                                \
                 pzf_bw_flush(&bw);                                              \
             }                                                                   \
         } else {                                                                \
-            for (; i + 3 <= n && end - bw.ptr >= 16; i += 3) {                  \
-                PZF_PUT(0); PZF_PUT(1); PZF_PUT(2);                             \
+            for (; i + 4 <= n && end - bw.ptr >= 16; i += 4) {                  \
+                PZF_PUT(0); PZF_PUT(1); PZF_PUT(2); PZF_PUT(3);                 \
                 pzf_bw_flush(&bw);                                              \
             }                                                                   \
         }                                                                       \
@@ -222,11 +261,37 @@ PZF_DEFINE_ENCODE_LOOP(encode_loop_bmi2, __attribute__((target("bmi2"))))
 #endif
 #undef PZF_PUT
 
+/* Pair table over the symbols present (entries of absent pairs are never
+ * read, so they stay uninitialised).  NULL if not worth it or no memory. */
+static uint64_t *pair_table(const pzf_huf_plan *plan, size_t n)
+{
+    uint8_t present[256];
+    uint64_t *pair;
+    int a, b, np = 0;
+    if (n < PAIR_MIN_SYMBOLS)
+        return NULL;
+    pair = (uint64_t *)malloc(sizeof(uint64_t) << 16);
+    if (!pair)
+        return NULL;
+    for (a = 0; a < 256; a++)
+        if (plan->len[a])
+            present[np++] = (uint8_t)a;
+    for (a = 0; a < np; a++) {
+        unsigned s1 = present[a], l1 = plan->len[s1];
+        for (b = 0; b < np; b++) {
+            unsigned s2 = present[b], l = l1 + plan->len[s2];
+            uint64_t code = (uint64_t)plan->code[s1] << plan->len[s2] | plan->code[s2];
+            pair[s1 | s2 << 8] = code << (64 - l) | l;
+        }
+    }
+    return pair;
+}
+
 size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n,
                       uint8_t *dst)
 {
     pzf_bitwriter bw;
-    uint64_t codeL[256];
+    uint64_t codeL[256], *pair;
     int s;
 
     if (n == 0)
@@ -240,12 +305,14 @@ size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n,
     bw = write_tree(plan, dst);
     for (s = 0; s < 256; s++)
         codeL[s] = plan->len[s] ? (uint64_t)plan->code[s] << (64 - plan->len[s]) : 0;
+    pair = pair_table(plan, n);
 #ifdef PZF_HAVE_BMI2_LOOP
     if (pzf_cpu_has_bmi2())
-        encode_loop_bmi2(codeL, plan->len, src, n, &bw, dst + plan->nbytes, plan->maxlen);
+        encode_loop_bmi2(codeL, plan->len, pair, src, n, &bw, dst + plan->nbytes);
     else
 #endif
-        encode_loop(codeL, plan->len, src, n, &bw, dst + plan->nbytes, plan->maxlen);
+        encode_loop(codeL, plan->len, pair, src, n, &bw, dst + plan->nbytes);
+    free(pair);
     return (size_t)(pzf_bw_finish(&bw) - dst);
 }
 

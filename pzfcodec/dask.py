@@ -64,7 +64,7 @@ class LazyFile:
     """
 
     def __init__(self, path: Union[str, os.PathLike], dataset: Optional[str] = None):
-        self.path = os.fspath(path)
+        self.path = os.path.abspath(os.fspath(path))  # workers may run elsewhere
         self.dataset = dataset
         self._handle: Any = None
         src = self._source()
@@ -119,7 +119,7 @@ def open_lazy(path: Union[str, os.PathLike], dataset: Optional[str] = None, *,
     if chunks is None:
         chunks = _block_shape(src.shape, _chunk_shape(src.shape, None), src.dtype)
     stat = os.stat(src.path)
-    token = tokenize(os.path.abspath(src.path), dataset, stat.st_mtime_ns, stat.st_size, chunks)
+    token = tokenize(src.path, dataset, stat.st_mtime_ns, stat.st_size, chunks)
     return da.from_array(src, chunks=tuple(chunks), asarray=False, lock=False,
                          name=f"pzf-open-{token}")
 
@@ -243,6 +243,8 @@ def to_zarr(stack: Any, store: Any, *, chunks: Optional[Sequence[int]] = None,
         codecs = dict(compressors=PZF(**options), filters=None)
     else:
         raise BadArgumentError(f"zarr_format must be 2 or 3; got {zarr_format!r}")
+    if isinstance(store, (str, os.PathLike)) and "://" not in os.fspath(store):
+        store = os.path.abspath(store)  # workers may run in another directory
     array_kwargs.setdefault("config", {"write_empty_chunks": True})
     target = zarr.create_array(store, shape=stack.shape, dtype=stack.dtype, chunks=chunks,
                                zarr_format=zarr_format, overwrite=overwrite, fill_value=0,

@@ -35,7 +35,7 @@ def sample(dtype, shape, seed=0):
 
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", LOSSLESS_DTYPES)
-def test_numcodecs_round_trip_helpers(dtype, order):
+def test_numcodecs_round_trip_checks(dtype, order):
     for shape in SHAPES:
         arr = np.asarray(sample(dtype, shape), order=order)
         for codec in (PZF(), PZF(compression="chunked", threads=2, chunk_size=64),

@@ -46,13 +46,13 @@ class BuildExt(build_ext):
 
     def get_export_symbols(self, ext):
         if ext.name == PLUGIN:
-            return ["H5PLget_plugin_type", "H5PLget_plugin_info", "pzf_h5_init"]
+            return ["H5PLget_plugin_type", "H5PLget_plugin_info"]
         return super().get_export_symbols(ext)
 
 
 extensions = cythonize(
     [Extension("pzfcodec._core", ["pzfcodec/_core.pyx"], include_dirs=["csrc"],
-               libraries=libs)],
+               libraries=["pzfcore"] + libs)],
     compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False},
 )
 extensions.append(

@@ -17,6 +17,7 @@ then renamed into place; the input is never overwritten.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -172,7 +173,7 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
             quantization: Any = None, step_sigma: Optional[float] = None,
             ad_offset: Optional[float] = None, electrons_per_adu: Optional[float] = None,
             compression: str = "huffman", threads: int = 1, overwrite: bool = False,
-            progress: Progress = None) -> ConvertReport:
+            progress: Progress = None, dask: Any = None) -> ConvertReport:
     """Convert a PYME ``.h5`` (either layout) or ``.npy`` stack to a PZF-compressed HDF5 file.
 
     Parameters
@@ -196,6 +197,10 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         Replace an existing ``dst`` (never ``src``).
     progress : callable, optional
         ``progress(phase, done, total)``; phase is "writing" or "verifying".
+    dask : str, int or distributed.Client, optional
+        Compress on a Dask cluster (``to="hdf5"`` only): a scheduler address,
+        a number of local worker processes, or a client.  The workers read
+        the input lazily by its path, so they must see it.
 
     Returns
     -------
@@ -214,6 +219,8 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     src, dst = os.fspath(src), os.fspath(dst)
     if to not in ("hdf5", "pyme"):
         raise BadArgumentError(f"to must be 'hdf5' or 'pyme', got {to!r}")
+    if dask is not None and to != "hdf5":
+        raise BadArgumentError("parallel compression with Dask writes --to hdf5 only")
     if quantization is not None and step_sigma is not None:
         raise BadArgumentError("give either an explicit quantization (offset, scale) or step_sigma, not both")
     if not os.path.exists(src):
@@ -245,8 +252,14 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
             q = Quantization(float(np.float32(q.offset)), float(np.float32(q.scale)))
 
         writer = write_h5 if to == "pyme" else write_h5_filtered
+        source = frames
+        if dask is not None:  # the workers read the input lazily, by its path
+            from .dask import open_lazy
+
+            source = open_lazy(src).reshape(shape)  # a 2-D .npy is one frame
+            writer = functools.partial(write_h5_filtered, dask=dask)
         t0 = time.perf_counter()
-        writer(tmp, frames, md, events, compression=compression, quantization=q, threads=threads,
+        writer(tmp, source, md, events, compression=compression, quantization=q, threads=threads,
                progress=None if progress is None else (lambda d, t: progress("writing", d, t)))
         seconds = time.perf_counter() - t0
 
@@ -337,6 +350,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--compression", choices=("huffman", "chunked", "raw"), default="huffman",
                    help="PZF coding (default huffman; chunked is multi-threaded within a frame, not read by PYME)")
     p.add_argument("--threads", type=int, default=0, help="threads (default 0 = all CPUs)")
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="compress on a Dask cluster: a scheduler address (tcp://host:8786) or a "
+                        "number of local worker processes (--to hdf5 only)")
     p.add_argument("--overwrite", action="store_true", help="replace DST if it exists (never SRC)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
@@ -353,7 +369,7 @@ def run(args: argparse.Namespace) -> int:
         report = convert(args.src, args.dst, to=args.to, quantization=quantization, step_sigma=args.step,
                          ad_offset=args.ad_offset, electrons_per_adu=args.electrons_per_adu,
                          compression=args.compression, threads=args.threads, overwrite=args.overwrite,
-                         progress=None if args.quiet else _ProgressLine())
+                         progress=None if args.quiet else _ProgressLine(), dask=args.dask)
     except (PZFError, OSError) as exc:
         print(f"pzfcodec convert: error: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
 
-from tests.common import require_module
+from common import require_module
 
 PZF_INDEX_DTYPE = np.dtype([("FrameNum", "<i4"), ("Position", "<i4")])
 FIT_DTYPE = np.dtype([

@@ -10,8 +10,8 @@ import pzfcodec.simulate
 from pzfcodec.convert import convert
 from pzfcodec.info import describe
 from pzfcodec.pyme import open_h5
-from tests import pyme_fixtures as fx
-from tests.common import require_tool
+import pyme_fixtures as fx
+from common import require_tool
 
 pytestmark = pytest.mark.filterwarnings("ignore::tables.NaturalNameWarning")
 CAM = pzfcodec.simulate.CAMERA

@@ -8,7 +8,7 @@ import pytest
 
 import pzfcodec
 from pzfcodec.simulate import camera_frames
-from tests.common import require_module
+from common import require_module
 
 da = require_module("dask.array")
 distributed = require_module("distributed")
@@ -193,7 +193,16 @@ def verify_block(store, block_id):
 
 
 def peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """Peak resident memory of this process's address space, MiB.
+
+    VmHWM belongs to the address space, so unlike ``ru_maxrss`` it does not
+    inherit the peak of the parent that started the worker.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: KiB
 
 
 def test_gib_stack_compressed_with_bounded_memory(client, tmp_path):
@@ -213,3 +222,34 @@ def test_gib_stack_compressed_with_bounded_memory(client, tmp_path):
     # Each worker holds a few 64 MiB blocks at a time (about 230 MiB peak
     # with the interpreter), never the stack: together less than its size.
     assert max(peaks.values()) < stack.nbytes / 2 / 2**20, peaks
+
+
+def test_convert_with_dask(client, tmp_path):
+    from pzfcodec.convert import convert
+    import pyme_fixtures as fx
+
+    data = camera_frames(9, (64, 48), seed=13)
+    src = tmp_path / "series.h5"
+    fx.write_image_h5(src, data, md=dict(fx.METADATA, **{"Camera.ADOffset": 100.0,
+                                                         "Camera.ElectronsPerCount": 0.5}))
+    calls = []
+    report = convert(src, tmp_path / "out.h5", step_sigma=1.0, dask=client,
+                     progress=lambda phase, done, total: calls.append((phase, done, total)))
+    q = pzfcodec.camera_quantization(100.0, 0.5, 1.0)
+    with pzfcodec.open(tmp_path / "out.h5") as s:
+        np.testing.assert_array_equal(np.asarray(s), expected_quantised(data, q.offset, q.scale))
+        assert s.metadata["Camera.ADOffset"] == 100.0
+    assert report.frames == 9 and ("writing", 9, 9) in calls
+    with pytest.raises(pzfcodec.BadArgumentError, match="hdf5"):
+        convert(src, tmp_path / "p.h5", to="pyme", dask=client)
+
+
+def test_convert_command_with_dask_workers(tmp_path):
+    from pzfcodec.cli import main
+
+    data = camera_frames(6, (40, 30), seed=14)
+    np.save(tmp_path / "s.npy", data)
+    assert main(["convert", str(tmp_path / "s.npy"), str(tmp_path / "o.h5"),
+                 "--dask", "2", "--quiet"]) == 0
+    with h5py.File(tmp_path / "o.h5", "r") as f:
+        np.testing.assert_array_equal(f["ImageData"][:], data)

@@ -14,7 +14,7 @@ import pytest
 import pzfcodec
 from pzfcodec.errors import BadArgumentError
 from pzfcodec.hdf5 import FILTER_ID, PLUGIN_PATH, PZF, register
-from tests.common import require_module, require_tool
+from common import require_module, require_tool
 
 h5py = require_module("h5py")
 

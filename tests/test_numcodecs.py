@@ -9,7 +9,7 @@ import pytest
 
 import pzfcodec
 from pzfcodec.simulate import camera_frames
-from tests.common import require_module
+from common import require_module
 
 numcodecs = require_module("numcodecs")
 from numcodecs.tests import common as nc  # noqa: E402

@@ -6,8 +6,8 @@ import pytest
 import pzfcodec
 from pzfcodec.pyme import EVENTS_DTYPE, H5Series, open_h5
 from pzfcodec.pyme._hdf import set_str_attr
-from tests import pyme_fixtures as fx
-from tests.common import require_module
+import pyme_fixtures as fx
+from common import require_module
 
 pytestmark = pytest.mark.filterwarnings("ignore::tables.NaturalNameWarning")
 

@@ -5,7 +5,7 @@ import pytest
 import pzfcodec
 from pzfcodec.pyme import EVENTS_DTYPE, H5RFile, flatten_table, open_h5r
 from pzfcodec.pyme.h5r import ALIASES
-from tests import pyme_fixtures as fx
+import pyme_fixtures as fx
 
 pytestmark = pytest.mark.filterwarnings("ignore::tables.NaturalNameWarning")
 

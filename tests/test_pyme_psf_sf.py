@@ -4,8 +4,8 @@ import pytest
 
 import pzfcodec
 from pzfcodec.pyme import BivariateSpline, VoxelSize, load_psf, load_sf
-from tests import pyme_fixtures as fx
-from tests.common import require_module
+import pyme_fixtures as fx
+from common import require_module
 
 LAYOUTS = ["legacy", "legacy-io", "legacy-nounits", "modern", "modern-voxelsize"]
 

@@ -6,8 +6,8 @@ import pytest
 
 import pzfcodec
 from pzfcodec.pyme.safe_pickle import PickledMetadata, safe_loads
-from tests import pyme_fixtures as fx
-from tests.common import require_module
+import pyme_fixtures as fx
+from common import require_module
 
 # protocol-0 pickle text observed in PYME metadata, and what it stands for
 METADATA_PICKLES = [

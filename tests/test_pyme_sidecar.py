@@ -12,7 +12,7 @@ import pytest
 from pzfcodec.errors import CorruptDataError, UnsafePickleError, UnsupportedFormatError
 from pzfcodec.pyme.sidecar import MetadataWarning, find_sidecar, read_metadata
 from pzfcodec.pyme.spline import BivariateSpline
-from tests.common import require_module
+from common import require_module
 
 
 # ---- pickles as Python 2 wrote them (protocol 0) ---------------------------

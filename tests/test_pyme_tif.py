@@ -11,7 +11,7 @@ from pzfcodec.errors import CorruptDataError, UnsupportedFormatError
 from pzfcodec.pyme.series import EVENTS_DTYPE
 from pzfcodec.pyme.sidecar import MetadataWarning
 from pzfcodec.pyme.tif import open_tif
-from tests.common import require_module
+from common import require_module
 
 
 @pytest.fixture

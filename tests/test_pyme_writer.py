@@ -6,8 +6,8 @@ import pytest
 import pzfcodec
 import pzfcodec.simulate
 from pzfcodec.pyme import make_events, open_h5, write_h5, write_h5_filtered
-from tests import pyme_fixtures as fx
-from tests.common import require_module
+import pyme_fixtures as fx
+from common import require_module
 
 pytestmark = pytest.mark.filterwarnings("ignore::tables.NaturalNameWarning")
 

@@ -9,7 +9,7 @@ import pytest
 
 import pzfcodec
 from pzfcodec.simulate import camera_frames
-from tests.common import require_module
+from common import require_module
 
 zarr = require_module("zarr")
 from zarr.storage import LocalStore, WrapperStore  # noqa: E402

@@ -136,11 +136,16 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
 
 def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any]] = None,
                       events: Optional[np.ndarray] = None, *, compression: str = "huffman",
-                      quantization: Any = None, threads: int = 1, progress: Progress = None) -> int:
+                      quantization: Any = None, threads: int = 1, progress: Progress = None,
+                      dask: Any = None) -> int:
     """Write a series as PYME's ``/ImageData`` layout with the PZF HDF5 filter.
 
     One chunk per frame.  Parameters as for :func:`write_h5`; lossy
-    quantisation applies to uint8, uint16 and float32 frames.
+    quantisation applies to uint8, uint16 and float32 frames.  With
+    ``dask`` (a scheduler address, a number of local worker processes or a
+    ``distributed.Client``) the frames are compressed in parallel on that
+    cluster (see :func:`pzfcodec.dask.write_hdf5`); ``frames`` is then
+    best a lazy ``dask.array`` (:func:`pzfcodec.dask.open_lazy`).
 
     Returns
     -------
@@ -170,10 +175,15 @@ def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping
         set_str_attr(ds, "DimOrder", str(md["DimOrder"]))
         for key in ("SizeC", "SizeZ", "SizeT"):
             ds.attrs.create(key, np.int64(md[key]))
-        for k0, batch in _batches(frames, n, frame_bytes):
-            ds[k0:k0 + len(batch)] = batch
-            if progress is not None:
-                progress(k0 + len(batch), n)
+        if dask is not None:
+            from ..dask import write_hdf5
+
+            write_hdf5(frames, ds, client=dask, progress=progress)
+        else:
+            for k0, batch in _batches(frames, n, frame_bytes):
+                ds[k0:k0 + len(batch)] = batch
+                if progress is not None:
+                    progress(k0 + len(batch), n)
         write_metadata(f, md)
         write_events(f, events)
     return n

@@ -181,7 +181,8 @@ def _as_quantization(q) -> Optional[Quantization]:
 def compress(frame: np.ndarray, compression: str = "huffman",
              quantization: Union[Quantization, Tuple[float, float], None] = None, *,
              sequence_id: int = 0, frame_num: int = 0, timestamp: int = 0,
-             threads: int = 1, chunk_size: Optional[int] = None) -> bytes:
+             threads: int = 1, chunk_size: Optional[int] = None,
+             dim_order: Optional[str] = None) -> bytes:
     """Compress one frame into a PZF v3 blob.
 
     Parameters
@@ -204,6 +205,10 @@ def compress(frame: np.ndarray, compression: str = "huffman",
         Threads for chunked mode (0 = all CPUs).
     chunk_size : int, optional
         Decoded bytes per chunk in chunked mode (default 1 MiB).
+    dim_order : {"C", "F"}, optional
+        Memory order to store; the frame is copied if it is not contiguous
+        in that order.  Default: PYME's rule ("F" for Fortran-contiguous
+        frames, also those contiguous both ways; else "C").
 
     Returns
     -------
@@ -232,11 +237,10 @@ def compress(frame: np.ndarray, compression: str = "huffman",
     if compression not in _COMPRESSIONS:
         raise BadArgumentError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
     q = _as_quantization(quantization)
-    if arr.flags.f_contiguous:
-        order = "F"
-    else:
-        order = "C"
-        arr = np.ascontiguousarray(arr)
+    if dim_order not in (None, "C", "F"):
+        raise BadArgumentError(f"dim_order must be 'C', 'F' or None, got {dim_order!r}")
+    order = dim_order or ("F" if arr.flags.f_contiguous else "C")
+    arr = np.asfortranarray(arr) if order == "F" else np.ascontiguousarray(arr)
     shape = tuple(arr.shape) + (1,) * (3 - arr.ndim)
     for name, value, lo, hi in (("sequence_id", sequence_id, -2**63, 2**63 - 1),
                                 ("frame_num", frame_num, 0, 2**32 - 1),

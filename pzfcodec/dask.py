@@ -36,7 +36,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from .errors import BadArgumentError
-from .numcodecs import COMPRESSIONS, check_options, encode_chunk
+from .numcodecs import encode_chunk
+from .options import COMPRESSIONS, check_options
 
 __all__ = ["open_lazy", "LazyFile", "simulated_stack", "connect", "to_zarr", "to_hdf5",
            "write_hdf5"]

@@ -62,7 +62,6 @@ quantised ``UD=53338,0,4,...`` filter string.
 from __future__ import annotations
 
 import ctypes
-import math
 import struct
 import sys
 import threading
@@ -70,7 +69,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import BadArgumentError, PZFError
+from .errors import PZFError
+from .options import COMPRESSIONS, check_options
 
 __all__ = ["FILTER_ID", "PLUGIN_PATH", "PZF", "register"]
 
@@ -83,19 +83,11 @@ PLUGIN_PATH = str(Path(__file__).parent / "plugins")
 _PLUGIN_NAME = {"win32": "h5pzf.dll", "darwin": "libh5pzf.dylib"}.get(
     sys.platform, "libh5pzf.so"
 )
-_COMPRESSION = {"raw": 0, "huffman": 1, "chunked": 2}
-_MAX_THREADS = 256  # the plugin's limit
 
 
-def _float32_bits(value: float, name: str) -> int:
-    """Bit pattern of value as float32; refuse values float32 cannot hold."""
-    try:
-        as_f32 = struct.unpack("<f", struct.pack("<f", value))[0]
-    except (OverflowError, struct.error, TypeError) as exc:
-        raise BadArgumentError(f"{name} must be a finite number, got {value!r}") from exc
-    if not math.isfinite(as_f32):
-        raise BadArgumentError(f"{name} must be a finite number, got {value!r}")
-    return struct.unpack("<I", struct.pack("<f", as_f32))[0]
+def _float32_bits(value: float) -> int:
+    """Bit pattern of a float32 value (already checked to be finite)."""
+    return struct.unpack("<I", struct.pack("<f", value))[0]
 
 
 class PZF(Mapping):
@@ -139,32 +131,12 @@ class PZF(Mapping):
         threads: int = 1,
         chunk_size: int | None = None,
     ) -> None:
-        if compression not in _COMPRESSION:
-            raise BadArgumentError(
-                f"compression must be one of {sorted(_COMPRESSION)}, got {compression!r}"
-            )
-        if (offset is None) != (scale is None):
-            raise BadArgumentError(
-                "give both offset and scale for quantised storage, or neither for lossless"
-            )
-        if not isinstance(threads, int) or not 1 <= threads <= _MAX_THREADS:
-            raise BadArgumentError(f"threads must be an int in 1..{_MAX_THREADS}, got {threads!r}")
-        if threads > 1 and compression != "chunked":
-            raise BadArgumentError("threads > 1 needs compression='chunked'")
-        if chunk_size is not None:
-            if compression != "chunked":
-                raise BadArgumentError("chunk_size applies only to compression='chunked'")
-            if not isinstance(chunk_size, int) or not 1 <= chunk_size < 2**32:
-                raise BadArgumentError(
-                    f"chunk_size must be an int in 1..{2**32 - 1} bytes, got {chunk_size!r}"
-                )
+        opts = check_options(offset, scale, compression, threads, chunk_size)
         quantised = scale is not None
-        offset_bits = _float32_bits(offset, "offset") if quantised else 0
-        scale_bits = _float32_bits(scale, "scale") if quantised else 0
-        if quantised and not struct.unpack("<f", struct.pack("<I", scale_bits))[0] > 0:
-            raise BadArgumentError(f"scale must be > 0, got {scale!r}")
+        offset_bits = _float32_bits(opts["offset"]) if quantised else 0
+        scale_bits = _float32_bits(opts["scale"]) if quantised else 0
         self.filter_options: tuple[int, ...] = (
-            _COMPRESSION[compression], int(quantised), offset_bits, scale_bits,
+            COMPRESSIONS.index(compression), int(quantised), offset_bits, scale_bits,
             threads, chunk_size or 0,
         )
 
@@ -207,7 +179,7 @@ class PZF(Mapping):
         if quant:
             f32 = [struct.unpack("<f", struct.pack("<I", b))[0] for b in (off, scale)]
             args += [f"offset={f32[0]!r}", f"scale={f32[1]!r}"]
-        args.append(f"compression={[k for k, v in _COMPRESSION.items() if v == comp][0]!r}")
+        args.append(f"compression={COMPRESSIONS[comp]!r}")
         if threads > 1:
             args.append(f"threads={threads}")
         if chunk:

@@ -44,14 +44,12 @@ from numcodecs.registry import register_codec
 
 from .codec import compress, decompress, read_header
 from .errors import BadArgumentError, CorruptDataError, DataTooLargeError
+from .options import check_options
 
 __all__ = ["PZF", "encode_chunk", "decode_chunk", "frame_shape"]
 
 #: Data types stored with their own PZF data format; others are coded as bytes.
 TYPED = (np.dtype(np.uint8), np.dtype("<u2"), np.dtype("<f4"))
-#: Payload codings, in the order of the header's DataCompression codes.
-COMPRESSIONS = ("raw", "huffman", "chunked")
-MAX_THREADS = 256
 
 
 def frame_shape(shape: Tuple[int, ...], order: str = "C") -> Tuple[int, int, int]:
@@ -77,47 +75,6 @@ def frame_shape(shape: Tuple[int, ...], order: str = "C") -> Tuple[int, int, int
         shape = ((math.prod(shape[:-2]),) + shape[-2:] if order == "C"
                  else shape[:2] + (math.prod(shape[2:]),))
     return shape + (1,) * (3 - len(shape))
-
-
-def check_options(offset: Optional[float], scale: Optional[float], compression: str,
-                  threads: int, chunk_size: Optional[int]) -> dict:
-    """Validate and normalise PZF options (those of :class:`pzfcodec.PZF`).
-
-    Returns
-    -------
-    dict
-        ``offset``, ``scale`` (floats or None), ``compression``, ``threads``
-        and ``chunk_size``, JSON-serialisable.
-    """
-    if (offset is None) != (scale is None):
-        raise BadArgumentError(
-            "give both offset and scale for square-root quantisation, or neither for lossless")
-    if scale is not None:
-        offset, scale = float(offset), float(scale)
-        if not (math.isfinite(offset) and math.isfinite(scale) and scale > 0):
-            raise BadArgumentError(
-                f"quantisation needs a finite offset and a finite scale > 0; "
-                f"got offset={offset!r}, scale={scale!r}")
-    if compression not in COMPRESSIONS:
-        raise BadArgumentError(
-            f"compression must be one of {', '.join(map(repr, COMPRESSIONS))}; got {compression!r}")
-    if not _is_int(threads) or not 1 <= threads <= MAX_THREADS:
-        raise BadArgumentError(f"threads must be an integer in 1..{MAX_THREADS}; got {threads!r}")
-    if threads > 1 and compression != "chunked":
-        raise BadArgumentError("threads > 1 needs compression='chunked'")
-    if chunk_size is not None:
-        if compression != "chunked":
-            raise BadArgumentError("chunk_size applies only to compression='chunked'")
-        if not _is_int(chunk_size) or not 1 <= chunk_size < 2**32:
-            raise BadArgumentError(
-                f"chunk_size must be an integer in 1..{2**32 - 1} bytes; got {chunk_size!r}")
-        chunk_size = int(chunk_size)
-    return dict(offset=offset, scale=scale, compression=compression, threads=int(threads),
-                chunk_size=chunk_size)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def encode_chunk(buf: Any, *, offset: Optional[float] = None, scale: Optional[float] = None,
@@ -160,14 +117,8 @@ def encode_chunk(buf: Any, *, offset: Optional[float] = None, scale: Optional[fl
                 f"chunks; got {arr.dtype}. Use lossless mode (no scale) or convert the data")
         # Code the bytes: the fastest-varying axis grows by the element size.
         frame = frame.T.view(np.uint8).T if fortran else frame.view(np.uint8)
-    blob = compress(frame, compression, None if scale is None else (offset, scale),
-                    threads=threads, chunk_size=chunk_size)
-    if order == "C" and blob[6:7] == b"F":
-        # A frame contiguous in both orders (at most one axis > 1) is
-        # recorded as 'F' by compress(); its bytes are the same in C order,
-        # and C-ordered chunks are labelled 'C' (as the HDF5 filter requires).
-        blob = blob[:6] + b"C" + blob[7:]
-    return blob
+    return compress(frame, compression, None if scale is None else (offset, scale),
+                    threads=threads, chunk_size=chunk_size, dim_order=order)
 
 
 def decode_chunk(buf: Any, out: Any = None, *, threads: int = 1,

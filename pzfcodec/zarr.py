@@ -36,7 +36,8 @@ from zarr.core.common import parse_named_configuration
 from zarr.registry import register_codec
 
 from .errors import BadArgumentError
-from .numcodecs import TYPED, check_options, decode_chunk, encode_chunk
+from .numcodecs import TYPED, decode_chunk, encode_chunk
+from .options import check_options
 
 if TYPE_CHECKING:
     from zarr.core.array_spec import ArraySpec

@@ -197,3 +197,15 @@ def test_gil_released_threads_scale_correctly():
         got = list(pool.map(lambda f: pzfcodec.compress(f, "chunked", (100, 0.7),
                                                         chunk_size=999, threads=2), frames))
     assert got == ref
+
+
+def test_dim_order_keyword():
+    frame = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    for order in ("C", "F"):
+        blob = pzfcodec.compress(frame, dim_order=order)
+        assert pzfcodec.read_header(blob).dim_order == order
+        np.testing.assert_array_equal(pzfcodec.decompress(blob), frame)
+    column = np.zeros((5, 1), np.uint16)  # contiguous both ways: PYME says 'F'
+    assert pzfcodec.read_header(pzfcodec.compress(column, dim_order="C")).dim_order == "C"
+    with pytest.raises(pzfcodec.BadArgumentError, match="dim_order"):
+        pzfcodec.compress(frame, dim_order="X")

@@ -254,7 +254,7 @@ static void enc_plan_task(void *ctx, size_t c)
     if (j->p->quantization != PZF_QUANT_SQRT) {
         pzf_huf_count(j->stream + start, len, hist);
     } else if (j->table) {
-        pzf_huf_map_count(pixels, (int)isz, j->table, j->stream + start, len, hist);
+        pzf_huf_count_mapped(pixels, (int)isz, j->table, len, hist);
     } else {
         j->status[c] = pzf_quantize(pixels, j->p->data_format, len, j->p->quant_offset,
                                     j->p->quant_scale, j->stream + start);
@@ -266,8 +266,13 @@ static void enc_plan_task(void *ctx, size_t c)
 static void enc_code_task(void *ctx, size_t c)
 {
     enc_job *j = (enc_job *)ctx;
-    pzf_huf_encode(&j->plans[c], j->stream + c * j->cs, chunk_len(j, c),
-                   j->dst + j->offsets[c]);
+    size_t isz = pzf_itemsize(j->p->data_format);
+    if (j->table) /* straight from the pixels: symbols are never stored */
+        pzf_huf_encode_mapped(&j->plans[c], (const uint8_t *)j->src + c * j->cs * isz,
+                              (int)isz, j->table, chunk_len(j, c), j->dst + j->offsets[c]);
+    else
+        pzf_huf_encode(&j->plans[c], j->stream + c * j->cs, chunk_len(j, c),
+                       j->dst + j->offsets[c]);
 }
 
 static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)
@@ -316,6 +321,42 @@ done:
     return rc;
 }
 
+/* The symbol of every uint8/uint16 pixel value, from the exact quantiser:
+ * quantising through it is one lookup, and Huffman coding reads the pixels
+ * directly.  Returns PZF_OK with *table NULL where a table does not pay. */
+static int quant_table(const pzf_params *p, uint64_t n, uint8_t **table)
+{
+    size_t nv = p->data_format == PZF_UINT8 ? 256 : 65536, v;
+    uint16_t *ramp;
+    int rc;
+
+    *table = NULL;
+    if (p->quantization != PZF_QUANT_SQRT || p->compression == PZF_RAW ||
+        p->data_format == PZF_FLOAT32 || (p->data_format == PZF_UINT16 && n < TABLE_MIN_PIXELS))
+        return PZF_OK;
+    ramp = (uint16_t *)malloc(nv * sizeof *ramp);
+    *table = (uint8_t *)malloc(nv);
+    if (!ramp || !*table) {
+        free(ramp);
+        free(*table);
+        *table = NULL;
+        return PZF_ERR_NOMEM;
+    }
+    for (v = 0; v < nv; v++) {
+        if (nv == 256)
+            ((uint8_t *)ramp)[v] = (uint8_t)v;
+        else
+            ramp[v] = (uint16_t)v;
+    }
+    rc = pzf_quantize(ramp, p->data_format, nv, p->quant_offset, p->quant_scale, *table);
+    free(ramp);
+    if (rc != PZF_OK) {
+        free(*table);
+        *table = NULL;
+    }
+    return rc;
+}
+
 int64_t pzf_compress(const void *src, const pzf_params *p, void *dst_, size_t cap)
 {
     uint8_t *dst = (uint8_t *)dst_, *q = NULL, *table = NULL;
@@ -330,57 +371,33 @@ int64_t pzf_compress(const void *src, const pzf_params *p, void *dst_, size_t ca
     if (cap < PZF_HEADER_SIZE)
         return PZF_ERR_DST_SIZE;
     write_header(dst, p);
+    if ((rc = quant_table(p, n, &table)) != PZF_OK)
+        return rc;
     memset(&j, 0, sizeof j);
     j.p = p;
     j.src = src;
     j.dst = dst;
+    j.table = table;
     j.stream_n = (size_t)stream_n;
     j.stream = (uint8_t *)(uintptr_t)src; /* read only, unless quantised */
-    if (p->quantization == PZF_QUANT_SQRT && stream_n) {
-        if (!(q = (uint8_t *)malloc((size_t)stream_n)))
-            return PZF_ERR_NOMEM;
-        j.stream = q;
-        if (p->compression != PZF_RAW && p->data_format != PZF_FLOAT32 &&
-            (p->data_format == PZF_UINT8 || n >= TABLE_MIN_PIXELS)) {
-            /* the symbol of every possible pixel value, from the exact quantiser */
-            size_t nv = p->data_format == PZF_UINT8 ? 256 : 65536, v;
-            uint16_t *ramp = (uint16_t *)malloc(nv * sizeof *ramp);
-            uint8_t *ramp8 = (uint8_t *)ramp;
-            table = (uint8_t *)malloc(nv);
-            if (!ramp || !table) {
-                free(ramp);
-                rc = PZF_ERR_NOMEM;
-                goto done;
-            }
-            for (v = 0; v < nv; v++) {
-                if (nv == 256)
-                    ramp8[v] = (uint8_t)v;
-                else
-                    ramp[v] = (uint16_t)v;
-            }
-            rc = pzf_quantize(ramp, p->data_format, nv, p->quant_offset, p->quant_scale, table);
-            free(ramp);
-            if (rc != PZF_OK)
-                goto done;
-            j.table = table;
+    if (p->quantization == PZF_QUANT_SQRT && stream_n && !table) {
+        if (!(q = (uint8_t *)malloc((size_t)stream_n))) {
+            rc = PZF_ERR_NOMEM;
+            goto done;
         }
+        j.stream = q; /* symbols are stored, then coded */
     }
-    switch (p->compression) {
-    case PZF_RAW:
-        if (cap - PZF_HEADER_SIZE < stream_n) {
-            rc = PZF_ERR_DST_SIZE;
-            break;
-        }
-        if (q && (rc = pzf_quantize(src, p->data_format, (size_t)n, p->quant_offset,
-                                    p->quant_scale, q)) != PZF_OK)
-            break;
+    if (p->compression != PZF_RAW) {
+        rc = compress_huffman(&j, cap, p->compression == PZF_HUFFMAN_CHUNKED);
+    } else if (cap - PZF_HEADER_SIZE < stream_n) {
+        rc = PZF_ERR_DST_SIZE;
+    } else if (q && (rc = pzf_quantize(src, p->data_format, (size_t)n, p->quant_offset,
+                                       p->quant_scale, q)) != PZF_OK) {
+        /* rc set */
+    } else {
         if (stream_n)
             memcpy(dst + PZF_HEADER_SIZE, j.stream, (size_t)stream_n);
         rc = PZF_HEADER_SIZE + (int64_t)stream_n;
-        break;
-    default:
-        rc = compress_huffman(&j, cap, p->compression == PZF_HUFFMAN_CHUNKED);
-        break;
     }
 done:
     free(q);

@@ -26,10 +26,10 @@ typedef struct {
 
 /* Add the symbol counts of src[0..n) to hist. */
 void pzf_huf_count(const uint8_t *src, size_t n, uint64_t hist[256]);
-/* Map n uint8 (width 1) or uint16 (width 2) values through table (with
- * 256 or 65536 entries) into dst, adding the symbols' counts to hist. */
-void pzf_huf_map_count(const void *src, int width, const uint8_t *table, uint8_t *dst,
-                       size_t n, uint64_t hist[256]);
+/* The same for the symbols table[v] of n uint8 (width 1) or uint16
+ * (width 2) values v; table has 256 or 65536 entries. */
+void pzf_huf_count_mapped(const void *src, int width, const uint8_t *table, size_t n,
+                          uint64_t hist[256]);
 /* Length-limited code and exact stream size for a histogram. */
 void pzf_huf_plan_init(const uint64_t hist[256], pzf_huf_plan *plan);
 /* Both: the plan of src[0..n). */
@@ -38,6 +38,9 @@ void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan);
  * is written past them).  Returns plan->nbytes. */
 size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n,
                       uint8_t *dst);
+/* The same for the symbols table[v] of uint8/uint16 values (see above). */
+size_t pzf_huf_encode_mapped(const pzf_huf_plan *plan, const void *src, int width,
+                             const uint8_t *table, size_t n, uint8_t *dst);
 
 /* Decoder output kinds: bytes, or symbols mapped through a 256-entry
  * look-up table of uint8, uint16 or uint32 (float32 bits) values. */

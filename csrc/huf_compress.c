@@ -14,35 +14,35 @@
 #include "huf.h"
 #include "pzf.h"
 
-/* Count symbols with four interleaved tables (no store-to-load stalls on
- * runs of equal symbols).  With a table, the symbols are table[src[i]] for
- * uint8 (width 1) or uint16 (width 2) values, and are also stored to dst:
- * quantisation and counting in one pass. */
-PZF_INLINE void count_impl(const void *src_, int width, const uint8_t *table, uint8_t *dst,
-                           size_t n, uint64_t hist[256])
+/* Count symbols with eight interleaved tables: camera data repeats a few
+ * symbols, and increments of one counter in a row would each wait for the
+ * previous store.  With a table, the symbols are table[src[i]] for uint8
+ * (width 1) or uint16 (width 2) values. */
+#define COUNT_WAYS 8
+PZF_INLINE void count_impl(const void *src_, int width, const uint8_t *table, size_t n,
+                           uint64_t hist[256])
 {
     const uint8_t *s8 = (const uint8_t *)src_;
     const uint16_t *s16 = (const uint16_t *)src_;
-    uint32_t h[4][256];
+    uint32_t h[COUNT_WAYS][256];
     size_t i = 0;
-    int s;
-#define PZF_SYM(k) (table ? (dst[i + (k)] = table[width == 2 ? s16[i + (k)] : s8[i + (k)]]) \
-                          : s8[i + (k)])
+    int s, k;
+#define PZF_SYM(k) (table ? table[width == 2 ? s16[i + (k)] : s8[i + (k)]] : s8[i + (k)])
     memset(h, 0, sizeof h);
     while (i < n) {
         /* flush before a uint32 count could overflow */
         size_t stop = n - i > ((size_t)1 << 30) ? i + ((size_t)1 << 30) : n;
-        for (; i + 4 <= stop; i += 4) {
-            h[0][PZF_SYM(0)]++;
-            h[1][PZF_SYM(1)]++;
-            h[2][PZF_SYM(2)]++;
-            h[3][PZF_SYM(3)]++;
+        for (; i + COUNT_WAYS <= stop; i += COUNT_WAYS) {
+            for (k = 0; k < COUNT_WAYS; k++) /* unrolled by the compiler */
+                h[k][PZF_SYM(k)]++;
         }
         for (; i < stop; i++)
             h[0][PZF_SYM(0)]++;
         for (s = 0; s < 256; s++) {
-            hist[s] += (uint64_t)h[0][s] + h[1][s] + h[2][s] + h[3][s];
-            h[0][s] = h[1][s] = h[2][s] = h[3][s] = 0;
+            for (k = 0; k < COUNT_WAYS; k++) {
+                hist[s] += h[k][s];
+                h[k][s] = 0;
+            }
         }
     }
 #undef PZF_SYM
@@ -50,16 +50,16 @@ PZF_INLINE void count_impl(const void *src_, int width, const uint8_t *table, ui
 
 void pzf_huf_count(const uint8_t *src, size_t n, uint64_t hist[256])
 {
-    count_impl(src, 1, NULL, NULL, n, hist);
+    count_impl(src, 1, NULL, n, hist);
 }
 
-void pzf_huf_map_count(const void *src, int width, const uint8_t *table, uint8_t *dst,
-                       size_t n, uint64_t hist[256])
+void pzf_huf_count_mapped(const void *src, int width, const uint8_t *table, size_t n,
+                          uint64_t hist[256])
 {
     if (width == 2)
-        count_impl(src, 2, table, dst, n, hist);
+        count_impl(src, 2, table, n, hist);
     else
-        count_impl(src, 1, table, dst, n, hist);
+        count_impl(src, 1, table, n, hist);
 }
 
 /* Package-merge: optimal code lengths <= maxlen for n >= 2 symbols with
@@ -211,55 +211,104 @@ static pzf_bitwriter write_tree(const pzf_huf_plan *plan, uint8_t *dst)
 /* Streams at least this long are coded two symbols per table lookup. */
 #define PAIR_MIN_SYMBOLS ((size_t)1 << 16)
 
-/* The symbol loops.  Codes are kept left-aligned in 64 bits (codeL) so an
+/* The symbol loop.  Symbols are bytes, or uint8/uint16 pixels mapped
+ * through a table (the quantiser's), so quantised frames are coded straight
+ * from their pixels.  Codes are kept left-aligned in 64 bits (codeL) so an
  * append is one shift and one OR.  With a pair table, two symbols are coded
  * per lookup: the entry is the two codes left-aligned with their total
  * length in the low 6 bits.  7 pending bits + 4 codes of <= 14 bits fit
  * between flushes; the 8-byte flush is used while it cannot pass the end of
  * the stream. */
-#define PZF_DEFINE_ENCODE_LOOP(NAME, ATTR)                                      \
-    ATTR static void NAME(const uint64_t *codeL, const uint8_t *len,            \
-                          const uint64_t *pair, const uint8_t *src, size_t n,   \
-                          pzf_bitwriter *bwp, const uint8_t *end)               \
-    {                                                                           \
-        pzf_bitwriter bw = *bwp; /* a local copy lives in registers */          \
-        size_t i = 0;                                                           \
-        if (pair) {                                                             \
-            for (; i + 4 <= n && end - bw.ptr >= 16; i += 4) {                  \
-                uint32_t w_ = pzf_load_le32(src + i); /* 4 symbols */           \
-                uint64_t e0 = pair[w_ & 0xFFFF], e1 = pair[w_ >> 16];           \
-                bw.acc |= (e0 & ~(uint64_t)63) >> bw.nbits;                     \
-                bw.nbits += (unsigned)(e0 & 63);                                \
-                bw.acc |= (e1 & ~(uint64_t)63) >> bw.nbits;                     \
-                bw.nbits += (unsigned)(e1 & 63);                                \
-                pzf_bw_flush(&bw);                                              \
-            }                                                                   \
-        } else {                                                                \
-            for (; i + 4 <= n && end - bw.ptr >= 16; i += 4) {                  \
-                PZF_PUT(0); PZF_PUT(1); PZF_PUT(2); PZF_PUT(3);                 \
-                pzf_bw_flush(&bw);                                              \
-            }                                                                   \
-        }                                                                       \
-        for (; i < n; i++) {                                                    \
-            PZF_PUT(0);                                                         \
-            pzf_bw_flush_exact(&bw);                                            \
-        }                                                                       \
-        *bwp = bw;                                                              \
-    }
+PZF_INLINE void encode_body(const uint64_t *codeL, const uint8_t *len, const uint64_t *pair,
+                            const void *src, int width, const uint8_t *table, size_t n,
+                            pzf_bitwriter *bwp, const uint8_t *end)
+{
+    const uint8_t *s8 = (const uint8_t *)src;
+    const uint16_t *s16 = (const uint16_t *)src;
+    pzf_bitwriter bw = *bwp; /* a local copy lives in registers */
+    size_t i = 0;
+#define PZF_SYM(k) (table ? table[width == 2 ? s16[i + (k)] : s8[i + (k)]] : s8[i + (k)])
 #define PZF_PUT(k)                                                              \
     do {                                                                        \
-        unsigned s_ = src[i + (k)];                                             \
+        unsigned s_ = PZF_SYM(k);                                               \
         bw.acc |= codeL[s_] >> bw.nbits;                                        \
         bw.nbits += len[s_];                                                    \
     } while (0)
+    if (pair) {
+        for (; i + 4 <= n && end - bw.ptr >= 16; i += 4) {
+            uint64_t e0, e1;
+            if (table) {
+                e0 = pair[PZF_SYM(0) | (unsigned)PZF_SYM(1) << 8];
+                e1 = pair[PZF_SYM(2) | (unsigned)PZF_SYM(3) << 8];
+            } else {
+                uint32_t w = pzf_load_le32(s8 + i); /* 4 symbols */
+                e0 = pair[w & 0xFFFF];
+                e1 = pair[w >> 16];
+            }
+            bw.acc |= (e0 & ~(uint64_t)63) >> bw.nbits;
+            bw.nbits += (unsigned)(e0 & 63);
+            bw.acc |= (e1 & ~(uint64_t)63) >> bw.nbits;
+            bw.nbits += (unsigned)(e1 & 63);
+            pzf_bw_flush(&bw);
+        }
+    } else {
+        for (; i + 4 <= n && end - bw.ptr >= 16; i += 4) {
+            PZF_PUT(0);
+            PZF_PUT(1);
+            PZF_PUT(2);
+            PZF_PUT(3);
+            pzf_bw_flush(&bw);
+        }
+    }
+    for (; i < n; i++) {
+        PZF_PUT(0);
+        pzf_bw_flush_exact(&bw);
+    }
+#undef PZF_PUT
+#undef PZF_SYM
+    *bwp = bw;
+}
 
-PZF_DEFINE_ENCODE_LOOP(encode_loop, )
+typedef void (*encode_fn)(const uint64_t *, const uint8_t *, const uint64_t *, const void *,
+                          const uint8_t *, size_t, pzf_bitwriter *, const uint8_t *);
+
+/* One specialisation per symbol source, each also built for BMI2's
+ * flag-free shifts (chosen at run time). */
+#define PZF_DEFINE_ENCODERS(SUFFIX, ATTR)                                       \
+    ATTR static void encode_bytes##SUFFIX(                                      \
+        const uint64_t *c, const uint8_t *l, const uint64_t *p, const void *s,  \
+        const uint8_t *t, size_t n, pzf_bitwriter *bw, const uint8_t *e)        \
+    {                                                                           \
+        (void)t;                                                                \
+        encode_body(c, l, p, s, 1, NULL, n, bw, e);                             \
+    }                                                                           \
+    ATTR static void encode_map8##SUFFIX(                                       \
+        const uint64_t *c, const uint8_t *l, const uint64_t *p, const void *s,  \
+        const uint8_t *t, size_t n, pzf_bitwriter *bw, const uint8_t *e)        \
+    {                                                                           \
+        encode_body(c, l, p, s, 1, t, n, bw, e);                                \
+    }                                                                           \
+    ATTR static void encode_map16##SUFFIX(                                      \
+        const uint64_t *c, const uint8_t *l, const uint64_t *p, const void *s,  \
+        const uint8_t *t, size_t n, pzf_bitwriter *bw, const uint8_t *e)        \
+    {                                                                           \
+        encode_body(c, l, p, s, 2, t, n, bw, e);                                \
+    }
+
+PZF_DEFINE_ENCODERS(, )
 #if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
-/* the same with BMI2's flag-free shifts, chosen at run time */
-PZF_DEFINE_ENCODE_LOOP(encode_loop_bmi2, __attribute__((target("bmi2"))))
+PZF_DEFINE_ENCODERS(_bmi2, __attribute__((target("bmi2"))))
 #define PZF_HAVE_BMI2_LOOP 1
 #endif
-#undef PZF_PUT
+
+static encode_fn pick_encoder(int width, const uint8_t *table)
+{
+#ifdef PZF_HAVE_BMI2_LOOP
+    if (pzf_cpu_has_bmi2())
+        return !table ? encode_bytes_bmi2 : width == 2 ? encode_map16_bmi2 : encode_map8_bmi2;
+#endif
+    return !table ? encode_bytes : width == 2 ? encode_map16 : encode_map8;
+}
 
 /* Pair table over the symbols present (entries of absent pairs are never
  * read, so they stay uninitialised).  NULL if not worth it or no memory. */
@@ -287,8 +336,8 @@ static uint64_t *pair_table(const pzf_huf_plan *plan, size_t n)
     return pair;
 }
 
-size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n,
-                      uint8_t *dst)
+size_t pzf_huf_encode_mapped(const pzf_huf_plan *plan, const void *src, int width,
+                             const uint8_t *table, size_t n, uint8_t *dst)
 {
     pzf_bitwriter bw;
     uint64_t codeL[256], *pair;
@@ -306,14 +355,14 @@ size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n,
     for (s = 0; s < 256; s++)
         codeL[s] = plan->len[s] ? (uint64_t)plan->code[s] << (64 - plan->len[s]) : 0;
     pair = pair_table(plan, n);
-#ifdef PZF_HAVE_BMI2_LOOP
-    if (pzf_cpu_has_bmi2())
-        encode_loop_bmi2(codeL, plan->len, pair, src, n, &bw, dst + plan->nbytes);
-    else
-#endif
-        encode_loop(codeL, plan->len, pair, src, n, &bw, dst + plan->nbytes);
+    pick_encoder(width, table)(codeL, plan->len, pair, src, table, n, &bw, dst + plan->nbytes);
     free(pair);
     return (size_t)(pzf_bw_finish(&bw) - dst);
+}
+
+size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, uint8_t *dst)
+{
+    return pzf_huf_encode_mapped(plan, src, 1, NULL, n, dst);
 }
 
 size_t pzf_huf_bound(size_t n)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "huf.h"
 #include "parallel.h"
 #include "pzf.h"
@@ -219,23 +220,32 @@ static void write_header(uint8_t *d, const pzf_params *p)
 
 /* ---- Huffman coding, whole or in chunks --------------------------------
  * The stream (quantised symbols, or the pixels' bytes) is cut into chunks
- * (one for PZF_HUFFMAN).  Each chunk is quantised and counted in one task,
- * the chunks are laid out from their exact sizes, then each is coded
- * straight into place in a second task, so threads never share output. */
+ * (one for PZF_HUFFMAN).  Each chunk is planned and coded by one task into
+ * its own worst-case-sized slot of dst, so threads never share output; the
+ * streams are then moved down into place.  Large quantised uint8/uint16
+ * chunks are planned from a sample of their pixels: every symbol the
+ * monotonic quantiser can produce between the chunk's smallest and largest
+ * pixel gets a code, and a chunk whose sampled code does not fit its slot
+ * is counted exactly and coded again. */
 typedef struct {
     const pzf_params *p;
     const void *src;       /* original pixels                                */
-    uint8_t *stream;       /* the byte stream: quantised symbols, or src     */
+    const uint8_t *stream; /* the byte stream: quantised symbols, or src     */
+    uint8_t *symbols;      /* where quantised symbols go when there is no table */
     const uint8_t *table;  /* quantisation table of uint8/uint16 pixels, or NULL */
     size_t stream_n, cs, nchunks;
-    pzf_huf_plan *plans;
     uint8_t *dst;
-    size_t *offsets;       /* where each chunk's stream goes in dst          */
-    int *status;
+    size_t *slots;         /* where each chunk's slot starts in dst          */
+    int64_t *sizes;        /* each chunk's stream size, or an error          */
 } enc_job;
 
 /* Inputs at least this large are quantised through a per-frame table. */
 #define TABLE_MIN_PIXELS ((uint64_t)1 << 16)
+/* Chunks at least this large are planned from every SAMPLE_STEP-th pixel. */
+#define SAMPLE_MIN_PIXELS ((size_t)1 << 18)
+#define SAMPLE_STEP 8
+/* More unseen possible symbols than this: count exactly instead. */
+#define SAMPLE_MAX_UNSEEN 64
 
 static size_t chunk_len(const enc_job *j, size_t c)
 {
@@ -243,81 +253,138 @@ static size_t chunk_len(const enc_job *j, size_t c)
     return j->stream_n - start < j->cs ? j->stream_n - start : j->cs;
 }
 
-static void enc_plan_task(void *ctx, size_t c)
+/* Smallest and largest of n pixels (a loop compilers vectorise; built
+ * again for AVX2, which has unsigned 16-bit min/max, chosen at run time). */
+#define PZF_DEFINE_RANGE(NAME, ATTR, T)                                         \
+    ATTR static void NAME(const T *x, size_t n, unsigned *lo, unsigned *hi)     \
+    {                                                                           \
+        T a = (T)~(T)0, b = 0;                                                  \
+        size_t i;                                                               \
+        for (i = 0; i < n; i++) {                                               \
+            a = x[i] < a ? x[i] : a;                                            \
+            b = x[i] > b ? x[i] : b;                                            \
+        }                                                                       \
+        *lo = a;                                                                \
+        *hi = b;                                                                \
+    }
+PZF_DEFINE_RANGE(range_u8, , uint8_t)
+PZF_DEFINE_RANGE(range_u16, , uint16_t)
+#if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
+PZF_DEFINE_RANGE(range_u16_avx2, __attribute__((target("avx2"))), uint16_t)
+#endif
+
+/* Plan from a sample: 1 if done, 0 if an exact count is needed. */
+static int plan_sampled(const uint8_t *table, const void *pixels, int width, size_t n,
+                        pzf_huf_plan *plan)
+{
+    uint64_t hist[256];
+    unsigned lo, hi, s, unseen = 0;
+    if (width == 1)
+        range_u8((const uint8_t *)pixels, n, &lo, &hi);
+#if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
+    else if (pzf_cpu_isa() >= PZF_ISA_AVX2)
+        range_u16_avx2((const uint16_t *)pixels, n, &lo, &hi);
+#endif
+    else
+        range_u16((const uint16_t *)pixels, n, &lo, &hi);
+    memset(hist, 0, sizeof hist);
+    pzf_huf_count_mapped(pixels, width, table, n, SAMPLE_STEP, hist);
+    for (s = table[lo]; s <= table[hi]; s++) {
+        hist[s] *= SAMPLE_STEP;
+        if (!hist[s]) {
+            hist[s] = 1;
+            unseen++;
+        }
+    }
+    if (unseen > SAMPLE_MAX_UNSEEN)
+        return 0;
+    pzf_huf_plan_init(hist, plan);
+    return 1;
+}
+
+static void enc_task(void *ctx, size_t c)
 {
     enc_job *j = (enc_job *)ctx;
     size_t start = c * j->cs, len = chunk_len(j, c), isz = pzf_itemsize(j->p->data_format);
+    size_t room = pzf_huf_bound(len);
     const uint8_t *pixels = (const uint8_t *)j->src + start * isz;
+    uint8_t *out = j->dst + j->slots[c];
+    pzf_huf_plan plan;
     uint64_t hist[256];
-    memset(hist, 0, sizeof hist);
-    j->status[c] = PZF_OK;
-    if (j->p->quantization != PZF_QUANT_SQRT) {
-        pzf_huf_count(j->stream + start, len, hist);
-    } else if (j->table) {
-        pzf_huf_count_mapped(pixels, (int)isz, j->table, len, hist);
-    } else {
-        j->status[c] = pzf_quantize(pixels, j->p->data_format, len, j->p->quant_offset,
-                                    j->p->quant_scale, j->stream + start);
-        pzf_huf_count(j->stream + start, len, hist);
-    }
-    pzf_huf_plan_init(hist, &j->plans[c]);
-}
 
-static void enc_code_task(void *ctx, size_t c)
-{
-    enc_job *j = (enc_job *)ctx;
-    size_t isz = pzf_itemsize(j->p->data_format);
-    if (j->table) /* straight from the pixels: symbols are never stored */
-        pzf_huf_encode_mapped(&j->plans[c], (const uint8_t *)j->src + c * j->cs * isz,
-                              (int)isz, j->table, chunk_len(j, c), j->dst + j->offsets[c]);
-    else
-        pzf_huf_encode(&j->plans[c], j->stream + c * j->cs, chunk_len(j, c),
-                       j->dst + j->offsets[c]);
+    if (j->symbols) {
+        j->sizes[c] = pzf_quantize(pixels, j->p->data_format, len, j->p->quant_offset,
+                                   j->p->quant_scale, j->symbols + start);
+        if (j->sizes[c] < 0)
+            return;
+    }
+    if (!j->table) {
+        pzf_huf_plan_build(j->stream + start, len, &plan);
+        j->sizes[c] = pzf_huf_encode(&plan, j->stream + start, len, out, room);
+        return;
+    }
+    if (len >= SAMPLE_MIN_PIXELS && plan_sampled(j->table, pixels, (int)isz, len, &plan)) {
+        j->sizes[c] = pzf_huf_encode_mapped(&plan, pixels, (int)isz, j->table, len, out, room);
+        if (j->sizes[c] >= 0)
+            return;
+    }
+    memset(hist, 0, sizeof hist);
+    pzf_huf_count_mapped(pixels, (int)isz, j->table, len, 1, hist);
+    pzf_huf_plan_init(hist, &plan);
+    j->sizes[c] = pzf_huf_encode_mapped(&plan, pixels, (int)isz, j->table, len, out, room);
 }
 
 static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)
 {
     const pzf_params *p = j->p;
-    size_t c, pos = PZF_HEADER_SIZE + (chunked ? 2 : 0);
-    uint8_t *dst = j->dst;
+    size_t c, pos, head = chunked ? 8 : 0;
     int64_t rc = PZF_OK;
 
     j->cs = chunked ? chunk_bytes(p, j->stream_n) : j->stream_n;
     j->nchunks = j->stream_n ? (j->stream_n + j->cs - 1) / j->cs : (chunked ? 0 : 1);
-    j->plans = (pzf_huf_plan *)malloc((j->nchunks + 1) * sizeof *j->plans);
-    j->offsets = (size_t *)malloc((j->nchunks + 1) * sizeof *j->offsets);
-    j->status = (int *)malloc((j->nchunks + 1) * sizeof *j->status);
-    if (!j->plans || !j->offsets || !j->status) {
+    j->slots = (size_t *)malloc((j->nchunks + 1) * sizeof *j->slots);
+    j->sizes = (int64_t *)malloc((j->nchunks + 1) * sizeof *j->sizes);
+    if (!j->slots || !j->sizes) {
         rc = PZF_ERR_NOMEM;
         goto done;
     }
-    pzf_parallel_for(p->nthreads, j->nchunks, enc_plan_task, j);
-    /* chunked layout: count, then (compressed, decoded length, stream) */
+    /* slots of the worst-case size, after the chunk table if any */
+    pos = PZF_HEADER_SIZE + (chunked ? 2 : 0);
     for (c = 0; c < j->nchunks; c++) {
-        size_t head = chunked ? 8 : 0;
-        if (j->status[c] != PZF_OK) {
-            rc = j->status[c];
-            goto done;
-        }
-        if (cap < pos + head || cap - pos - head < j->plans[c].nbytes) {
+        size_t room = pzf_huf_bound(chunk_len(j, c));
+        if (cap < pos + head || cap - pos - head < room) {
             rc = PZF_ERR_DST_SIZE;
             goto done;
         }
-        if (chunked) {
-            put_le(dst + pos, j->plans[c].nbytes, 4);
-            put_le(dst + pos + 4, chunk_len(j, c), 4);
-        }
-        j->offsets[c] = pos + head;
-        pos += head + (size_t)j->plans[c].nbytes;
+        j->slots[c] = pos + head;
+        pos += head + room;
     }
-    if (chunked)
-        put_le(dst + PZF_HEADER_SIZE, j->nchunks, 2);
-    pzf_parallel_for(p->nthreads, j->nchunks, enc_code_task, j);
+    pzf_parallel_for(p->nthreads, j->nchunks, enc_task, j);
+    /* move the streams down behind each other (chunked: with their sizes) */
+    pos = PZF_HEADER_SIZE;
+    if (chunked) {
+        put_le(j->dst + pos, j->nchunks, 2);
+        pos += 2;
+    }
+    for (c = 0; c < j->nchunks; c++) {
+        size_t size = (size_t)j->sizes[c];
+        if (j->sizes[c] < 0) {
+            rc = j->sizes[c];
+            goto done;
+        }
+        if (chunked) {
+            put_le(j->dst + pos, size, 4);
+            put_le(j->dst + pos + 4, chunk_len(j, c), 4);
+        }
+        pos += head;
+        if (pos != j->slots[c])
+            memmove(j->dst + pos, j->dst + j->slots[c], size);
+        pos += size;
+    }
     rc = (int64_t)pos;
 done:
-    free(j->plans);
-    free(j->offsets);
-    free(j->status);
+    free(j->slots);
+    free(j->sizes);
     return rc;
 }
 
@@ -379,26 +446,27 @@ int64_t pzf_compress(const void *src, const pzf_params *p, void *dst_, size_t ca
     j.dst = dst;
     j.table = table;
     j.stream_n = (size_t)stream_n;
-    j.stream = (uint8_t *)(uintptr_t)src; /* read only, unless quantised */
+    j.stream = (const uint8_t *)src;
+    if (p->compression == PZF_RAW) {
+        if (cap - PZF_HEADER_SIZE < stream_n)
+            rc = PZF_ERR_DST_SIZE;
+        else if (p->quantization == PZF_QUANT_SQRT)
+            rc = pzf_quantize(src, p->data_format, (size_t)n, p->quant_offset, p->quant_scale,
+                              dst + PZF_HEADER_SIZE);
+        else if (stream_n)
+            memcpy(dst + PZF_HEADER_SIZE, src, (size_t)stream_n);
+        if (rc == PZF_OK)
+            rc = PZF_HEADER_SIZE + (int64_t)stream_n;
+        goto done;
+    }
     if (p->quantization == PZF_QUANT_SQRT && stream_n && !table) {
         if (!(q = (uint8_t *)malloc((size_t)stream_n))) {
             rc = PZF_ERR_NOMEM;
             goto done;
         }
-        j.stream = q; /* symbols are stored, then coded */
+        j.stream = j.symbols = q; /* symbols are stored, then coded */
     }
-    if (p->compression != PZF_RAW) {
-        rc = compress_huffman(&j, cap, p->compression == PZF_HUFFMAN_CHUNKED);
-    } else if (cap - PZF_HEADER_SIZE < stream_n) {
-        rc = PZF_ERR_DST_SIZE;
-    } else if (q && (rc = pzf_quantize(src, p->data_format, (size_t)n, p->quant_offset,
-                                       p->quant_scale, q)) != PZF_OK) {
-        /* rc set */
-    } else {
-        if (stream_n)
-            memcpy(dst + PZF_HEADER_SIZE, j.stream, (size_t)stream_n);
-        rc = PZF_HEADER_SIZE + (int64_t)stream_n;
-    }
+    rc = compress_huffman(&j, cap, p->compression == PZF_HUFFMAN_CHUNKED);
 done:
     free(q);
     free(table);

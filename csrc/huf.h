@@ -14,33 +14,35 @@
 /* Bits resolved per decoder table lookup. */
 #define PZF_HUF_TABLE_BITS 11
 
-/* Everything needed to encode one block: built from a histogram, it also
- * knows the exact stream size, so callers can place streams before coding. */
+/* Everything needed to encode one block, built from a histogram.  When the
+ * histogram is exact, nbytes is the exact stream size and at most
+ * pzf_huf_bound(n). */
 typedef struct {
     uint32_t code[256];
     uint8_t len[256];
-    int nsym;          /* distinct symbols present                       */
+    int nsym;          /* symbols with a code                            */
     uint8_t single;    /* the symbol, when nsym == 1                      */
-    uint64_t nbytes;   /* exact size of the stream                        */
+    uint64_t nbytes;   /* stream size for the histogram's counts          */
 } pzf_huf_plan;
 
 /* Add the symbol counts of src[0..n) to hist. */
 void pzf_huf_count(const uint8_t *src, size_t n, uint64_t hist[256]);
-/* The same for the symbols table[v] of n uint8 (width 1) or uint16
- * (width 2) values v; table has 256 or 65536 entries. */
+/* The same for the symbols table[v] of every step-th of n uint8 (width 1)
+ * or uint16 (width 2) values v; table has 256 or 65536 entries. */
 void pzf_huf_count_mapped(const void *src, int width, const uint8_t *table, size_t n,
-                          uint64_t hist[256]);
-/* Length-limited code and exact stream size for a histogram. */
+                          size_t step, uint64_t hist[256]);
+/* Length-limited code for a histogram (symbols with a count get a code). */
 void pzf_huf_plan_init(const uint64_t hist[256], pzf_huf_plan *plan);
 /* Both: the plan of src[0..n). */
 void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan);
-/* Encode with a plan into dst, which must hold plan->nbytes bytes (nothing
- * is written past them).  Returns plan->nbytes. */
-size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n,
-                      uint8_t *dst);
+/* Encode src[0..n) into dst[0..cap).  Returns the stream size, or
+ * PZF_ERR_DST_SIZE if it does not fit (never with an exact plan and
+ * cap >= pzf_huf_bound(n)); nothing is written past cap. */
+int64_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, uint8_t *dst,
+                       size_t cap);
 /* The same for the symbols table[v] of uint8/uint16 values (see above). */
-size_t pzf_huf_encode_mapped(const pzf_huf_plan *plan, const void *src, int width,
-                             const uint8_t *table, size_t n, uint8_t *dst);
+int64_t pzf_huf_encode_mapped(const pzf_huf_plan *plan, const void *src, int width,
+                              const uint8_t *table, size_t n, uint8_t *dst, size_t cap);
 
 /* Decoder output kinds: bytes, or symbols mapped through a 256-entry
  * look-up table of uint8, uint16 or uint32 (float32 bits) values. */

@@ -17,10 +17,10 @@
 /* Count symbols with eight interleaved tables: camera data repeats a few
  * symbols, and increments of one counter in a row would each wait for the
  * previous store.  With a table, the symbols are table[src[i]] for uint8
- * (width 1) or uint16 (width 2) values. */
+ * (width 1) or uint16 (width 2) values.  Every step-th value is counted. */
 #define COUNT_WAYS 8
 PZF_INLINE void count_impl(const void *src_, int width, const uint8_t *table, size_t n,
-                           uint64_t hist[256])
+                           size_t step, uint64_t hist[256])
 {
     const uint8_t *s8 = (const uint8_t *)src_;
     const uint16_t *s16 = (const uint16_t *)src_;
@@ -32,11 +32,11 @@ PZF_INLINE void count_impl(const void *src_, int width, const uint8_t *table, si
     while (i < n) {
         /* flush before a uint32 count could overflow */
         size_t stop = n - i > ((size_t)1 << 30) ? i + ((size_t)1 << 30) : n;
-        for (; i + COUNT_WAYS <= stop; i += COUNT_WAYS) {
+        for (; stop - i >= COUNT_WAYS * step; i += COUNT_WAYS * step) {
             for (k = 0; k < COUNT_WAYS; k++) /* unrolled by the compiler */
-                h[k][PZF_SYM(k)]++;
+                h[k][PZF_SYM(k * step)]++;
         }
-        for (; i < stop; i++)
+        for (; i < stop; i += step) /* may end past stop: the stride goes on */
             h[0][PZF_SYM(0)]++;
         for (s = 0; s < 256; s++) {
             for (k = 0; k < COUNT_WAYS; k++) {
@@ -50,16 +50,18 @@ PZF_INLINE void count_impl(const void *src_, int width, const uint8_t *table, si
 
 void pzf_huf_count(const uint8_t *src, size_t n, uint64_t hist[256])
 {
-    count_impl(src, 1, NULL, n, hist);
+    count_impl(src, 1, NULL, n, 1, hist);
 }
 
 void pzf_huf_count_mapped(const void *src, int width, const uint8_t *table, size_t n,
-                          uint64_t hist[256])
+                          size_t step, uint64_t hist[256])
 {
-    if (width == 2)
-        count_impl(src, 2, table, n, hist);
+    if (width == 2 && step == 1)
+        count_impl(src, 2, table, n, 1, hist);
+    else if (width == 2)
+        count_impl(src, 2, table, n, step, hist);
     else
-        count_impl(src, 1, table, n, hist);
+        count_impl(src, 1, table, n, step, hist);
 }
 
 /* Package-merge: optimal code lengths <= maxlen for n >= 2 symbols with
@@ -219,9 +221,9 @@ static pzf_bitwriter write_tree(const pzf_huf_plan *plan, uint8_t *dst)
  * length in the low 6 bits.  7 pending bits + 4 codes of <= 14 bits fit
  * between flushes; the 8-byte flush is used while it cannot pass the end of
  * the stream. */
-PZF_INLINE void encode_body(const uint64_t *codeL, const uint8_t *len, const uint64_t *pair,
-                            const void *src, int width, const uint8_t *table, size_t n,
-                            pzf_bitwriter *bwp, const uint8_t *end)
+PZF_INLINE int encode_body(const uint64_t *codeL, const uint8_t *len, const uint64_t *pair,
+                           const void *src, int width, const uint8_t *table, size_t n,
+                           pzf_bitwriter *bwp, const uint8_t *end)
 {
     const uint8_t *s8 = (const uint8_t *)src;
     const uint16_t *s16 = (const uint16_t *)src;
@@ -262,37 +264,40 @@ PZF_INLINE void encode_body(const uint64_t *codeL, const uint8_t *len, const uin
     }
     for (; i < n; i++) {
         PZF_PUT(0);
+        if ((size_t)(end - bw.ptr) < bw.nbits / 8)
+            return PZF_ERR_DST_SIZE;
         pzf_bw_flush_exact(&bw);
     }
 #undef PZF_PUT
 #undef PZF_SYM
     *bwp = bw;
+    return PZF_OK;
 }
 
-typedef void (*encode_fn)(const uint64_t *, const uint8_t *, const uint64_t *, const void *,
+typedef int (*encode_fn)(const uint64_t *, const uint8_t *, const uint64_t *, const void *,
                           const uint8_t *, size_t, pzf_bitwriter *, const uint8_t *);
 
 /* One specialisation per symbol source, each also built for BMI2's
  * flag-free shifts (chosen at run time). */
 #define PZF_DEFINE_ENCODERS(SUFFIX, ATTR)                                       \
-    ATTR static void encode_bytes##SUFFIX(                                      \
+    ATTR static int encode_bytes##SUFFIX(                                       \
         const uint64_t *c, const uint8_t *l, const uint64_t *p, const void *s,  \
         const uint8_t *t, size_t n, pzf_bitwriter *bw, const uint8_t *e)        \
     {                                                                           \
         (void)t;                                                                \
-        encode_body(c, l, p, s, 1, NULL, n, bw, e);                             \
+        return encode_body(c, l, p, s, 1, NULL, n, bw, e);                      \
     }                                                                           \
-    ATTR static void encode_map8##SUFFIX(                                       \
+    ATTR static int encode_map8##SUFFIX(                                        \
         const uint64_t *c, const uint8_t *l, const uint64_t *p, const void *s,  \
         const uint8_t *t, size_t n, pzf_bitwriter *bw, const uint8_t *e)        \
     {                                                                           \
-        encode_body(c, l, p, s, 1, t, n, bw, e);                                \
+        return encode_body(c, l, p, s, 1, t, n, bw, e);                         \
     }                                                                           \
-    ATTR static void encode_map16##SUFFIX(                                      \
+    ATTR static int encode_map16##SUFFIX(                                       \
         const uint64_t *c, const uint8_t *l, const uint64_t *p, const void *s,  \
         const uint8_t *t, size_t n, pzf_bitwriter *bw, const uint8_t *e)        \
     {                                                                           \
-        encode_body(c, l, p, s, 2, t, n, bw, e);                                \
+        return encode_body(c, l, p, s, 2, t, n, bw, e);                         \
     }
 
 PZF_DEFINE_ENCODERS(, )
@@ -336,33 +341,40 @@ static uint64_t *pair_table(const pzf_huf_plan *plan, size_t n)
     return pair;
 }
 
-size_t pzf_huf_encode_mapped(const pzf_huf_plan *plan, const void *src, int width,
-                             const uint8_t *table, size_t n, uint8_t *dst)
+int64_t pzf_huf_encode_mapped(const pzf_huf_plan *plan, const void *src, int width,
+                              const uint8_t *table, size_t n, uint8_t *dst, size_t cap)
 {
     pzf_bitwriter bw;
     uint64_t codeL[256], *pair;
-    int s;
+    int s, rc;
 
     if (n == 0)
         return 0;
     if (plan->nsym == 1) {
+        if (cap < 2)
+            return PZF_ERR_DST_SIZE;
         pzf_bw_init(&bw, dst);
         pzf_bw_add(&bw, 0x100u | plan->single, 9);
         pzf_bw_finish(&bw);
         return 2;
     }
+    if (cap < (size_t)(10 * plan->nsym + 7) / 8) /* the tree must fit */
+        return PZF_ERR_DST_SIZE;
     bw = write_tree(plan, dst);
     for (s = 0; s < 256; s++)
         codeL[s] = plan->len[s] ? (uint64_t)plan->code[s] << (64 - plan->len[s]) : 0;
     pair = pair_table(plan, n);
-    pick_encoder(width, table)(codeL, plan->len, pair, src, table, n, &bw, dst + plan->nbytes);
+    rc = pick_encoder(width, table)(codeL, plan->len, pair, src, table, n, &bw, dst + cap);
     free(pair);
-    return (size_t)(pzf_bw_finish(&bw) - dst);
+    if (rc != PZF_OK || (bw.nbits && bw.ptr == dst + cap))
+        return PZF_ERR_DST_SIZE;
+    return (int64_t)(pzf_bw_finish(&bw) - dst);
 }
 
-size_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, uint8_t *dst)
+int64_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, uint8_t *dst,
+                       size_t cap)
 {
-    return pzf_huf_encode_mapped(plan, src, 1, NULL, n, dst);
+    return pzf_huf_encode_mapped(plan, src, 1, NULL, n, dst, cap);
 }
 
 size_t pzf_huf_bound(size_t n)
@@ -378,7 +390,5 @@ int64_t pzf_huf_compress(const uint8_t *src, size_t n, uint8_t *dst,
     if ((!src && n) || (!dst && dst_capacity))
         return PZF_ERR_ARGUMENT;
     pzf_huf_plan_build(src, n, &plan);
-    if (plan.nbytes > dst_capacity)
-        return PZF_ERR_DST_SIZE;
-    return (int64_t)pzf_huf_encode(&plan, src, n, dst);
+    return pzf_huf_encode(&plan, src, n, dst, dst_capacity);
 }

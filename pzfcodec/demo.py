@@ -43,14 +43,13 @@ def _measure(frames: np.ndarray, mode: str, compression: str, quantization,
                    float(np.sqrt(np.mean(err ** 2))), float(np.abs(err).max()))
 
 
-def run_demo(n_frames: int = 8, size: int = 2048, threads: int = 2, seed: int = 0) -> List[DemoRow]:
-    """Compress ``n_frames`` simulated ``size`` x ``size`` frames in several modes.
+def run_demo(frames: np.ndarray, threads: int = 2) -> List[DemoRow]:
+    """Compress a (frames, x, y) uint16 camera series in several modes.
 
     Returns
     -------
     list of DemoRow
     """
-    frames = camera_frames(n_frames, (size, size), seed=seed)
     rows = [_measure(frames, "lossless", "huffman", None, 1)]
     for step in (0.5, 1.0):
         q = camera_quantization(CAMERA.ad_offset, CAMERA.electrons_per_adu, step)
@@ -74,7 +73,13 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Simulated sCMOS series: {args.frames} frames of {args.size}x{args.size} uint16 "
           f"(offset {CAMERA.ad_offset:g} ADU, {CAMERA.electrons_per_adu:g} e-/ADU, "
           f"read noise {CAMERA.read_noise_e:g} e-)")
-    print(format_rows(run_demo(args.frames, args.size, args.threads, args.seed)))
+    frames = camera_frames(args.frames, (args.size, args.size), seed=args.seed)
+    print(format_rows(run_demo(frames, args.threads)))
+    if args.save:
+        np.save(args.save, frames)
+        print(f"saved the series to {args.save} (convert it with: pzfcodec convert "
+              f"{args.save} OUT.h5 --step 1 --ad-offset {CAMERA.ad_offset:g} "
+              f"--electrons-per-adu {CAMERA.electrons_per_adu:g})")
     return 0
 
 
@@ -85,4 +90,5 @@ def add_parser(subparsers) -> None:
     p.add_argument("--size", type=int, default=2048, help="frame side in pixels (default 2048)")
     p.add_argument("--threads", type=int, default=2, help="threads for chunked mode (default 2)")
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    p.add_argument("--save", metavar="PATH.npy", help="also save the simulated series")
     p.set_defaults(func=_run)

@@ -74,7 +74,7 @@ def test_q_decompress_pzfcodec(benchmark, frame):
 
 @pytest.mark.benchmark(group="quantised decompress")
 def test_q_decompress_pymecompress(benchmark, frame):
-    stream = np.frombuffer(bytes(bcl.HuffmanCompressQuant(frame, Q.offset, Q.scale)), np.uint8)
+    stream = np.frombuffer(bytes(bcl.HuffmanCompressQuant(frame, Q.offset, Q.scale)), np.uint8).copy()
     _bench(benchmark, "q_decompress_peer",
            lambda: _pyme_dequantize(np.asarray(bcl.HuffmanDecompress(stream, frame.size))),
            frame)
@@ -103,7 +103,7 @@ def test_lossless_decompress_pzfcodec(benchmark, frame):
 
 @pytest.mark.benchmark(group="lossless decompress")
 def test_lossless_decompress_pymecompress(benchmark, frame):
-    stream = np.frombuffer(bytes(bcl.HuffmanCompress(frame.view(np.uint8).ravel())), np.uint8)
+    stream = np.frombuffer(bytes(bcl.HuffmanCompress(frame.view(np.uint8).ravel())), np.uint8).copy()
     _bench(benchmark, "l_decompress_peer",
            lambda: np.asarray(bcl.HuffmanDecompress(stream, frame.nbytes)), frame)
 

@@ -6,6 +6,7 @@ import pytest
 import pzfcodec
 from pzfcodec.pyme import EVENTS_DTYPE, H5Series, open_h5
 from pzfcodec.pyme._hdf import set_str_attr
+from pzfcodec.simulate import camera_frames
 import pyme_fixtures as fx
 from common import require_module
 
@@ -258,3 +259,14 @@ def test_closed_series(tmp_path):
     s.close()
     with pytest.raises(ValueError, match="closed"):
         s[0]
+
+
+def test_open_pzf_file(tmp_path):
+    """A .pzf frame file (PYME's single-frame format) opens by extension and by content."""
+    frame = camera_frames(1, (24, 16), seed=21)[0]
+    blob = pzfcodec.compress(frame, frame_num=5)
+    for name in ("frame.pzf", "frame.bin"):
+        path = tmp_path / name
+        path.write_bytes(blob)
+        np.testing.assert_array_equal(pzfcodec.open(path), frame)
+        np.testing.assert_array_equal(pzfcodec.pyme.load_pzf(path), frame)

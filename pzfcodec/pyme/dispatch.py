@@ -23,7 +23,7 @@ def load_pzf(path: PathLike) -> Any:
     """
     from ..codec import decompress
 
-    with builtins.open(path) as fh:
+    with builtins.open(path, "rb") as fh:
         return decompress(fh.read())
 
 

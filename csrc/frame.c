@@ -222,11 +222,13 @@ static void write_header(uint8_t *d, const pzf_params *p)
  * The stream (quantised symbols, or the pixels' bytes) is cut into chunks
  * (one for PZF_HUFFMAN).  Each chunk is planned and coded by one task into
  * its own worst-case-sized slot of dst, so threads never share output; the
- * streams are then moved down into place.  Large quantised uint8/uint16
- * chunks are planned from a sample of their pixels: every symbol the
- * monotonic quantiser can produce between the chunk's smallest and largest
- * pixel gets a code, and a chunk whose sampled code does not fit its slot
- * is counted exactly and coded again. */
+ * streams are then moved down into place.  Large chunks are planned from a
+ * sample of their symbols; every symbol that may occur keeps a code: for
+ * quantised uint8/uint16 pixels those the monotonic quantiser produces
+ * between the chunk's smallest and largest pixel, for bytes all 256 (so a
+ * sample that misses more than a few of them means an exact count).  A
+ * chunk whose sampled code does not fit its slot is counted exactly and
+ * coded again. */
 typedef struct {
     const pzf_params *p;
     const void *src;       /* original pixels                                */
@@ -241,9 +243,11 @@ typedef struct {
 
 /* Inputs at least this large are quantised through a per-frame table. */
 #define TABLE_MIN_PIXELS ((uint64_t)1 << 16)
-/* Chunks at least this large are planned from every SAMPLE_STEP-th pixel. */
+/* Chunks of at least this many symbols are planned from every
+ * SAMPLE_STEP-th symbol (odd, so the bytes of 2-, 4- or 8-byte values are
+ * all sampled). */
 #define SAMPLE_MIN_PIXELS ((size_t)1 << 18)
-#define SAMPLE_STEP 8
+#define SAMPLE_STEP 7
 /* More unseen possible symbols than this: count exactly instead. */
 #define SAMPLE_MAX_UNSEEN 64
 
@@ -273,23 +277,28 @@ PZF_DEFINE_RANGE(range_u16, , uint16_t)
 PZF_DEFINE_RANGE(range_u16_avx2, __attribute__((target("avx2"))), uint16_t)
 #endif
 
-/* Plan from a sample: 1 if done, 0 if an exact count is needed. */
-static int plan_sampled(const uint8_t *table, const void *pixels, int width, size_t n,
+/* Plan from a sample of a chunk's symbols: the bytes at src, or table[v]
+ * of its uint8/uint16 pixels v.  1 if done, 0 if an exact count is needed. */
+static int plan_sampled(const uint8_t *table, const void *src, int width, size_t n,
                         pzf_huf_plan *plan)
 {
     uint64_t hist[256];
-    unsigned lo, hi, s, unseen = 0;
-    if (width == 1)
-        range_u8((const uint8_t *)pixels, n, &lo, &hi);
+    unsigned lo = 0, hi = 255, s, unseen = 0;
+    if (table) { /* the quantiser is monotonic: symbols lie between these */
+        if (width == 1)
+            range_u8((const uint8_t *)src, n, &lo, &hi);
 #if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
-    else if (pzf_cpu_isa() >= PZF_ISA_AVX2)
-        range_u16_avx2((const uint16_t *)pixels, n, &lo, &hi);
+        else if (pzf_cpu_isa() >= PZF_ISA_AVX2)
+            range_u16_avx2((const uint16_t *)src, n, &lo, &hi);
 #endif
-    else
-        range_u16((const uint16_t *)pixels, n, &lo, &hi);
+        else
+            range_u16((const uint16_t *)src, n, &lo, &hi);
+        lo = table[lo];
+        hi = table[hi];
+    }
     memset(hist, 0, sizeof hist);
-    pzf_huf_count_mapped(pixels, width, table, n, SAMPLE_STEP, hist);
-    for (s = table[lo]; s <= table[hi]; s++) {
+    pzf_huf_count_mapped(src, width, table, n, SAMPLE_STEP, hist);
+    for (s = lo; s <= hi; s++) {
         hist[s] *= SAMPLE_STEP;
         if (!hist[s]) {
             hist[s] = 1;
@@ -308,6 +317,9 @@ static void enc_task(void *ctx, size_t c)
     size_t start = c * j->cs, len = chunk_len(j, c), isz = pzf_itemsize(j->p->data_format);
     size_t room = pzf_huf_bound(len);
     const uint8_t *pixels = (const uint8_t *)j->src + start * isz;
+    /* the symbols: pixels through the table, or the stream's bytes */
+    const void *src = j->table ? (const void *)pixels : (const void *)(j->stream + start);
+    int width = j->table ? (int)isz : 1;
     uint8_t *out = j->dst + j->slots[c];
     pzf_huf_plan plan;
     uint64_t hist[256];
@@ -318,20 +330,15 @@ static void enc_task(void *ctx, size_t c)
         if (j->sizes[c] < 0)
             return;
     }
-    if (!j->table) {
-        pzf_huf_plan_build(j->stream + start, len, &plan);
-        j->sizes[c] = pzf_huf_encode(&plan, j->stream + start, len, out, room);
-        return;
-    }
-    if (len >= SAMPLE_MIN_PIXELS && plan_sampled(j->table, pixels, (int)isz, len, &plan)) {
-        j->sizes[c] = pzf_huf_encode_mapped(&plan, pixels, (int)isz, j->table, len, out, room);
+    if (len >= SAMPLE_MIN_PIXELS && plan_sampled(j->table, src, width, len, &plan)) {
+        j->sizes[c] = pzf_huf_encode_mapped(&plan, src, width, j->table, len, out, room);
         if (j->sizes[c] >= 0)
             return;
     }
     memset(hist, 0, sizeof hist);
-    pzf_huf_count_mapped(pixels, (int)isz, j->table, len, 1, hist);
+    pzf_huf_count_mapped(src, width, j->table, len, 1, hist);
     pzf_huf_plan_init(hist, &plan);
-    j->sizes[c] = pzf_huf_encode_mapped(&plan, pixels, (int)isz, j->table, len, out, room);
+    j->sizes[c] = pzf_huf_encode_mapped(&plan, src, width, j->table, len, out, room);
 }
 
 static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)

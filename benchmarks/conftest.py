@@ -1,0 +1,5 @@
+"""Make ``benchmarks/benchutil.py`` importable from every suite."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -14,7 +14,8 @@ Simulated 2048x2048 uint16 sCMOS frames, one thread unless stated:
     pytest benchmarks/bench_core.py -s
 
 prints the table in the README (speed ratios are pzfcodec over the peer
-measured in the same run; MB/s are of raw uint16 pixels).
+measured in the same run, from the best of 15 rounds, 40 for the threaded
+ones; MB/s are of raw uint16 pixels).
 """
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ def _pyme_dequantize(symbols: np.ndarray) -> np.ndarray:
             + np.float32(Q.offset)).astype(np.uint16)
 
 
-def _bench(benchmark, name: str, func, frame: np.ndarray):
-    result = benchmark.pedantic(func, rounds=15, warmup_rounds=2, iterations=1)
-    TIMES[name] = seconds(benchmark)
+def _bench(benchmark, name: str, func, frame: np.ndarray, rounds: int = 15):
+    result = benchmark.pedantic(func, rounds=rounds, warmup_rounds=2, iterations=1)
+    TIMES[name] = seconds(benchmark, "min")  # the best round: the code, not the neighbours
     benchmark.extra_info["mb_s"] = frame.nbytes / 1e6 / TIMES[name]
     return result
 
@@ -114,7 +115,7 @@ def test_lossless_decompress_pymecompress(benchmark, frame):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_chunked_compress(benchmark, frame, threads):
     _bench(benchmark, f"c_compress_{threads}",
-           lambda: pzfcodec.compress(frame, "chunked", Q, threads=threads), frame)
+           lambda: pzfcodec.compress(frame, "chunked", Q, threads=threads), frame, rounds=40)
 
 
 @pytest.mark.benchmark(group="chunked decompress")
@@ -122,7 +123,7 @@ def test_chunked_compress(benchmark, frame, threads):
 def test_chunked_decompress(benchmark, frame, threads):
     blob = pzfcodec.compress(frame, "chunked", Q)
     _bench(benchmark, f"c_decompress_{threads}",
-           lambda: pzfcodec.decompress(blob, threads=threads), frame)
+           lambda: pzfcodec.decompress(blob, threads=threads), frame, rounds=40)
 
 
 @pytest.fixture(scope="module", autouse=True)

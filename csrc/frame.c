@@ -23,7 +23,6 @@ const char *pzf_error_string(int code)
     case PZF_ERR_TOO_LARGE: return "decoded size exceeds the allowed maximum";
     case PZF_ERR_NOMEM: return "out of memory";
     case PZF_ERR_DST_SIZE: return "destination buffer too small";
-    case PZF_ERR_THREAD: return "could not start a thread";
     default: return "unknown error";
     }
 }

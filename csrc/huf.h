@@ -14,15 +14,12 @@
 /* Bits resolved per decoder table lookup. */
 #define PZF_HUF_TABLE_BITS 11
 
-/* Everything needed to encode one block, built from a histogram.  When the
- * histogram is exact, nbytes is the exact stream size and at most
- * pzf_huf_bound(n). */
+/* A length-limited code: everything needed to encode a block. */
 typedef struct {
     uint32_t code[256];
     uint8_t len[256];
     int nsym;          /* symbols with a code                            */
     uint8_t single;    /* the symbol, when nsym == 1                      */
-    uint64_t nbytes;   /* stream size for the histogram's counts          */
 } pzf_huf_plan;
 
 /* Add the symbol counts of src[0..n) to hist. */
@@ -36,8 +33,8 @@ void pzf_huf_plan_init(const uint64_t hist[256], pzf_huf_plan *plan);
 /* Both: the plan of src[0..n). */
 void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan);
 /* Encode src[0..n) into dst[0..cap).  Returns the stream size, or
- * PZF_ERR_DST_SIZE if it does not fit (never with an exact plan and
- * cap >= pzf_huf_bound(n)); nothing is written past cap. */
+ * PZF_ERR_DST_SIZE if it does not fit (never with the plan of src's own
+ * counts and cap >= pzf_huf_bound(n)); nothing is written past cap. */
 int64_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, uint8_t *dst,
                        size_t cap);
 /* The same for the symbols table[v] of uint8/uint16 values (see above). */

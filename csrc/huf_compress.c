@@ -2,9 +2,10 @@
  * huf_compress.c - Huffman encoder writing BCL-layout streams.
  *
  * Code lengths are optimal under a maximum length of PZF_HUF_MAX_BITS
- * (package-merge), so the decoder resolves every code of ours in one table
- * lookup.  The tree is the canonical tree of those lengths, written in BCL's
- * pre-order layout; any BCL decoder reads it.
+ * (package-merge), so four codes fit in the 64-bit writer between flushes
+ * and the decoder's table resolves nearly all of them in one lookup.  The
+ * tree is the canonical tree of those lengths, written in BCL's pre-order
+ * layout; any BCL decoder reads it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -123,9 +124,11 @@ void pzf_huf_plan_build(const uint8_t *src, size_t n, pzf_huf_plan *plan)
 
 void pzf_huf_plan_init(const uint64_t hist[256], pzf_huf_plan *plan)
 {
-    uint64_t w[256], bits;
+    uint64_t w[256];
     uint8_t sym[256];
     int nsym = 0, i, j, l;
+    uint32_t code = 0;
+    int prevlen = 0;
 
     memset(plan, 0, sizeof *plan);
     for (i = 0; i < 256; i++) {
@@ -146,30 +149,19 @@ void pzf_huf_plan_init(const uint64_t hist[256], pzf_huf_plan *plan)
     if (nsym == 1) {
         /* a single leaf: 1 bit + 8-bit symbol, no bits per symbol */
         plan->single = sym[0];
-        plan->nbytes = 2;
         return;
     }
     package_merge(w, sym, nsym, PZF_HUF_MAX_BITS, plan->len);
-
     /* canonical codes, in (length, symbol) order */
-    {
-        uint32_t code = 0;
-        int prevlen = 0;
-        bits = 0;
-        for (l = 1; l <= PZF_HUF_MAX_BITS; l++) {
-            for (i = 0; i < 256; i++) {
-                if (plan->len[i] == l) {
-                    code <<= (l - prevlen);
-                    prevlen = l;
-                    plan->code[i] = code++;
-                    bits += hist[i] * (uint64_t)l;
-                }
+    for (l = 1; l <= PZF_HUF_MAX_BITS; l++) {
+        for (i = 0; i < 256; i++) {
+            if (plan->len[i] == l) {
+                code <<= (l - prevlen);
+                prevlen = l;
+                plan->code[i] = code++;
             }
         }
     }
-    /* tree: one bit per node plus 8 bits per leaf */
-    bits += (uint64_t)(2 * nsym - 1) + 8 * (uint64_t)nsym;
-    plan->nbytes = (bits + 7) / 8;
 }
 
 /* Write the canonical tree in BCL pre-order: leaves in canonical order are

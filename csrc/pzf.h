@@ -29,8 +29,7 @@ enum {
     PZF_ERR_ARGUMENT = -3,    /* invalid argument from the caller           */
     PZF_ERR_TOO_LARGE = -4,   /* header claims more than the allowed size   */
     PZF_ERR_NOMEM = -5,       /* allocation failed                          */
-    PZF_ERR_DST_SIZE = -6,    /* destination buffer too small               */
-    PZF_ERR_THREAD = -7       /* a worker thread could not be started       */
+    PZF_ERR_DST_SIZE = -6     /* destination buffer too small               */
 };
 const char *pzf_error_string(int code);
 

@@ -276,27 +276,51 @@ PZF_DEFINE_RANGE(range_u16, , uint16_t)
 PZF_DEFINE_RANGE(range_u16_avx2, __attribute__((target("avx2"))), uint16_t)
 #endif
 
+/* Smallest and largest of n uint8 (width 1) or uint16 pixels, updating
+ * *lo and *hi. */
+static void range_update(const void *src, int width, size_t n, unsigned *lo, unsigned *hi)
+{
+    unsigned a, b;
+    if (width == 1)
+        range_u8((const uint8_t *)src, n, &a, &b);
+#if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
+    else if (pzf_cpu_isa() >= PZF_ISA_AVX2)
+        range_u16_avx2((const uint16_t *)src, n, &a, &b);
+#endif
+    else
+        range_u16((const uint16_t *)src, n, &a, &b);
+    *lo = a < *lo ? a : *lo;
+    *hi = b > *hi ? b : *hi;
+}
+
+/* Pixels per block of the sampling pass: a multiple of SAMPLE_STEP, and
+ * small enough to stay in cache between the range scan and the count. */
+#define SAMPLE_BLOCK ((size_t)SAMPLE_STEP << 12)
+
 /* Plan from a sample of a chunk's symbols: the bytes at src, or table[v]
  * of its uint8/uint16 pixels v.  1 if done, 0 if an exact count is needed. */
 static int plan_sampled(const uint8_t *table, const void *src, int width, size_t n,
                         pzf_huf_plan *plan)
 {
     uint64_t hist[256];
-    unsigned lo = 0, hi = 255, s, unseen = 0;
-    if (table) { /* the quantiser is monotonic: symbols lie between these */
-        if (width == 1)
-            range_u8((const uint8_t *)src, n, &lo, &hi);
-#if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
-        else if (pzf_cpu_isa() >= PZF_ISA_AVX2)
-            range_u16_avx2((const uint16_t *)src, n, &lo, &hi);
-#endif
-        else
-            range_u16((const uint16_t *)src, n, &lo, &hi);
+    unsigned lo = 65535, hi = 0, s, unseen = 0;
+    size_t i;
+    memset(hist, 0, sizeof hist);
+    /* block by block, so the pixels are read from memory once */
+    for (i = 0; i < n; i += SAMPLE_BLOCK) {
+        size_t len = n - i < SAMPLE_BLOCK ? n - i : SAMPLE_BLOCK;
+        const uint8_t *block = (const uint8_t *)src + i * (size_t)width;
+        if (table) /* the quantiser is monotonic: symbols lie between these */
+            range_update(block, width, len, &lo, &hi);
+        pzf_huf_count_mapped(block, width, table, len, SAMPLE_STEP, hist);
+    }
+    if (table) {
         lo = table[lo];
         hi = table[hi];
+    } else {
+        lo = 0;
+        hi = 255;
     }
-    memset(hist, 0, sizeof hist);
-    pzf_huf_count_mapped(src, width, table, n, SAMPLE_STEP, hist);
     for (s = lo; s <= hi; s++) {
         hist[s] *= SAMPLE_STEP;
         if (!hist[s]) {

@@ -116,10 +116,19 @@ static void quant_u16_direct(const uint16_t *src, size_t n, const pzf_qparams *q
 }
 
 /* Table lookups, four loads before four stores (measurably faster than
- * interleaving them). */
-static void lookup_u16(const uint16_t *src, size_t n, const uint8_t *lut, uint8_t *dst)
+ * interleaving them); AVX-512BW looks up 32 at a time. */
+void pzf_lookup_u16(const uint16_t *src, size_t n, const uint8_t *lut, uint8_t *dst, int isa)
 {
     size_t i = 0;
+#ifdef PZF_HAVE_X86_KERNELS
+    if (isa == PZF_ISA_AUTO)
+        isa = pzf_cpu_isa();
+    if (isa == PZF_ISA_AVX512) {
+        pzf_lookup_u16_avx512(src, n, lut, dst);
+        return;
+    }
+#endif
+    (void)isa;
     for (; i + 4 <= n; i += 4) {
         uint8_t a = lut[src[i]], b = lut[src[i + 1]];
         uint8_t c = lut[src[i + 2]], d = lut[src[i + 3]];
@@ -152,7 +161,7 @@ static int quant_u16(const uint16_t *src, size_t n, const pzf_qparams *qp, int i
             values[i] = (uint16_t)(base + i);
         quant_u16_direct(values, 1024, qp, isa, lut + base);
     }
-    lookup_u16(src, n, lut, dst);
+    pzf_lookup_u16(src, n, lut, dst, isa);
     free(lut);
     return PZF_OK;
 }

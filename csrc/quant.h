@@ -99,8 +99,13 @@ static inline uint8_t pzf_quant1(float x, const pzf_qparams *qp)
     return (uint8_t)(pzf_quant_ge(x, n, qp) ? n : n - 1);
 }
 
+/* dst[i] = lut[src[i]] for a 65536-entry table, with the fastest kernel
+ * of isa (PZF_ISA_AUTO: of this CPU). */
+void pzf_lookup_u16(const uint16_t *src, size_t n, const uint8_t *lut, uint8_t *dst, int isa);
+
 #ifdef PZF_HAVE_X86_KERNELS
 /* quant_x86.c.  Each processes the whole array (tail included). */
+void pzf_lookup_u16_avx512(const uint16_t *src, size_t n, const uint8_t *lut, uint8_t *dst);
 void pzf_quant_f32_avx2(const float *src, size_t n, const pzf_qparams *qp, uint8_t *dst);
 void pzf_quant_u16_avx2(const uint16_t *src, size_t n, const pzf_qparams *qp, uint8_t *dst);
 void pzf_quant_f32_avx512(const float *src, size_t n, const pzf_qparams *qp, uint8_t *dst);

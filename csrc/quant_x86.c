@@ -211,6 +211,66 @@ PZF_TARGET_AVX512 void pzf_quant_u16_avx512(const uint16_t *src, size_t n,
     }
 }
 
+/* ---- table lookups (AVX-512BW) ----------------------------------------
+ * dst[i] = lut[src[i]], 32 values at a time from a 128-entry window of the
+ * table held in registers (two 64-word permutes and a blend).  Camera
+ * pixels cluster, so a window placed at the low end of each block of 1024
+ * values holds nearly all of them; the others are looked up one by one.
+ * The result is the table's by construction. */
+#define LOOKUP_BLOCK 1024
+
+static inline unsigned lowest_bit(unsigned m) /* m != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_ctz(m);
+#else
+    unsigned long l;
+    _BitScanForward(&l, m);
+    return (unsigned)l;
+#endif
+}
+
+PZF_TARGET_AVX512 static inline __m512i window_words(const uint8_t *lut)
+{
+    return _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)lut));
+}
+
+PZF_TARGET_AVX512 void pzf_lookup_u16_avx512(const uint16_t *src, size_t n,
+                                             const uint8_t *lut, uint8_t *dst)
+{
+    size_t i = 0;
+    while (n - i >= 32) {
+        size_t stop = n - i > LOOKUP_BLOCK ? i + LOOKUP_BLOCK : n, k;
+        unsigned lo = 65535;
+        __m512i a0, a1, b0, b1, base;
+        for (k = i; k < i + 16; k++) /* the window starts a little below */
+            lo = src[k] < lo ? src[k] : lo; /* the block's first 16 values */
+        lo = lo < 24 ? 0 : lo - 24;
+        lo = lo > 65536 - 128 ? 65536 - 128 : lo;
+        a0 = window_words(lut + lo);
+        a1 = window_words(lut + lo + 32);
+        b0 = window_words(lut + lo + 64);
+        b1 = window_words(lut + lo + 96);
+        base = _mm512_set1_epi16((short)lo);
+        for (; stop - i >= 32; i += 32) {
+            __m512i d = _mm512_sub_epi16(_mm512_loadu_si512((const void *)(src + i)), base);
+            __mmask32 in = _mm512_cmplt_epu16_mask(d, _mm512_set1_epi16(128));
+            __m512i r = _mm512_mask_blend_epi16(
+                _mm512_test_epi16_mask(d, _mm512_set1_epi16(64)),
+                _mm512_permutex2var_epi16(a0, d, a1), _mm512_permutex2var_epi16(b0, d, b1));
+            unsigned miss = ~(unsigned)in;
+            _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi16_epi8(r));
+            while (miss) {
+                unsigned l = lowest_bit(miss);
+                dst[i + l] = lut[src[i + l]];
+                miss &= miss - 1;
+            }
+        }
+    }
+    for (; i < n; i++)
+        dst[i] = lut[src[i]];
+}
+
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int pzf_quant_x86_unused;

@@ -88,12 +88,13 @@ PZF_INLINE void pzf_bw_add(pzf_bitwriter *bw, uint32_t code, unsigned len)
     bw->acc |= (uint64_t)code << (64 - bw->nbits);
 }
 
+/* Needs nbits <= 63, which the 4-codes-per-flush rule guarantees. */
 PZF_INLINE void pzf_bw_flush(pzf_bitwriter *bw)
 {
-    unsigned whole = bw->nbits & ~7u;
+    unsigned whole = bw->nbits & ~7u; /* <= 56 */
     pzf_store_be64(bw->ptr, bw->acc);
     bw->ptr += whole >> 3;
-    bw->acc = whole < 64 ? bw->acc << whole : 0;
+    bw->acc <<= whole;
     bw->nbits -= whole;
 }
 

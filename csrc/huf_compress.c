@@ -239,10 +239,14 @@ PZF_INLINE int encode_body(const uint64_t *codeL, const uint8_t *len, const uint
                 e0 = pair[w & 0xFFFF];
                 e1 = pair[w >> 16];
             }
-            bw.acc |= (e0 & ~(uint64_t)63) >> bw.nbits;
-            bw.nbits += (unsigned)(e0 & 63);
-            bw.acc |= (e1 & ~(uint64_t)63) >> bw.nbits;
-            bw.nbits += (unsigned)(e1 & 63);
+            {
+                /* join the two pairs first: one append per 4 symbols keeps
+                 * the loop-carried chain through acc and nbits short */
+                unsigned l0 = (unsigned)(e0 & 63);
+                uint64_t x = (e0 & ~(uint64_t)63) | ((e1 & ~(uint64_t)63) >> l0);
+                bw.acc |= x >> bw.nbits;
+                bw.nbits += l0 + (unsigned)(e1 & 63);
+            }
             pzf_bw_flush(&bw);
         }
     } else {

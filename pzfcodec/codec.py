@@ -167,7 +167,8 @@ def _threads(threads: Optional[int]) -> int:
     return int(threads)
 
 
-def _as_quantization(q) -> Optional[Quantization]:
+def as_quantization(q) -> Optional[Quantization]:
+    """None, a Quantization, or an ``(offset, scale)`` pair, as a Quantization."""
     if q is None or isinstance(q, Quantization):
         return q
     try:
@@ -236,7 +237,7 @@ def compress(frame: np.ndarray, compression: str = "huffman",
         raise BadArgumentError("each dimension must be < 2**32")
     if compression not in _COMPRESSIONS:
         raise BadArgumentError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
-    q = _as_quantization(quantization)
+    q = as_quantization(quantization)
     if dim_order not in (None, "C", "F"):
         raise BadArgumentError(f"dim_order must be 'C', 'F' or None, got {dim_order!r}")
     order = dim_order or ("F" if arr.flags.f_contiguous else "C")
@@ -403,7 +404,7 @@ def compress_stack(frames: Iterable[np.ndarray], compression: str = "huffman",
     -------
     list of bytes
     """
-    q = _as_quantization(quantization)
+    q = as_quantization(quantization)
     with ThreadPoolExecutor(_threads(threads)) as pool:
         return list(pool.map(
             lambda item: compress(item[1], compression, q, sequence_id=sequence_id,

@@ -213,7 +213,7 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     CorruptDataError
         The input is damaged, or the output did not verify (it is then deleted).
     """
-    from .codec import Quantization, camera_quantization, dequantize, quantize
+    from .codec import Quantization, as_quantization, camera_quantization, dequantize, quantize
     from .pyme import open_h5, write_h5, write_h5_filtered
 
     src, dst = os.fspath(src), os.fspath(dst)
@@ -245,10 +245,8 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
                     f"{src} has no Camera.ADOffset / Camera.ElectronsPerCount metadata: give the camera's "
                     "ADU offset and electrons per ADU (--ad-offset, --electrons-per-adu)")
             quantization = camera_quantization(camera.ad_offset, camera.electrons_per_adu, step_sigma)
-        q = None
-        if quantization is not None:
-            q = quantization if isinstance(quantization, Quantization) else Quantization(*map(float, quantization))
-            # the header stores float32: verify against what the decoder will use
+        q = as_quantization(quantization)
+        if q is not None:  # the header stores float32: verify against what the decoder will use
             q = Quantization(float(np.float32(q.offset)), float(np.float32(q.scale)))
 
         writer = write_h5 if to == "pyme" else write_h5_filtered

@@ -152,18 +152,16 @@ def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping
     int
         Number of frames written.
     """
-    from ..codec import Quantization
+    from ..codec import as_quantization
     from ..hdf5 import PZF
 
     n, frame_shape, dtype = _frame_info(frames)
     md = _series_metadata(metadata)
     # the filter runs threads only within a chunk, in chunked mode (range 1..256; 0 = all CPUs)
     threads = max(1, min(256, threads or os.cpu_count() or 1)) if compression == "chunked" else 1
-    if quantization is None:
-        opts = PZF(compression=compression, threads=threads)
-    else:
-        q = quantization if isinstance(quantization, Quantization) else Quantization(*quantization)
-        opts = PZF(q.offset, q.scale, compression=compression, threads=threads)
+    q = as_quantization(quantization)
+    offset, scale = (q.offset, q.scale) if q else (None, None)
+    opts = PZF(offset, scale, compression=compression, threads=threads)
     frame_bytes = int(np.prod(frame_shape)) * dtype.itemsize
     with _new_file(path) as f:
         ds = f.create_dataset("ImageData", shape=(n,) + frame_shape, maxshape=(None,) + frame_shape,

@@ -424,12 +424,15 @@ def decompress_stack(blobs: Sequence[BufferLike], *, threads: int = 0,
     out = np.empty((len(blobs),) + first.array_shape, dtype=first.dtype)
 
     def decode(i: int) -> None:
-        frame = decompress(blobs[i], max_decoded_size=max_decoded_size)
-        if frame.shape != first.array_shape or frame.dtype != first.dtype:
+        h = read_header(blobs[i], max_decoded_size=max_decoded_size)
+        if h.array_shape != first.array_shape or h.dtype != first.dtype:
             raise BadArgumentError(
-                f"blob {i} is {frame.dtype} {frame.shape}, blob 0 is "
+                f"blob {i} is {h.dtype} {h.array_shape}, blob 0 is "
                 f"{first.dtype} {first.array_shape}; decode them separately")
-        out[i] = frame
+        if h.dim_order == "C":  # straight into the stack
+            decompress(blobs[i], out=out[i], max_decoded_size=max_decoded_size)
+        else:
+            out[i] = decompress(blobs[i], max_decoded_size=max_decoded_size)
 
     with ThreadPoolExecutor(_threads(threads)) as pool:
         list(pool.map(decode, range(len(blobs))))

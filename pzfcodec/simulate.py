@@ -12,7 +12,7 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["Camera", "CAMERA", "camera_frames"]
+__all__ = ["Camera", "CAMERA", "background", "camera_frames"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class Camera:
     read_noise_e : float
         Read noise, standard deviation in electrons.
     background_e : float
-        Mean background in photo-electrons per pixel.
+        Background in photo-electrons per pixel at the edges of the field
+        (see :func:`background`).
     spot_photons : float
         Mean photons of a spot.
     spot_density : float
@@ -55,6 +56,28 @@ class Camera:
 CAMERA = Camera()
 
 
+def background(shape: Tuple[int, int], camera: Camera = CAMERA) -> np.ndarray:
+    """Expected background of every pixel in photo-electrons.
+
+    A Gaussian illumination profile: ``camera.background_e`` at the corners,
+    up to 1.5 times that in the centre.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Frame shape (x, y).
+    camera : Camera
+        Camera model.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of ``shape``.
+    """
+    yy, xx = np.meshgrid(np.linspace(-1, 1, int(shape[1])), np.linspace(-1, 1, int(shape[0])))
+    return camera.background_e * (1.0 + 0.5 * np.exp(-(xx ** 2 + yy ** 2) / 0.5))
+
+
 def camera_frames(n_frames: int, shape: Tuple[int, int] = (2048, 2048), *,
                   seed: int = 0, camera: Camera = CAMERA) -> np.ndarray:
     """Simulate a series of uint16 camera frames.
@@ -77,8 +100,7 @@ def camera_frames(n_frames: int, shape: Tuple[int, int] = (2048, 2048), *,
     """
     rng = np.random.default_rng(seed)
     w, h = int(shape[0]), int(shape[1])
-    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w))
-    background = camera.background_e * (1.0 + 0.5 * np.exp(-(xx ** 2 + yy ** 2) / 0.5))
+    bg = background((w, h), camera)
     out = np.empty((n_frames, w, h), dtype=np.uint16)
     n_spots = max(1, int(camera.spot_density * w * h))
     sx = rng.uniform(0, w, n_spots)
@@ -86,7 +108,7 @@ def camera_frames(n_frames: int, shape: Tuple[int, int] = (2048, 2048), *,
     radius = 4
     offs = np.arange(-radius, radius + 1)
     for i in range(n_frames):
-        expected = background.copy()
+        expected = bg.copy()
         on = rng.random(n_spots) < 0.3  # blinking
         for x0, y0 in zip(sx[on], sy[on]):
             ix, iy = int(x0), int(y0)

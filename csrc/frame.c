@@ -158,7 +158,7 @@ static int frame_sizes(const pzf_params *p, uint64_t *n, uint64_t *stream)
         p->quantization > PZF_QUANT_SQRT)
         return PZF_ERR_ARGUMENT;
     if (!mul3(p->shape[0], p->shape[1], p->shape[2], n) ||
-        *n * isz > (uint64_t)(SIZE_MAX / 2))
+        *n > (uint64_t)(SIZE_MAX / 2) / isz)
         return PZF_ERR_TOO_LARGE;
     if (p->quantization == PZF_QUANT_SQRT &&
         pzf_check_quant_params(p->quant_offset, p->quant_scale) != PZF_OK)
@@ -167,18 +167,26 @@ static int frame_sizes(const pzf_params *p, uint64_t *n, uint64_t *stream)
     return PZF_OK;
 }
 
-/* Chunk size in stream bytes: a multiple of the element size, few enough
- * chunks for the 16-bit count.  Independent of the thread count, so the
- * output does not depend on the machine. */
+/* Chunk size in stream bytes: a multiple of the element size, at most the
+ * stream, few enough chunks for the 16-bit count, small enough for the 32-bit
+ * length fields.  Independent of the thread count, so the output does not
+ * depend on the machine.  0 when no size fits (a frame of over 255 TiB). */
 static size_t chunk_bytes(const pzf_params *p, uint64_t stream)
 {
-    size_t unit = p->quantization == PZF_QUANT_SQRT ? 1 : pzf_itemsize(p->data_format);
-    uint64_t cs = p->chunk_size ? p->chunk_size : PZF_DEFAULT_CHUNK_SIZE;
+    uint64_t unit = p->quantization == PZF_QUANT_SQRT ? 1 : pzf_itemsize(p->data_format);
+    uint64_t cs = p->chunk_size ? (uint64_t)p->chunk_size : PZF_DEFAULT_CHUNK_SIZE;
     uint64_t min_cs = (stream + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    uint64_t max_cs = (UINT32_MAX - pzf_huf_bound(0)) / unit * unit;
+    if (cs > stream)
+        cs = stream;
     if (cs < min_cs)
         cs = min_cs;
-    cs = (cs + unit - 1) / unit * unit;
-    return (size_t)cs;
+    cs = (cs + unit - 1) / unit * unit; /* stream is a multiple of unit: still <= stream */
+    if (cs > max_cs)
+        cs = max_cs;
+    if (cs < min_cs)
+        return 0;
+    return cs ? (size_t)cs : (size_t)unit;
 }
 
 size_t pzf_compress_bound(const pzf_params *p)
@@ -190,8 +198,10 @@ size_t pzf_compress_bound(const pzf_params *p)
         return PZF_HEADER_SIZE + (size_t)stream;
     if (p->compression == PZF_HUFFMAN_CHUNKED) {
         size_t cs = chunk_bytes(p, stream);
+        if (!cs)
+            return 0;
         nchunks = (stream + cs - 1) / cs;
-        return PZF_HEADER_SIZE + 2 + (size_t)nchunks * (8 + pzf_huf_bound(cs));
+        return PZF_HEADER_SIZE + 2 + (size_t)stream + (size_t)nchunks * (8 + pzf_huf_bound(0));
     }
     return PZF_HEADER_SIZE + pzf_huf_bound((size_t)stream);
 }
@@ -339,7 +349,10 @@ static void enc_task(void *ctx, size_t c)
     enc_job *j = (enc_job *)ctx;
     size_t start = c * j->cs, len = chunk_len(j, c), isz = pzf_itemsize(j->p->data_format);
     size_t room = pzf_huf_bound(len);
-    const uint8_t *pixels = (const uint8_t *)j->src + start * isz;
+    /* quantised: stream index = pixel index; otherwise the stream is the bytes */
+    const uint8_t *pixels = j->p->quantization == PZF_QUANT_SQRT
+                                ? (const uint8_t *)j->src + start * isz
+                                : NULL;
     /* the symbols: pixels through the table, or the stream's bytes */
     const void *src = j->table ? (const void *)pixels : (const void *)(j->stream + start);
     int width = j->table ? (int)isz : 1;
@@ -371,6 +384,8 @@ static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)
     int64_t rc = PZF_OK;
 
     j->cs = chunked ? chunk_bytes(p, j->stream_n) : j->stream_n;
+    if (chunked && !j->cs)
+        return PZF_ERR_TOO_LARGE;
     j->nchunks = j->stream_n ? (j->stream_n + j->cs - 1) / j->cs : (chunked ? 0 : 1);
     j->slots = (size_t *)malloc((j->nchunks + 1) * sizeof *j->slots);
     j->sizes = (int64_t *)malloc((j->nchunks + 1) * sizeof *j->sizes);
@@ -380,6 +395,10 @@ static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)
     }
     /* slots of the worst-case size, after the chunk table if any */
     pos = PZF_HEADER_SIZE + (chunked ? 2 : 0);
+    if (cap < pos) {
+        rc = PZF_ERR_DST_SIZE;
+        goto done;
+    }
     for (c = 0; c < j->nchunks; c++) {
         size_t room = pzf_huf_bound(chunk_len(j, c));
         if (cap < pos + head || cap - pos - head < room) {

@@ -40,7 +40,6 @@
 #if !defined(_WIN32) && !defined(_GNU_SOURCE)
 #  define _GNU_SOURCE /* dladdr, RTLD_DEFAULT, RTLD_NOLOAD */
 #endif
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -264,12 +263,12 @@ static int check_user_options(size_t n, const unsigned cd[CD_COUNT],
                  cd[1]);
         return -1;
     }
-    if (cd[1] == PZF_QUANT_SQRT && (!isfinite(offset) || !isfinite(scale) ||
-                                    !(scale > 0.0f))) {
+    if (cd[1] == PZF_QUANT_SQRT && pzf_check_quant_params(offset, scale) != PZF_OK) {
         snprintf(msg, msg_size,
-                 "square-root quantisation needs a finite offset and a "
-                 "finite scale > 0 (float32 bit patterns in cd_values[2] "
-                 "and [3]); got offset %g, scale %g",
+                 "square-root quantisation needs a finite offset and a scale "
+                 "from %g to %g (float32 bit patterns in cd_values[2] and "
+                 "[3]); got offset %g, scale %g",
+                 (double)PZF_QUANT_SCALE_MIN, (double)PZF_QUANT_SCALE_MAX,
                  (double)offset, (double)scale);
         return -1;
     }
@@ -515,7 +514,12 @@ static size_t filter_pzf(unsigned flags, size_t cd_nelmts,
         p.nthreads = nthreads;
         p.chunk_size = cd_values[5];
         bound = pzf_compress_bound(&p);
-        out = bound ? malloc(bound) : NULL;
+        if (!bound) {
+            filter_error(caller, "cannot encode a chunk of %lu bytes with "
+                         "these parameters", (unsigned long)nbytes);
+            return 0;
+        }
+        out = malloc(bound);
         if (!out) {
             filter_error(caller, "out of memory");
             return 0;

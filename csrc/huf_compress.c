@@ -376,7 +376,7 @@ int64_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, u
 size_t pzf_huf_bound(size_t n)
 {
     /* tree <= 2559 bits; length-limited optimal codes average <= 8 bits */
-    return n + 321;
+    return n > SIZE_MAX - 321 ? 0 : n + 321;
 }
 
 int64_t pzf_huf_compress(const uint8_t *src, size_t n, uint8_t *dst,

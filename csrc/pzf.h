@@ -99,7 +99,8 @@ int64_t pzf_compress(const void *src, const pzf_params *p, void *dst,
                      size_t dst_capacity);
 
 /* Decode the blob into dst, laid out in the header's DimOrder with the
- * header's data format.  dst_capacity must be at least the decoded size
+ * header's data format; dst must be aligned for that type (uint16_t or
+ * float), as malloc'd memory is.  dst_capacity must be at least the decoded size
  * returned by pzf_read_header.  Returns the decoded size or an error.
  * De-quantisation follows PYME bit for bit, except that values outside the
  * output type's range saturate. */
@@ -107,7 +108,7 @@ int64_t pzf_decompress(const void *src, size_t src_size, void *dst,
                        size_t dst_capacity, uint64_t max_decoded, int nthreads);
 
 /* ---- Huffman streams (BCL layout) ------------------------------------- */
-/* Upper bound of the stream size for n input bytes. */
+/* Upper bound of the stream size for n input bytes (0 if it overflows). */
 size_t pzf_huf_bound(size_t n);
 /* Encode n bytes; returns the stream size or an error. */
 int64_t pzf_huf_compress(const uint8_t *src, size_t n, uint8_t *dst,
@@ -118,9 +119,15 @@ int64_t pzf_huf_decompress(const uint8_t *src, size_t src_size, uint8_t *dst,
                            size_t out_size);
 
 /* ---- square-root quantisation ----------------------------------------- */
+/* Accepted quantisation scales (sqrt(ADU) per step). */
+#define PZF_QUANT_SCALE_MIN 0x1p-40f
+#define PZF_QUANT_SCALE_MAX 0x1p40f
+/* PZF_OK if offset is finite and PZF_QUANT_SCALE_MIN <= scale <=
+ * PZF_QUANT_SCALE_MAX, else PZF_ERR_ARGUMENT. */
+int pzf_check_quant_params(float offset, float scale);
 /* q = round(sqrt(x - offset) / scale), computed exactly (ties round up),
- * saturated to 0..255; x <= offset and NaN give 0.  offset must be finite,
- * scale finite and > 0.  Returns PZF_OK or an error. */
+ * saturated to 0..255; x <= offset and NaN give 0.  offset and scale must
+ * pass pzf_check_quant_params.  Returns PZF_OK or an error. */
 int pzf_quantize(const void *src, int data_format, size_t n, float offset,
                  float scale, uint8_t *dst);
 /* v = (float32(q) * scale)^2 + offset in float32, converted to the data

@@ -44,9 +44,6 @@
 #define PZF_HAVE_X86_KERNELS 1
 #endif
 
-/* Accepted quantisation scales (sqrt(ADU) per step); see quant.c. */
-#define PZF_QUANT_SCALE_MIN 0x1p-40f
-#define PZF_QUANT_SCALE_MAX 0x1p40f
 /* Distance to an integer below which the float estimate is not trusted. */
 #define PZF_QUANT_EPS 0x1p-12f
 
@@ -64,11 +61,6 @@ typedef struct {
  * float32 output keeps v.  Any offset and scale are accepted, so that every
  * header can be decoded.  data_format must be valid. */
 void pzf_dequant_lut(float offset, float scale, int data_format, void *lut);
-
-/* PZF_OK if offset is finite and scale is finite with
- * PZF_QUANT_SCALE_MIN <= scale <= PZF_QUANT_SCALE_MAX, else
- * PZF_ERR_ARGUMENT. */
-int pzf_check_quant_params(float offset, float scale);
 
 /* Exact test: x >= offset + ((n - 1/2) * scale)^2, for finite x and
  * 1 <= n <= 255. */

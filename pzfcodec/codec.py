@@ -294,9 +294,9 @@ def decompress(blob: BufferLike, out: Optional[np.ndarray] = None, *, threads: i
     blob : bytes-like
         The blob.
     out : numpy.ndarray, optional
-        Destination with the blob's dtype and element count, contiguous in
-        the blob's memory order (``read_header(blob).dim_order``); decoded
-        in place and returned.
+        Destination with the blob's dtype and element count, aligned and
+        contiguous in the blob's memory order (``read_header(blob).dim_order``);
+        decoded in place and returned.
     threads : int, optional
         Threads for chunked blobs (0 = all CPUs).
     max_decoded_size : int, optional
@@ -322,11 +322,18 @@ def decompress(blob: BufferLike, out: Optional[np.ndarray] = None, *, threads: i
         out = np.empty(header.array_shape, dtype=header.dtype, order=header.dim_order)
     else:
         contiguous = out.flags.f_contiguous if header.dim_order == "F" else out.flags.c_contiguous
-        if out.dtype != header.dtype or out.size * out.itemsize != header.decoded_size \
-                or not contiguous or not out.flags.writeable:
+        wrong = [what for what, bad in (
+            (f"dtype {out.dtype}", out.dtype != header.dtype),
+            (f"{out.size} elements", out.size * out.itemsize != header.decoded_size),
+            (f"not {header.dim_order}-contiguous", not contiguous),
+            ("read-only", not out.flags.writeable),
+            ("not aligned", not out.flags.aligned)) if bad]
+        if wrong:
             raise BadArgumentError(
-                f"out must be a writeable {header.dtype} array of {header.array_shape} "
-                f"elements, {header.dim_order}-contiguous; got {out.dtype} {out.shape}")
+                f"out must be a writeable, aligned {header.dtype} array of "
+                f"{int(np.prod(header.array_shape))} elements, {header.dim_order}-contiguous "
+                f"(numpy.empty({header.array_shape}, '{header.dtype}', order='{header.dim_order}') "
+                f"gives one); got {', '.join(wrong)}")
     _core.decompress_into(src, _flat_bytes(out), _max_size(max_decoded_size), _threads(threads))
     return out
 

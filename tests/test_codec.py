@@ -109,10 +109,24 @@ def test_decompress_into_out():
     flat = np.empty(frame.size, frame.dtype)
     pzfcodec.decompress(blob, out=flat)
     np.testing.assert_array_equal(flat.reshape(frame.shape), frame)
-    for bad in (np.empty(frame.shape, np.float32), np.empty(frame.size + 1, np.uint16),
-                np.empty(frame.shape, np.uint16, order="F")):
-        with pytest.raises(pzfcodec.BadArgumentError):
+    unaligned = np.frombuffer(bytearray(frame.nbytes + 1), np.uint16, frame.size, offset=1)
+    read_only = np.empty_like(frame)
+    read_only.flags.writeable = False
+    for bad, why in ((np.empty(frame.shape, np.float32), "dtype float32"),
+                     (np.empty(frame.size + 1, np.uint16), f"{frame.size + 1} elements"),
+                     (np.empty(frame.shape, np.uint16, order="F"), "not C-contiguous"),
+                     (unaligned, "not aligned"), (read_only, "read-only")):
+        with pytest.raises(pzfcodec.BadArgumentError, match=why):
             pzfcodec.decompress(blob, out=bad)
+
+
+@pytest.mark.parametrize("chunk_size", [2**20, 2**32 - 1, 2**40, 2**64 - 1])
+def test_chunk_size_beyond_the_frame(chunk_size):
+    """One chunk holding the whole frame, however large the size asked for."""
+    frame = camera_frames(1, (40, 30), seed=2)[0]
+    blob = pzfcodec.compress(frame, "chunked", chunk_size=chunk_size)
+    assert int.from_bytes(blob[64:66], "little") == 1
+    np.testing.assert_array_equal(pzfcodec.decompress(blob), frame)
 
 
 def test_camera_quantization():

@@ -117,6 +117,16 @@ def test_sanitizers_replay_corpus(target, corpus, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
+def test_sanitizers_encoder_size_edges(tmp_path):
+    """ASan + UBSan build of the encoder's size edge cases (tests/c/edges.c)."""
+    cc = require_tool("gcc")
+    exe = tmp_path / "edges"
+    _compile(cc, exe, CORE + [TESTC / "edges.c"], ["-g", "-O1", *SANITIZE])
+    proc = subprocess.run([str(exe)], capture_output=True, text=True,
+                          env={**os.environ, "ASAN_OPTIONS": "detect_leaks=1"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_libfuzzer(target, corpus, tmp_path):
     """Coverage-guided fuzzing (clang libFuzzer + ASan + UBSan), bounded time."""

@@ -112,3 +112,10 @@ def test_sf_wrong_content(tmp_path):
         load_sf(path)
     with pytest.raises(pzfcodec.CorruptDataError):
         BivariateSpline((np.arange(8.0), np.arange(8.0), np.zeros(3)), (3, 3))
+
+
+@pytest.mark.parametrize("degrees", [(0, 3), (3, 6), (1500, 1500)])
+def test_spline_degrees_outside_fitpack_refused(degrees):
+    knots = np.arange(4000.0)
+    with pytest.raises(pzfcodec.CorruptDataError, match="outside 1..5"):
+        BivariateSpline((knots, knots, np.zeros(4000 * 4000 // 16)), degrees)

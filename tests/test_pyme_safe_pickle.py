@@ -40,9 +40,9 @@ def test_numpy_scalars_in_list():
 
 @pytest.mark.parametrize("protocol", [0, 2, 4, 5])
 @pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("dtype", ["<f4", "<u2", ">f8", "<i8"])
+@pytest.mark.parametrize("dtype", ["<f4", "<u2", ">f8", "<i8", "S5", "<U3", "|b1"])
 def test_arrays_round_trip(protocol, order, dtype):
-    a = np.asarray(np.arange(24).reshape(2, 3, 4), dtype=dtype, order=order)
+    a = np.asarray(np.arange(24).reshape(2, 3, 4), order=order).astype(dtype, order=order)
     data = pickle.dumps(a, protocol=protocol)
     b = safe_loads(data)
     assert b.dtype == pickle.loads(data).dtype  # our own pickle: numpy's answer is the reference
@@ -102,3 +102,43 @@ def test_scipy_pickles_map_to_numpy_spline():
         ours = safe_loads(pickle.dumps(sp, protocol=protocol))
         assert type(ours) is pzfcodec.pyme.BivariateSpline
         np.testing.assert_array_equal(ours.ev(x, y), sp.ev(x, y))
+
+
+class _Reduce:
+    """Pickles as ``func(*args)`` followed by BUILD ``state``."""
+
+    def __init__(self, func, args, state):
+        self.value = (func, args, state)
+
+    def __reduce__(self):
+        return self.value
+
+
+# dtype states numpy never writes for the type named: a field far outside the
+# item, object flags, a changed item size; each would reach numpy unchecked
+BAD_DTYPE_STATES = {
+    "field offset": ("V8", (3, "|", None, ("a",), {"a": (np.dtype("<u8"), 1 << 30)}, 8, 1, 0)),
+    "object flags": ("u8", (3, "<", None, None, None, -1, -1, 63)),
+    "item size": ("S5", (3, "|", None, None, None, 1 << 40, 1, 0)),
+    "byte order": ("f4", (3, "x", None, None, None, -1, -1, 0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_DTYPE_STATES))
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_dtype_state_beyond_byte_order_refused(name, protocol):
+    spec, state = BAD_DTYPE_STATES[name]
+    dtype = _Reduce(np.dtype, (spec, False, True), state)
+    array = _Reduce(np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"),
+                    (1, (2,), dtype, False, b"\x01" * 16))
+    for obj in (dtype, array):
+        with pytest.raises(pzfcodec.UnsafePickleError, match="dtype"):
+            safe_loads(pickle.dumps(obj, protocol=protocol))
+
+
+def test_build_on_a_class_refused():
+    """BUILD on an allowed class (not an instance) would set class attributes."""
+    data = b"cPYME.IO.MetaDataHandler\nNestedClassMDHandler\n(dp0\nVas_dict\np1\nI1\nsb."
+    with pytest.raises(pzfcodec.UnsafePickleError, match="state"):
+        safe_loads(data)
+    assert callable(PickledMetadata.as_dict)

@@ -7,7 +7,8 @@ can run arbitrary code, so these readers never call it.  :func:`safe_loads`
 resolves only the handful of globals that legitimate files use:
 
 * numpy arrays, dtypes and scalars (``numpy.core`` and ``numpy._core``
-  spellings), with object dtypes refused;
+  spellings), with object and structured dtypes refused: a pickle may set
+  a dtype's byte order and nothing else of its state;
 * ``_codecs.encode`` restricted to latin-1 (how Python 3 pickles bytes);
 * ``copyreg._reconstructor`` (``copy_reg`` in Python 2) restricted to the
   holder classes below, and ``object`` as its base argument;
@@ -17,13 +18,15 @@ resolves only the handful of globals that legitimate files use:
   :class:`pzfcodec.pyme.spline.BivariateSpline` (numpy only).
 
 Any other global raises :class:`pzfcodec.UnsafePickleError` before anything
-is called.
+is called, and so does setting the state (BUILD) of anything but an array, a
+dtype or a holder instance.
 """
 from __future__ import annotations
 
 import copyreg
 import io
 import pickle
+import struct
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -135,6 +138,7 @@ def _encode(text: Any, encoding: str = "utf-8") -> bytes:
 
 
 _HOLDERS = (PickledMetadata, PickledVoxelSize, BivariateSpline)
+_BUILDABLE = (np.ndarray, np.dtype, PickledMetadata, BivariateSpline)
 
 
 def _copyreg_reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -168,10 +172,40 @@ for _mod in ("scipy.interpolate.fitpack2", "scipy.interpolate._fitpack2", "scipy
     _ALLOWED[(_mod, "SmoothBivariateSpline")] = BivariateSpline
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+def _check_dtype_state(dt: np.dtype, state: Any) -> None:
+    """Allow the BUILD of a pickled dtype to set its byte order, nothing else.
+
+    The rest of a dtype's state (fields, offsets, item size, flags) would
+    reach numpy unchecked and can describe memory outside an array.
+    """
+    ref = dt.__reduce__()[2]
+    if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4) \
+            or state[1] not in ("<", ">", "=", "|") or state[2:8] != ref[2:8] \
+            or (len(state) == 9 and state[8]):
+        raise UnsafePickleError(f"pickled numpy dtype {dt} has a state numpy never writes for it "
+                                "(only simple, non-structured dtypes are allowed)")
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler, whose BUILD step can be checked (the C one
+    calls ``__setstate__`` on whatever object a pickle built)."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def __init__(self, file: io.BytesIO, *, encoding: str, source: str) -> None:
         super().__init__(file, encoding=encoding, fix_imports=False)
         self._source = source
+
+    def load_build(self) -> None:
+        inst = self.stack[-2]
+        if not isinstance(inst, _BUILDABLE):  # classes included: BUILD would set their attributes
+            raise UnsafePickleError(f"pickles may set the state of numpy arrays, dtypes and the holder "
+                                    f"classes only, not of {type(inst).__name__}")
+        if isinstance(inst, np.dtype):
+            _check_dtype_state(inst, self.stack[-1])
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -220,6 +254,6 @@ def safe_loads(data: bytes, *, encoding: str = "latin1", source: str = "") -> An
             raise type(exc)(f"{source}: {exc}") from None
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, UnicodeDecodeError, MemoryError, OverflowError) as exc:
+            AttributeError, UnicodeDecodeError, MemoryError, OverflowError, struct.error) as exc:
         where = f" {source}" if source else ""
         raise CorruptDataError(f"cannot read the pickle{where}: {type(exc).__name__}: {exc}") from None

@@ -73,7 +73,9 @@ class BivariateSpline:
             fp = float(state.get("fp", 0.0))
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptDataError(f"a pickled spline lacks a valid tck/degrees ({exc})") from None
-        if not (0 < kx < tx.size // 2 and 0 < ky < ty.size // 2):
+        if not (1 <= kx <= 5 and 1 <= ky <= 5):  # FITPACK's range
+            raise CorruptDataError(f"spline degrees {(kx, ky)} are outside 1..5")
+        if not (kx < tx.size // 2 and ky < ty.size // 2):
             raise CorruptDataError(f"spline degrees {(kx, ky)} do not fit {tx.size} x {ty.size} knots")
         if c.size < (tx.size - kx - 1) * (ty.size - ky - 1):
             raise CorruptDataError(f"spline has {c.size} coefficients, needs "

@@ -7,10 +7,12 @@ with the GIL released, so threads calling these functions run in parallel.
 from __future__ import annotations
 
 import math
+import operator
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -41,16 +43,30 @@ class Quantization:
         Value (ADU) subtracted before the square root, usually the camera's
         dark level; values at or below it become symbol 0.
     scale : float
-        Step in units of sqrt(ADU); must be finite and > 0.  Use
+        Step in units of sqrt(ADU), from 2**-40 to 2**40.  Use
         :func:`camera_quantization` to derive it from camera parameters.
+
+    Raises
+    ------
+    BadArgumentError
+        A value is not a number, the offset is not finite, or the scale is
+        out of range.
     """
 
     offset: float
     scale: float
 
     def __post_init__(self):
+        try:
+            object.__setattr__(self, "offset", float(self.offset))
+            object.__setattr__(self, "scale", float(self.scale))
+        except (TypeError, ValueError):
+            raise BadArgumentError(
+                f"quantization offset and scale must be numbers, got {self.offset!r} and "
+                f"{self.scale!r}") from None
         # the header stores float32: check the values as they will be stored
-        offset32, scale32 = np.float32(self.offset), np.float32(self.scale)
+        with np.errstate(over="ignore"):  # too large for float32: inf, refused below
+            offset32, scale32 = np.float32(self.offset), np.float32(self.scale)
         if not np.isfinite(offset32):
             raise BadArgumentError(
                 f"quantization offset must be a finite float32, got {self.offset!r}")
@@ -151,20 +167,30 @@ def _flat_bytes(buf: BufferLike) -> np.ndarray:
     return np.frombuffer(mv.cast("B") if mv.ndim else mv, dtype=np.uint8)
 
 
+_SIZE_MAX = 2 * sys.maxsize + 1
+
+
+def _integer(name: str, value: Any, lo: int, hi: int) -> int:
+    """``value`` as an int from ``lo`` to ``hi``, else BadArgumentError."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise BadArgumentError(f"{name} must be an integer, got {value!r}") from None
+    if not lo <= v <= hi:
+        raise BadArgumentError(f"{name} must be from {lo} to {hi}, got {v}")
+    return v
+
+
 def _max_size(max_decoded_size: Optional[int]) -> int:
     if max_decoded_size is None:
         return DEFAULT_MAX_DECODED_SIZE
-    if max_decoded_size < 0:
-        raise BadArgumentError("max_decoded_size must be >= 0")
-    return int(max_decoded_size)
+    return _integer("max_decoded_size", max_decoded_size, 0, 2**64 - 1)
 
 
 def _threads(threads: Optional[int]) -> int:
-    if threads is None or threads == 0:
-        return os.cpu_count() or 1
-    if threads < 0:
-        raise BadArgumentError(f"threads must be >= 0 (0 = all CPUs), got {threads}")
-    return int(threads)
+    """Threads for the C core: 0/None = all CPUs; the core uses at most 256."""
+    t = 0 if threads is None else _integer("threads (0 = all CPUs)", threads, 0, 2**31 - 1)
+    return min(t or os.cpu_count() or 1, 256)
 
 
 def as_quantization(q) -> Optional[Quantization]:
@@ -176,7 +202,7 @@ def as_quantization(q) -> Optional[Quantization]:
     except (TypeError, ValueError):
         raise BadArgumentError(
             "quantization must be None, a Quantization or an (offset, scale) pair") from None
-    return Quantization(float(offset), float(scale))
+    return Quantization(offset, scale)
 
 
 def compress(frame: np.ndarray, compression: str = "huffman",
@@ -243,19 +269,14 @@ def compress(frame: np.ndarray, compression: str = "huffman",
     order = dim_order or ("F" if arr.flags.f_contiguous else "C")
     arr = np.asfortranarray(arr) if order == "F" else np.ascontiguousarray(arr)
     shape = tuple(arr.shape) + (1,) * (3 - arr.ndim)
-    for name, value, lo, hi in (("sequence_id", sequence_id, -2**63, 2**63 - 1),
-                                ("frame_num", frame_num, 0, 2**32 - 1),
-                                ("timestamp", timestamp, 0, 2**64 - 1)):
-        if not lo <= value <= hi:
-            raise BadArgumentError(f"{name} must be in [{lo}, {hi}], got {value}")
-    if chunk_size is not None and chunk_size <= 0:
-        raise BadArgumentError(f"chunk_size must be > 0, got {chunk_size}")
     return _core.compress(
         _flat_bytes(arr), _FORMATS.index(arr.dtype), shape, order,
         _COMPRESSIONS.index(compression), 1 if q else 0,
         q.offset if q else 0.0, q.scale if q else 1.0,
-        int(sequence_id), int(frame_num), int(timestamp), _threads(threads),
-        int(chunk_size or 0))
+        _integer("sequence_id", sequence_id, -2**63, 2**63 - 1),
+        _integer("frame_num", frame_num, 0, 2**32 - 1),
+        _integer("timestamp", timestamp, 0, 2**64 - 1), _threads(threads),
+        0 if chunk_size is None else _integer("chunk_size", chunk_size, 1, _SIZE_MAX))
 
 
 def read_header(blob: BufferLike, *, max_decoded_size: Optional[int] = None) -> FrameHeader:
@@ -321,6 +342,8 @@ def decompress(blob: BufferLike, out: Optional[np.ndarray] = None, *, threads: i
     if out is None:
         out = np.empty(header.array_shape, dtype=header.dtype, order=header.dim_order)
     else:
+        if not isinstance(out, np.ndarray):
+            raise BadArgumentError(f"out must be a numpy array, got {type(out).__name__}")
         contiguous = out.flags.f_contiguous if header.dim_order == "F" else out.flags.c_contiguous
         wrong = [what for what, bad in (
             (f"dtype {out.dtype}", out.dtype != header.dtype),
@@ -346,13 +369,33 @@ def _format_of(dtype) -> int:
 
 
 def quantize(x: np.ndarray, offset: float, scale: float) -> np.ndarray:
-    """Square-root quantise ``x`` (uint8, uint16 or float32) to uint8 symbols.
+    """Square-root quantise values to uint8 symbols.
 
     ``q = round(sqrt(x - offset) / scale)`` computed exactly (ties round
     up), 0 for ``x <= offset`` and NaN, saturated at 255.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        uint8, uint16 or float32 values (either byte order).
+    offset, scale : float
+        As in :class:`Quantization`.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 symbols of ``x``'s shape.
+
+    Raises
+    ------
+    BadArgumentError
+        Another dtype, or bad quantisation parameters.
     """
-    q = Quantization(float(offset), float(scale))
-    arr = np.require(x, requirements="CA")  # contiguous and aligned for C
+    q = Quantization(offset, scale)
+    arr = np.asarray(x)
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    arr = np.require(arr, requirements="CA")  # contiguous and aligned for C
     out = np.empty(arr.shape, dtype=np.uint8)
     _core.quantize(_flat_bytes(arr), _format_of(arr.dtype), q.offset, q.scale, _flat_bytes(out))
     return out
@@ -363,11 +406,42 @@ def dequantize(q: np.ndarray, offset: float, scale: float, dtype=np.uint16) -> n
 
     ``(float32(q) * float32(scale))**2 + float32(offset)`` in float32, then
     truncated toward zero to ``dtype``, saturating at its range.
+
+    Parameters
+    ----------
+    q : numpy.ndarray
+        Symbols: uint8, or integers from 0 to 255.
+    offset, scale : float
+        As in :class:`Quantization`; any finite values (as a blob's header
+        may hold) are accepted.
+    dtype : numpy dtype, optional
+        uint8, uint16 (default) or float32.
+
+    Returns
+    -------
+    numpy.ndarray
+        Values of ``dtype`` and ``q``'s shape.
+
+    Raises
+    ------
+    BadArgumentError
+        Symbols that are not integers from 0 to 255, another dtype, or an
+        offset or scale that is not a finite number.
     """
-    sym = np.ascontiguousarray(q, dtype=np.uint8)
+    try:  # any finite pair a blob's header may carry, unlike quantize()
+        offset, scale = float(offset), float(scale)
+    except (TypeError, ValueError):
+        raise BadArgumentError(f"offset and scale must be numbers, got {offset!r}, {scale!r}") from None
+    if not (math.isfinite(offset) and math.isfinite(scale)):
+        raise BadArgumentError(f"offset and scale must be finite, got {offset}, {scale}")
+    sym = np.asarray(q)
+    if sym.dtype != np.uint8:
+        if sym.dtype.kind not in "iu" or (sym.size and (sym.min() < 0 or sym.max() > 255)):
+            raise BadArgumentError(
+                f"symbols must be integers from 0 to 255 (uint8); got {sym.dtype} values")
+    sym = np.ascontiguousarray(sym, dtype=np.uint8)
     out = np.empty(sym.shape, dtype=np.dtype(dtype))
-    _core.dequantize(_flat_bytes(sym), float(offset), float(scale), _format_of(dtype),
-                     _flat_bytes(out))
+    _core.dequantize(_flat_bytes(sym), offset, scale, _format_of(dtype), _flat_bytes(out))
     return out
 
 
@@ -383,9 +457,7 @@ def huffman_decompress(buf: BufferLike, nbytes: int) -> bytes:
     Raises :class:`CorruptDataError` for a bad tree or a stream that ends
     too early.
     """
-    if nbytes < 0:
-        raise BadArgumentError(f"nbytes must be >= 0, got {nbytes}")
-    return _core.huffman_decompress(_flat_bytes(buf), int(nbytes))
+    return _core.huffman_decompress(_flat_bytes(buf), _integer("nbytes", nbytes, 0, sys.maxsize))
 
 
 def compress_stack(frames: Iterable[np.ndarray], compression: str = "huffman",

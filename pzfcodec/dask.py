@@ -310,7 +310,7 @@ def write_hdf5(stack: Any, dset: Any, *, client: Union[None, int, str, Any] = No
     Parameters
     ----------
     stack : dask.array.Array, array_like or path
-        The data, of the dataset's shape.
+        The data, of the dataset's shape and dtype (byte order aside).
     dset : h5py.Dataset
         Chunked dataset, open for writing, whose only filter is PZF.
     client : None, int, str or distributed.Client
@@ -334,6 +334,13 @@ def write_hdf5(stack: Any, dset: Any, *, client: Union[None, int, str, Any] = No
         raise BadArgumentError(
             f"the stack {stack.shape} must have the shape of the chunked dataset "
             f"{dset.name} {dset.shape}")
+    if stack.dtype != dset.dtype:
+        if stack.dtype.newbyteorder("=") != dset.dtype.newbyteorder("="):
+            raise BadArgumentError(
+                f"the stack's dtype {stack.dtype} differs from the dataset's {dset.dtype}; "
+                "convert the values first (stack.astype(...)) or create the dataset with "
+                "the stack's dtype")
+        stack = stack.astype(dset.dtype)  # byte order only: values unchanged
     options = _filter_options(dset)
     chunks = tuple(dset.chunks)
     stack = _align(stack, chunks)

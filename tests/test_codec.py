@@ -150,6 +150,22 @@ def test_camera_quantization():
     (lambda: pzfcodec.compress(np.zeros((4, 4), np.uint16), chunk_size=0), "chunk_size"),
     (lambda: pzfcodec.decompress("not bytes"), "buffer"),
     (lambda: pzfcodec.huffman_decompress(b"", -1), "nbytes"),
+    (lambda: pzfcodec.huffman_decompress(b"", 2.5), "nbytes must be an integer"),
+    (lambda: pzfcodec.compress(np.zeros((4, 4), np.uint16), quantization=("a", "b")), "numbers"),
+    (lambda: pzfcodec.compress(np.zeros((4, 4), np.uint16), sequence_id=None), "sequence_id"),
+    (lambda: pzfcodec.compress(np.zeros((4, 4), np.uint16), sequence_id=1.7), "sequence_id"),
+    (lambda: pzfcodec.compress(np.zeros((4, 4), np.uint16), timestamp="5"), "timestamp"),
+    (lambda: pzfcodec.compress(np.zeros((4, 4), np.uint16), threads=2**40), "threads"),
+    (lambda: pzfcodec.compress(np.zeros((4, 4), np.uint16), chunk_size=2**70), "chunk_size"),
+    (lambda: pzfcodec.compress(np.zeros((4, 4), np.uint16), chunk_size=2.5), "chunk_size"),
+    (lambda: pzfcodec.decompress(pzfcodec.compress(np.zeros((4, 4), np.uint16)),
+                                 max_decoded_size=2**64), "max_decoded_size"),
+    (lambda: pzfcodec.decompress(pzfcodec.compress(np.zeros((4, 4), np.uint16)),
+                                 out=bytearray(32)), "numpy array"),
+    (lambda: pzfcodec.dequantize(np.array([300]), 100, 1.0), "0 to 255"),
+    (lambda: pzfcodec.dequantize(np.array([-1]), 100, 1.0), "0 to 255"),
+    (lambda: pzfcodec.dequantize(np.array([1.7]), 100, 1.0), "0 to 255"),
+    (lambda: pzfcodec.dequantize(np.zeros(2, np.uint8), 100, float("nan")), "finite"),
 ])
 def test_bad_arguments(call, match):
     with pytest.raises(pzfcodec.BadArgumentError, match=match):

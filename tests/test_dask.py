@@ -152,6 +152,20 @@ def test_write_hdf5_uses_the_dataset_filter(client, npy, tmp_path):
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
 
+def test_write_hdf5_dtype_must_match(client, tmp_path):
+    data = (np.arange(6 * 8 * 8) % 500).astype("<u2").reshape(6, 8, 8)
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        big = f.create_dataset("big", shape=data.shape, dtype=">u2", chunks=(1, 8, 8),
+                               **pzfcodec.PZF())
+        pzd.write_hdf5(data, big, client=client)  # byte order only: converted
+        np.testing.assert_array_equal(big[()], data)
+        for dtype in ("<i2", "<f4", "<u4"):
+            other = f.create_dataset(f"x{dtype}", shape=data.shape, dtype=dtype,
+                                     chunks=(1, 8, 8), **pzfcodec.PZF())
+            with pytest.raises(pzfcodec.BadArgumentError, match="dtype"):
+                pzd.write_hdf5(data, other, client=client)
+
+
 def test_simulated_stack_blocks_are_reproducible():
     stack = pzd.simulated_stack(10, (16, 12), frames_per_block=4, seed=3)
     assert stack.chunks[0] == (4, 4, 2)

@@ -160,15 +160,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _pickled(name: str, value: Any) -> bytes:
+    """Protocol-0 pickle of a metadata value, checked to read back as it was
+    through the restricted unpickler (else BadArgumentError)."""
+    try:
+        text = pickle.dumps(_plain(value), protocol=0)
+        ok = b"\0" not in text and safe_loads(text) == _plain(value)
+    except (pickle.PicklingError, TypeError, ValueError, AttributeError,
+            UnsafePickleError, CorruptDataError):
+        ok = False
+    if not ok:
+        raise BadArgumentError(
+            f"metadata {name!r}: a {type(value).__name__} value cannot be stored so that it "
+            "reads back safely; use text (without NUL characters), numbers, booleans, "
+            "numpy arrays, or lists/tuples/dicts of these")
+    return text
+
+
 def set_value_attr(obj: Any, name: str, value: Any) -> None:
     """Store a metadata value the way PyTables (hence PYME) does."""
+    if isinstance(value, (str, np.str_, bytes, np.bytes_)) and \
+            ("\0" if isinstance(value, str) else b"\0") in value:
+        raise BadArgumentError(f"metadata {name!r}: HDF5 strings cannot hold NUL characters")
     if isinstance(value, (bool, np.bool_)):
         set_bool_attr(obj, name, bool(value))
     elif isinstance(value, (str, np.str_)):
         set_str_attr(obj, name, str(value), utf8=True)
     elif isinstance(value, (bytes, np.bytes_)):
         set_str_attr(obj, name, bytes(value), utf8=True)
-    elif isinstance(value, numbers.Integral) and not isinstance(value, np.generic):
+    elif isinstance(value, numbers.Integral) and not isinstance(value, np.generic) \
+            and -2**63 <= value < 2**63:
         obj.attrs.create(name, np.int64(value))
     elif isinstance(value, float):
         obj.attrs.create(name, np.float64(value))
@@ -177,8 +198,7 @@ def set_value_attr(obj: Any, name: str, value: Any) -> None:
     elif isinstance(value, np.ndarray) and value.dtype.kind in "iufc":
         obj.attrs.create(name, value)
     else:
-        text = pickle.dumps(_plain(value), protocol=0)
-        set_str_attr(obj, name, text, utf8=False)
+        set_str_attr(obj, name, _pickled(name, value), utf8=False)
 
 
 def tag_group(g: h5py.Group, *, root: bool = False) -> None:

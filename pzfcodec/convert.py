@@ -32,7 +32,6 @@ from .errors import BadArgumentError, CorruptDataError, PZFError, UnsupportedFor
 __all__ = ["ConvertReport", "convert", "add_parser"]
 
 Progress = Optional[Callable[[str, int, int], None]]
-_BATCH_BYTES = 64 << 20
 
 
 @dataclass
@@ -125,7 +124,10 @@ class _Camera:
 def _open_source(src: str) -> Tuple[Any, Dict[str, Any], Any, Callable[[], None]]:
     """(frames, metadata, events, close) of a convertible input."""
     if src.lower().endswith(".npy"):
-        arr = np.load(src, mmap_mode="r", allow_pickle=False)
+        try:
+            arr = np.load(src, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:  # e.g. an array of Python objects
+            raise BadArgumentError(f"{src}: cannot read it as a stack of numbers ({exc})") from None
         if arr.ndim == 2:
             arr = arr[np.newaxis]
         if arr.ndim != 3:
@@ -150,17 +152,15 @@ def _metadata_float(md: Dict[str, Any], key: str) -> Optional[float]:
 
 
 def _camera(md: Dict[str, Any], ad_offset: Optional[float], electrons_per_adu: Optional[float]) -> Optional[_Camera]:
+    if ad_offset is not None and not math.isfinite(ad_offset):
+        raise BadArgumentError(f"the ADU offset must be a finite number, got {ad_offset}")
+    if electrons_per_adu is not None and not (electrons_per_adu > 0 and math.isfinite(electrons_per_adu)):
+        raise BadArgumentError(f"electrons per ADU must be a finite number > 0, got {electrons_per_adu}")
     off = ad_offset if ad_offset is not None else _metadata_float(md, "Camera.ADOffset")
     epa = electrons_per_adu if electrons_per_adu is not None else _metadata_float(md, "Camera.ElectronsPerCount")
     if off is None or epa is None or epa <= 0:
         return None
     return _Camera(off, epa, _metadata_float(md, "Camera.ReadNoise") or 0.0)
-
-
-def _batches(frames: Any, n: int, frame_bytes: int):
-    step = max(1, min(n, _BATCH_BYTES // max(frame_bytes, 1)))
-    for k0 in range(0, n, step):
-        yield k0, np.asarray(frames[k0:min(n, k0 + step)])
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -215,6 +215,7 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     """
     from .codec import Quantization, as_quantization, camera_quantization, dequantize, quantize
     from .pyme import open_h5, write_h5, write_h5_filtered
+    from .pyme.writer import frame_batches, frame_info
 
     src, dst = os.fspath(src), os.fspath(dst)
     if to not in ("hdf5", "pyme"):
@@ -233,11 +234,11 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     frames, md, events, close = _open_source(src)
     tmp = f"{dst}.partial"
     try:
-        n = len(frames)
-        if n == 0:
-            raise BadArgumentError(f"{src} holds no frames")
-        shape = (n,) + tuple(frames.shape[1:])
-        dtype = np.dtype(frames.dtype)
+        try:
+            n, frame_shape, dtype = frame_info(frames)
+        except BadArgumentError as exc:
+            raise BadArgumentError(f"{src}: {exc}") from None
+        shape = (n,) + frame_shape
         camera = _camera(md, ad_offset, electrons_per_adu)
         if step_sigma is not None:
             if camera is None:
@@ -263,11 +264,10 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
 
         t0 = time.perf_counter()
         sq_err, sq_sigma, max_err = 0.0, 0.0, 0.0
-        frame_bytes = int(np.prod(shape[1:])) * dtype.itemsize
         with open_h5(tmp) as out:
             if out.shape != shape or out.dtype != dtype:
                 raise CorruptDataError(f"verification failed: wrote {out.shape} {out.dtype}, expected {shape} {dtype}")
-            for k0, original in _batches(frames, n, frame_bytes):
+            for k0, original in frame_batches(frames, n, frame_shape, dtype):
                 decoded = out[k0:k0 + len(original)]
                 expected = original if q is None else \
                     dequantize(quantize(original, q.offset, q.scale), q.offset, q.scale, dtype)

@@ -187,6 +187,10 @@ def connect(scheduler: Union[None, int, str, Any] = None) -> Iterator[Any]:
             raise BadArgumentError(f"the number of Dask workers must be >= 1; got {n}")
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0")
     else:
+        if "://" not in scheduler and ":" not in scheduler:
+            raise BadArgumentError(
+                f"{scheduler!r} is neither a scheduler address (tcp://host:8786) nor a number "
+                "of local workers")
         with Client(scheduler) as client:
             yield client
         return

@@ -83,12 +83,32 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least(lo: int):
+    """argparse type: an integer >= lo."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _npy_path(text: str) -> str:
+    if not text.endswith(".npy"):
+        raise argparse.ArgumentTypeError(f"must end in .npy, got {text!r}")
+    return text
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("demo", help="compress built-in simulated camera frames",
                               description=__doc__)
-    p.add_argument("--frames", type=int, default=8, help="number of frames (default 8)")
-    p.add_argument("--size", type=int, default=2048, help="frame side in pixels (default 2048)")
-    p.add_argument("--threads", type=int, default=2, help="threads for chunked mode (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
-    p.add_argument("--save", metavar="PATH.npy", help="also save the simulated series")
+    p.add_argument("--frames", type=_at_least(1), default=8, help="number of frames (default 8)")
+    p.add_argument("--size", type=_at_least(16), default=2048,
+                   help="frame side in pixels, at least 16 (default 2048)")
+    p.add_argument("--threads", type=_at_least(1), default=2,
+                   help="threads for chunked mode (default 2)")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="simulation seed (default 0)")
+    p.add_argument("--save", metavar="PATH.npy", type=_npy_path,
+                   help="also save the simulated series")
     p.set_defaults(func=_run)

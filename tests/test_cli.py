@@ -47,3 +47,13 @@ def test_library_errors_exit_nonzero(tmp_path):
     proc = _run("info", str(bad), check=False)
     assert proc.returncode != 0
     assert "error" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--frames", "0"), "--frames: must be >= 1"),
+    (("--size", "0"), "--size: must be >= 16"),
+    (("--save", "series.txt"), "must end in .npy"),
+])
+def test_demo_bad_arguments(args, message):
+    proc = _run("demo", *args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr

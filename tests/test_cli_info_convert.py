@@ -184,3 +184,32 @@ def test_cli_errors(tmp_path):
     assert result.returncode != 0 and "os.system" in result.stderr and "Traceback" not in result.stderr
     result = run("info", tmp_path / "missing.h5")
     assert result.returncode != 0 and "Traceback" not in result.stderr
+
+
+def test_convert_big_endian_npy(tmp_path, frames):
+    np.save(tmp_path / "be.npy", frames.astype(">u2"))
+    for to in ("pyme", "hdf5"):
+        result = run("convert", tmp_path / "be.npy", tmp_path / f"{to}.h5", "--to", to)
+        assert result.returncode == 0, result.stderr
+        with open_h5(tmp_path / f"{to}.h5") as s:
+            np.testing.assert_array_equal(s[:], frames)
+    result = run("convert", tmp_path / "be.npy", tmp_path / "q.h5", "--step", "1",
+                 "--ad-offset", "100", "--electrons-per-adu", "0.5")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("stack, options, message", [
+    (np.zeros((2, 8, 8), np.int16), ("--offset", "0", "--scale", "1"), "uint8, uint16 or float32"),
+    (np.zeros((2, 0, 8), np.uint16), ("--to", "pyme"), "hold no pixels"),
+    (np.zeros((2, 0, 8), np.uint16), (), "hold no pixels"),
+    (np.array([[1, "a"]], dtype=object), (), "stack of numbers"),
+    (np.zeros((2, 8, 8), np.uint16), ("--dask", "foo"), "scheduler address"),
+    (np.zeros((2, 8, 8), np.uint16), ("--step", "1", "--ad-offset", "100",
+                                      "--electrons-per-adu", "0"), "electrons per ADU"),
+])
+def test_cli_convert_bad_input(tmp_path, stack, options, message):
+    np.save(tmp_path / "in.npy", stack, allow_pickle=True)
+    result = run("convert", tmp_path / "in.npy", tmp_path / "out.h5", *options)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("out.h5*"))  # nothing left behind

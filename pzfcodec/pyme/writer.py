@@ -30,7 +30,9 @@ _INDEX_DTYPE = np.dtype([("FrameNum", "<i4"), ("Position", "<i4")])
 _BATCH_BYTES = 64 << 20
 
 
-def _frame_info(frames: Frames) -> Tuple[int, Tuple[int, ...], np.dtype]:
+def frame_info(frames: Frames) -> Tuple[int, Tuple[int, ...], np.dtype]:
+    """``(count, frame shape, dtype)`` of a non-empty numeric ``(frames, x, y)``
+    stack; the dtype in native byte order, as the writers store it."""
     n = len(frames)
     if n == 0:
         raise BadArgumentError("there are no frames to write")
@@ -39,16 +41,23 @@ def _frame_info(frames: Frames) -> Tuple[int, Tuple[int, ...], np.dtype]:
     if shape is None or dtype is None:
         first = np.asarray(frames[0])
         shape, dtype = (n,) + first.shape, first.dtype
+    dtype = np.dtype(dtype)
     if len(shape) != 3:
         raise BadArgumentError(f"frames must be a (frames, x, y) stack, got shape {tuple(shape)}")
-    return n, tuple(int(s) for s in shape[1:]), np.dtype(dtype)
+    if 0 in shape[1:]:
+        raise BadArgumentError(f"frames of shape {tuple(shape[1:])} hold no pixels")
+    if dtype.kind not in "buif":
+        raise BadArgumentError(f"frames must hold numbers (integers or floats), got {dtype}")
+    return n, tuple(int(s) for s in shape[1:]), dtype.newbyteorder("=")
 
 
-def _batches(frames: Frames, n: int, frame_bytes: int):
-    step = max(1, min(n, _BATCH_BYTES // max(frame_bytes, 1)))
+def frame_batches(frames: Frames, n: int, frame_shape: Tuple[int, ...], dtype: np.dtype):
+    """``(first index, array)`` of consecutive frames, about 64 MiB at a time,
+    converted to ``dtype``."""
+    step = max(1, min(n, _BATCH_BYTES // max(int(np.prod(frame_shape)) * dtype.itemsize, 1)))
     for k0 in range(0, n, step):
         k1 = min(n, k0 + step)
-        yield k0, np.asarray(frames[k0:k1])
+        yield k0, np.asarray(frames[k0:k1], dtype=dtype)
 
 
 def _series_metadata(metadata: Optional[Mapping[str, Any]]) -> dict:
@@ -102,14 +111,13 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
     """
     from ..codec import compress_stack
 
-    n, frame_shape, dtype = _frame_info(frames)
+    n, frame_shape, dtype = frame_info(frames)
     md = _series_metadata(metadata)
     if sequence_id is None:
         try:
             sequence_id = int(md.get("imageID", 0))
         except (TypeError, ValueError):
             sequence_id = 0
-    frame_bytes = int(np.prod(frame_shape)) * dtype.itemsize
     with _new_file(path) as f:
         data = f.create_dataset("PZFImageData", shape=(n,), maxshape=(None,), chunks=(min(n, 65536),),
                                 dtype=h5py.vlen_dtype(np.uint8))
@@ -117,7 +125,7 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
         set_str_attr(data, "PSEUDOATOM", b"vlstring")
         set_str_attr(data, "TITLE", b"")
         set_str_attr(data, "VERSION", b"1.4")
-        for k0, batch in _batches(frames, n, frame_bytes):
+        for k0, batch in frame_batches(frames, n, frame_shape, dtype):
             blobs = compress_stack(batch, compression, quantization, sequence_id=sequence_id,
                                    first_frame=k0, threads=threads)
             for j, blob in enumerate(blobs):  # one by one: h5py makes equal-length rows 2-D
@@ -155,14 +163,17 @@ def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping
     from ..codec import as_quantization
     from ..hdf5 import PZF
 
-    n, frame_shape, dtype = _frame_info(frames)
+    n, frame_shape, dtype = frame_info(frames)
     md = _series_metadata(metadata)
     # the filter runs threads only within a chunk, in chunked mode (range 1..256; 0 = all CPUs)
     threads = max(1, min(256, threads or os.cpu_count() or 1)) if compression == "chunked" else 1
     q = as_quantization(quantization)
+    if q is not None and dtype not in (np.uint8, np.uint16, np.float32):
+        raise BadArgumentError(
+            f"quantisation needs uint8, uint16 or float32 frames, got {dtype}; convert "
+            "losslessly, or convert the frames to one of these types first")
     offset, scale = (q.offset, q.scale) if q else (None, None)
     opts = PZF(offset, scale, compression=compression, threads=threads)
-    frame_bytes = int(np.prod(frame_shape)) * dtype.itemsize
     with _new_file(path) as f:
         ds = f.create_dataset("ImageData", shape=(n,) + frame_shape, maxshape=(None,) + frame_shape,
                               chunks=(1,) + frame_shape, dtype=dtype, **opts)
@@ -178,7 +189,7 @@ def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping
 
             write_hdf5(frames, ds, client=dask, progress=progress)
         else:
-            for k0, batch in _batches(frames, n, frame_bytes):
+            for k0, batch in frame_batches(frames, n, frame_shape, dtype):
                 ds[k0:k0 + len(batch)] = batch
                 if progress is not None:
                     progress(k0 + len(batch), n)

@@ -10,7 +10,7 @@ wrapping around, and corrupt or truncated blobs raise
 """
 import numpy as np
 
-from .codec import Quantization, compress, decompress
+from .codec import Quantization, compress, decompress, read_header
 from .errors import BadArgumentError
 
 __all__ = ["dumps", "loads", "load_header", "header_dtype", "header_dtype_v3",
@@ -61,7 +61,14 @@ def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COM
 
 
 def load_header(datastring):
-    """The header as a one-element structured array (PYME's ``header_dtype``)."""
+    """The header as a one-element structured array (PYME's ``header_dtype``,
+    or ``header_dtype_v3`` for version 3).
+
+    Raises :class:`pzfcodec.CorruptDataError` or
+    :class:`pzfcodec.UnsupportedFormatError` when ``datastring`` does not
+    start with a valid PZF header.
+    """
+    read_header(datastring, max_decoded_size=2**64 - 1)  # validates; any size
     buf = memoryview(datastring).cast("B")
     header = np.frombuffer(buf[:HEADER_LENGTH], header_dtype)
     if header["Version"][0] >= 3:

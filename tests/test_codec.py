@@ -189,6 +189,9 @@ def test_pzfformat_dropin():
     assert (header["SequenceID"][0], header["FrameNum"][0], header["FrameTimestamp"][0]) == (5, 9, 77)
     assert header["DataQuantization"][0] == PZFFormat.DATA_QUANT_SQRT
     assert PZFFormat.load_header(blob)["Width"][0] == 32
+    for bad in (b"BD", b"x" * 64, blob[:40]):
+        with pytest.raises(pzfcodec.CorruptDataError):
+            PZFFormat.load_header(bad)
     raw = PZFFormat.dumps(frame, compression=PZFFormat.DATA_COMP_RAW)
     np.testing.assert_array_equal(PZFFormat.loads(raw)[0][..., 0], frame)
     # raw + quantised stores symbols (PYME's own writer gets this wrong)

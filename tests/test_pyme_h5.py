@@ -72,6 +72,10 @@ def test_image_data(tmp_path, complib, complevel, dtype):
             s[7]
         with pytest.raises(IndexError):
             s[-8]
+        mask = np.arange(7) % 3 == 0
+        np.testing.assert_array_equal(s[mask], frames[mask])
+        with pytest.raises(IndexError, match="boolean"):
+            s[mask[:2]]
 
 
 def test_pzf_frames_out_of_order_mixed_coding(tmp_path):
@@ -257,8 +261,9 @@ def test_closed_series(tmp_path):
     fx.write_image_h5(path, frames_of(np.uint8, n=2))
     s = open_h5(path)
     s.close()
-    with pytest.raises(ValueError, match="closed"):
-        s[0]
+    for read in (lambda: s[0], lambda: s.metadata, lambda: s.events):
+        with pytest.raises(ValueError, match="closed"):
+            read()
 
 
 def test_open_pzf_file(tmp_path):

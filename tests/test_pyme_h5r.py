@@ -75,3 +75,14 @@ def test_h5r_without_events(tmp_path):
     fx.write_h5r(path, {"FitResults": fx.fit_results(3)}, events=[])
     with open_h5r(path) as r:
         assert len(r.events) == 0 and r.events.dtype == EVENTS_DTYPE
+
+
+def test_closed_file(h5r):
+    path, fit, _ = h5r
+    r = open_h5r(path)
+    table = r["FitResults"]
+    r.close()
+    assert r["FitResults"] is table  # tables already read stay available
+    for read in (lambda: r["DriftResults"], lambda: r.metadata, lambda: r.events):
+        with pytest.raises(ValueError, match="closed"):
+            read()

@@ -82,7 +82,10 @@ def test_json(tmp_path):
 
 @pytest.mark.parametrize(
     "text, where",
-    [('{"Camera.ADOffset": 100.0,\n "x": }', "line 2"), ("[1, 2]", "JSON object")],
+    [('{"Camera.ADOffset": 100.0,\n "x": }', "line 2"), ("[1, 2]", "JSON object"),
+     ('{"a": ' + "[" * 100000 + "]" * 100000 + "}", "RecursionError"),
+     ('{"a": ' + "7" * 5000 + "}", "digits")],
+    ids=["syntax", "not an object", "nesting", "huge number"],
 )
 def test_json_errors(tmp_path, text, where):
     p = write(tmp_path / "bad.json", text)

@@ -269,3 +269,10 @@ def write_events(f: h5py.File, events: Optional[np.ndarray]) -> None:
     ds = f.create_dataset("Events", data=rows, maxshape=(None,), chunks=(885,),
                           shuffle=True, compression="gzip", compression_opts=5)
     tag_table(ds)
+
+
+def opened(f: Optional[h5py.File], path: str) -> h5py.File:
+    """``f``, or ValueError when the reader holding it was closed."""
+    if f is None:
+        raise ValueError(f"{path} is closed")
+    return f

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from ..errors import CorruptDataError, PZFError, UnsupportedFormatError
-from ._hdf import filter_names, read_events, read_metadata
+from ._hdf import filter_names, opened, read_events, read_metadata
 from .series import Series
 
 __all__ = ["H5Series", "open_h5", "open_hdf5_file"]
@@ -148,8 +148,7 @@ class H5Series(Series):
         return pos
 
     def _read_frame(self, i: int) -> np.ndarray:
-        if self._file is None:
-            raise ValueError(f"{self.path} is closed")
+        opened(self._file, self.path)
         if self.kind == "ImageData":
             return self._read_image(np.s_[i])
         from ..codec import decompress
@@ -183,7 +182,7 @@ class H5Series(Series):
 
     # -- metadata ------------------------------------------------------------
     def _read_metadata(self) -> Dict[str, Any]:
-        md = read_metadata(self._file.get("MetaData"), self.path)
+        md = read_metadata(opened(self._file, self.path).get("MetaData"), self.path)
         if self.kind == "ImageData":
             for key in ("DimOrder", "SizeC", "SizeZ", "SizeT"):
                 if key not in md and key in self._ds.attrs:
@@ -192,7 +191,7 @@ class H5Series(Series):
         return md
 
     def _read_events(self) -> np.ndarray:
-        return read_events(self._file)
+        return read_events(opened(self._file, self.path))
 
     @property
     def storage(self) -> str:

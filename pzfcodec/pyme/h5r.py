@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 
 from ..errors import CorruptDataError
-from ._hdf import read_events, read_metadata
+from ._hdf import opened, read_events, read_metadata
 from .h5 import PathLike, open_hdf5_file
 
 __all__ = ["H5RFile", "open_h5r", "flatten_table"]
@@ -116,10 +116,8 @@ class H5RFile:
         if name not in self._cache:
             if name not in self._names:
                 raise KeyError(f"{self.path} has no table {name!r}; it has {self._names}")
-            if self._file is None:
-                raise ValueError(f"{self.path} is closed")
             try:
-                self._cache[name] = self._file[name][()]
+                self._cache[name] = opened(self._file, self.path)[name][()]
             except OSError as exc:
                 raise CorruptDataError(f"{self.path}: cannot read table {name!r} ({exc})") from None
         return self._cache[name]
@@ -137,14 +135,14 @@ class H5RFile:
     def metadata(self) -> Dict[str, Any]:
         """Flat ``{dotted_key: value}`` metadata."""
         if self._metadata is None:
-            self._metadata = read_metadata(self._file.get("MetaData"), self.path)
+            self._metadata = read_metadata(opened(self._file, self.path).get("MetaData"), self.path)
         return self._metadata
 
     @property
     def events(self) -> np.ndarray:
         """Events (EventName, EventDescr, Time); empty when the file has none."""
         if self._events is None:
-            self._events = read_events(self._file)
+            self._events = read_events(opened(self._file, self.path))
         return self._events
 
     def __repr__(self) -> str:

@@ -148,6 +148,9 @@ class Series:
         except TypeError:
             idx = np.asarray(key)
             if idx.dtype == bool:
+                if idx.shape != (n,):
+                    raise IndexError(f"a boolean index of shape {idx.shape} does not match a "
+                                     f"series of {n} frames")
                 idx = np.flatnonzero(idx)
             if idx.ndim != 1 or idx.dtype.kind not in "iu":
                 raise BadArgumentError(

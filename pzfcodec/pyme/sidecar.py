@@ -114,6 +114,8 @@ def _read_json(path: Path) -> Dict[str, Any]:
         ) from None
     except UnicodeDecodeError as exc:
         raise CorruptDataError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except (RecursionError, ValueError) as exc:  # absurd nesting, numbers of 4300+ digits
+        raise CorruptDataError(f"{path}: not PYME metadata ({type(exc).__name__}: {exc})") from None
     if not isinstance(value, dict):
         raise CorruptDataError(
             f"{path}: expected one JSON object of metadata keys, found {type(value).__name__}"

@@ -26,7 +26,7 @@ __all__ = [
     "compress", "decompress", "read_header", "FrameHeader", "Quantization",
     "camera_quantization", "compress_stack", "decompress_stack", "quantize", "dequantize",
     "huffman_compress", "huffman_decompress", "cpu_isa", "DEFAULT_MAX_DECODED_SIZE",
-    "PZFFormat", "PZF", "FILTER_ID", "PLUGIN_PATH", "open",
+    "PZFFormat", "PZF", "FILTER_ID", "PLUGIN_PATH",
     "PZFError", "CorruptDataError", "UnsupportedFormatError", "BadArgumentError",
     "DataTooLargeError", "UnsafePickleError",
 ]
@@ -34,10 +34,19 @@ __all__ = [
 _register_hdf5()
 
 
-def open(path):  # noqa: A001 - mirrors the builtin on purpose
-    """Open any file pzfcodec reads (PYME .h5/.h5r/.pzf/.psf/.sf, ...).
+def open(path):  # noqa: A001 - mirrors the builtin on purpose (not in __all__)
+    """Open any file pzfcodec reads (PYME .h5/.h5r/.pzf/.psf/.sf, .tif, ...).
 
-    See :func:`pzfcodec.pyme.open`.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    object
+        What :func:`pzfcodec.pyme.open` returns for it: a lazy series, a
+        results file, a PSF, a shift field or a frame.
     """
     from .pyme import open as _open
     return _open(path)

@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from .errors import PZFError
+from .errors import CorruptDataError, PZFError
 
 __all__ = ["describe", "add_parser"]
 
@@ -41,7 +41,27 @@ def _events_lines(events: np.ndarray, limit: int) -> List[str]:
 
 
 def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: int = 10) -> str:
-    """A human-readable description of a file (what ``pzfcodec info`` prints)."""
+    """A human-readable description of a file (what ``pzfcodec info`` prints).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any file :func:`pzfcodec.open` reads, a PZF frame, or a ``.npy`` stack.
+    metadata : bool, optional
+        List every metadata entry (default: a summary).
+    events : int, optional
+        How many events to list.
+
+    Returns
+    -------
+    str
+        Lines of ``name: value``.
+
+    Raises
+    ------
+    PZFError
+        The file is damaged, unsupported or unsafe (see the subclasses).
+    """
     from .codec import read_header
     from .pyme import BivariateSpline, H5RFile, Series, VoxelSize
     from .pyme import open as open_any
@@ -49,6 +69,15 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
     path = os.fspath(path)
     size = os.path.getsize(path)
     lines = [f"file:        {path} ({size / 1e6:.3f} MB)"]
+    if path.lower().endswith(".npy"):
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise CorruptDataError(f"{path}: not a numpy array of numbers ({exc})") from None
+        lines.append("kind:        numpy array (uncompressed; pzfcodec convert compresses it)")
+        lines.append(f"shape:       {arr.shape}")
+        lines.append(f"dtype:       {arr.dtype}")
+        return "\n".join(lines)
     with open(path, "rb") as fh:
         head = fh.read(64 + 4096)
     obj = None if head.startswith(b"BD") else open_any(path)  # a PZF frame: its header suffices

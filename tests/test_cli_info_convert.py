@@ -213,3 +213,13 @@ def test_cli_convert_bad_input(tmp_path, stack, options, message):
     assert result.returncode == 1 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("out.h5*"))  # nothing left behind
+
+
+def test_describe_says_lossless_or_lossy(tmp_path, frames):
+    np.save(tmp_path / "s.npy", frames)
+    assert "numpy array" in describe(tmp_path / "s.npy")
+    convert(tmp_path / "s.npy", tmp_path / "lossless.h5")
+    convert(tmp_path / "s.npy", tmp_path / "lossy.h5", quantization=(100, 0.7))
+    assert "compression: pzf lossless (huffman)" in describe(tmp_path / "lossless.h5")
+    lossy = describe(tmp_path / "lossy.h5")
+    assert "lossy" in lossy and "offset 100, scale 0.7" in lossy

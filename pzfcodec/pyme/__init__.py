@@ -2,7 +2,8 @@
 
 Everything here needs only numpy, h5py and hdf5plugin, and is safe on files
 from strangers: pickles are read with a restricted unpickler
-(:func:`safe_loads`) and damaged frames raise when read.
+(:func:`safe_loads`), metadata sidecars are parsed, never run, and damaged
+frames raise when read.
 
 >>> import pzfcodec
 >>> with pzfcodec.open("series.h5") as s:          # doctest: +SKIP
@@ -14,11 +15,13 @@ from .h5r import H5RFile, flatten_table, open_h5r
 from .psf import VoxelSize, load_psf, load_sf
 from .safe_pickle import safe_loads
 from .series import EVENTS_DTYPE, Series, empty_events, make_events
+from .sidecar import read_metadata
 from .spline import BivariateSpline
+from .tif import TiffSeries, open_tif
 from .writer import write_h5, write_h5_filtered
 
 __all__ = [
-    "open", "open_h5", "open_h5r", "load_psf", "load_sf", "load_pzf", "write_h5", "write_h5_filtered",
-    "Series", "H5Series", "H5RFile", "VoxelSize", "BivariateSpline", "EVENTS_DTYPE", "empty_events",
+    "open", "open_h5", "open_h5r", "open_tif", "load_psf", "load_sf", "load_pzf", "read_metadata",
+    "write_h5", "write_h5_filtered", "Series", "H5Series", "H5RFile", "TiffSeries", "VoxelSize", "BivariateSpline", "EVENTS_DTYPE", "empty_events",
     "make_events", "flatten_table", "safe_loads", "OPENERS",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import pickle
+import struct
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 import h5py
@@ -97,13 +98,28 @@ def uses_filter(ds: h5py.Dataset, filter_id: int) -> bool:
     return any(plist.get_filter(i)[0] == filter_id for i in range(plist.get_nfilters()))
 
 
+def _pzf_filter_name(cd: tuple) -> str:
+    """The PZF filter's settings in words (cd_values as in :mod:`pzfcodec.hdf5`)."""
+    cd = tuple(cd) + (0,) * (4 - len(cd))
+    coding = {0: "raw", 1: "huffman", 2: "chunked"}.get(cd[0], f"coding {cd[0]}")
+    if not cd[1]:
+        return f"pzf lossless ({coding})"
+    offset, scale = struct.unpack("<2f", struct.pack("<2I", cd[2], cd[3]))
+    return f"pzf square-root quantised, lossy (offset {offset:g}, scale {scale:g}, {coding})"
+
+
 def filter_names(ds: h5py.Dataset) -> list:
-    """Names of the filters of a dataset, in pipeline order."""
+    """Names of the filters of a dataset, in pipeline order (PZF's with its settings)."""
+    from ..hdf5 import FILTER_ID
+
     plist = ds.id.get_create_plist()
     out = []
     for i in range(plist.get_nfilters()):
         fid, _, cd, name = plist.get_filter(i)
-        out.append(name.decode("ascii", "replace") if name else str(fid))
+        if fid == FILTER_ID:
+            out.append(_pzf_filter_name(cd))
+        else:
+            out.append(name.decode("ascii", "replace") if name else str(fid))
     return out
 
 

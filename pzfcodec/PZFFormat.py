@@ -46,7 +46,42 @@ _COMPRESSION_NAMES = {DATA_COMP_RAW: "raw", DATA_COMP_HUFFCODE: "huffman",
 
 def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COMP_HUFFCODE,
           quantization=DATA_QUANT_NONE, quantizationOffset=0, quantizationScale=1):
-    """Compress an array into a PZF v3 blob, with PYME's argument names."""
+    """Compress an array into a PZF v3 blob, with PYME's argument names.
+
+    Parameters
+    ----------
+    data : array_like
+        uint8, uint16 or float32 frame: 2-D ``[w, h]`` or 3-D ``[w, h, d]``
+        (a 1-D array is stored as ``[n, 1]``).  The header records its
+        memory order, as :func:`pzfcodec.compress` does by default.
+    sequenceID : int, optional
+        Acquisition identifier stored in the header (int64).
+    frameNum : int, optional
+        Frame number stored in the header (uint32).
+    frameTimestamp : int, optional
+        Timestamp stored in the header (uint64).
+    compression : int, optional
+        ``DATA_COMP_RAW``, ``DATA_COMP_HUFFCODE`` (default) or
+        ``DATA_COMP_HUFFCODE_CHUNKS``.
+    quantization : int, optional
+        ``DATA_QUANT_NONE`` (default, lossless) or ``DATA_QUANT_SQRT``.
+    quantizationOffset, quantizationScale : float, optional
+        Offset (ADU) and step (sqrt(ADU)) of the square-root quantisation
+        (see :class:`pzfcodec.Quantization`); used with ``DATA_QUANT_SQRT``
+        only.
+
+    Returns
+    -------
+    bytes
+        The blob.
+
+    Raises
+    ------
+    pzfcodec.BadArgumentError
+        Unknown compression or quantization code, a non-finite offset or a
+        scale out of range, or an unsupported dtype, dimensionality or
+        header value.
+    """
     if compression not in _COMPRESSION_NAMES:
         raise BadArgumentError(f"unknown compression {compression!r}; use DATA_COMP_*")
     if quantization not in (DATA_QUANT_NONE, DATA_QUANT_SQRT):
@@ -77,7 +112,30 @@ def load_header(datastring):
 
 
 def loads(datastring):
-    """Decode a blob; returns ``(data, header)`` with data shaped [w, h, d]."""
+    """Decode a blob; returns ``(data, header)`` with data shaped [w, h, d].
+
+    Parameters
+    ----------
+    datastring : bytes-like
+        The blob (any version PYME wrote, or v3).
+
+    Returns
+    -------
+    data : numpy.ndarray
+        The decoded frame, always 3-D ``[w, h, d]`` (``d`` is 1 for a 2-D
+        frame), in the blob's memory order.  De-quantised values saturate
+        instead of wrapping (see :func:`pzfcodec.decompress`).
+    header : numpy.ndarray
+        One-element structured array, as :func:`load_header` returns.
+
+    Raises
+    ------
+    pzfcodec.CorruptDataError, pzfcodec.UnsupportedFormatError
+        ``datastring`` is not a valid PZF blob.
+    pzfcodec.DataTooLargeError
+        The header claims more than :data:`pzfcodec.DEFAULT_MAX_DECODED_SIZE`
+        decoded bytes.
+    """
     data = decompress(datastring)
     if data.ndim == 2:
         data = data.reshape(data.shape + (1,), order="A")

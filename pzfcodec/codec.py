@@ -282,8 +282,26 @@ def compress(frame: np.ndarray, compression: str = "huffman",
 def read_header(blob: BufferLike, *, max_decoded_size: Optional[int] = None) -> FrameHeader:
     """Read and validate a blob's header without decoding the payload.
 
+    Parameters
+    ----------
+    blob : bytes-like
+        The blob (bytes, bytearray, memoryview or contiguous numpy array);
+        only its header is read.
+    max_decoded_size : int, optional
+        Refuse headers claiming more decoded bytes than this (default
+        :data:`DEFAULT_MAX_DECODED_SIZE`).
+
+    Returns
+    -------
+    FrameHeader
+        The header's fields, with ``decoded_size`` the bytes of the decoded
+        array.  Quantisation parameters are taken as stored.
+
     Raises
     ------
+    BadArgumentError
+        ``blob`` is not a contiguous buffer, or ``max_decoded_size`` is not
+        an integer from 0 to 2**64 - 1.
     CorruptDataError
         Not a PZF blob, or inconsistent header.
     UnsupportedFormatError
@@ -446,7 +464,25 @@ def dequantize(q: np.ndarray, offset: float, scale: float, dtype=np.uint16) -> n
 
 
 def huffman_compress(buf: BufferLike) -> bytes:
-    """Huffman-code bytes into a stream PYME/pymecompress decodes (BCL layout)."""
+    """Huffman-code bytes into a stream PYME/pymecompress decodes (BCL layout).
+
+    Parameters
+    ----------
+    buf : bytes-like
+        The bytes to code (bytes, bytearray, memoryview or contiguous numpy
+        array, taken as its raw bytes).
+
+    Returns
+    -------
+    bytes
+        The stream.  It does not record its length: keep ``len(buf)`` to
+        decode it with :func:`huffman_decompress`.
+
+    Raises
+    ------
+    BadArgumentError
+        ``buf`` is not a contiguous buffer.
+    """
     return _core.huffman_compress(_flat_bytes(buf))
 
 
@@ -454,8 +490,26 @@ def huffman_decompress(buf: BufferLike, nbytes: int) -> bytes:
     """Decode a BCL-layout Huffman stream into ``nbytes`` bytes.
 
     The stream does not record its length, so ``nbytes`` must be known.
-    Raises :class:`CorruptDataError` for a bad tree or a stream that ends
-    too early.
+
+    Parameters
+    ----------
+    buf : bytes-like
+        The stream, as :func:`huffman_compress` (or PYME) writes it.
+    nbytes : int
+        Number of bytes to decode, from 0 to ``sys.maxsize``.
+
+    Returns
+    -------
+    bytes
+        Exactly ``nbytes`` decoded bytes.
+
+    Raises
+    ------
+    BadArgumentError
+        ``buf`` is not a contiguous buffer, or ``nbytes`` is not an integer
+        in range.
+    CorruptDataError
+        A bad tree, or a stream that ends too early.
     """
     return _core.huffman_decompress(_flat_bytes(buf), _integer("nbytes", nbytes, 0, sys.maxsize))
 
@@ -495,7 +549,30 @@ def decompress_stack(blobs: Sequence[BufferLike], *, threads: int = 0,
                      max_decoded_size: Optional[int] = None) -> np.ndarray:
     """Decode many blobs of one shape and dtype in parallel into one array.
 
-    Returns an array of shape ``(len(blobs),) + frame shape``.
+    Parameters
+    ----------
+    blobs : sequence of bytes-like
+        At least one blob; all must decode to the same shape and dtype
+        (their memory orders may differ).
+    threads : int, optional
+        Worker threads (0 = all CPUs); each blob is decoded on one thread.
+    max_decoded_size : int, optional
+        Refuse blobs claiming more decoded bytes than this (default
+        :data:`DEFAULT_MAX_DECODED_SIZE`), as for :func:`decompress`.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-ordered array of shape ``(len(blobs),) + frame shape``, where the
+        frame shape is that :func:`decompress` returns.
+
+    Raises
+    ------
+    BadArgumentError
+        ``blobs`` is empty, or a blob's shape or dtype differs from the
+        first blob's.
+    CorruptDataError, UnsupportedFormatError, DataTooLargeError
+        A bad blob; nothing is returned.
     """
     if len(blobs) == 0:
         raise BadArgumentError("decompress_stack needs at least one blob")

@@ -174,7 +174,11 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
             ad_offset: Optional[float] = None, electrons_per_adu: Optional[float] = None,
             compression: str = "huffman", threads: int = 1, overwrite: bool = False,
             progress: Progress = None, dask: Any = None) -> ConvertReport:
-    """Convert a PYME ``.h5`` (either layout) or ``.npy`` stack to a PZF-compressed HDF5 file.
+    """Convert a PYME ``.h5``, ``.tif`` (+ sidecar) or ``.npy`` stack to PZF-compressed HDF5.
+
+    The ``.h5`` may use either layout.  A ``.tif``/``.tiff`` stack takes its
+    metadata (``Camera.*``...) from the PYME sidecar next to it (``.xml``,
+    ``.md`` or ``.json``), if there is one.
 
     Parameters
     ----------
@@ -189,6 +193,12 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         Quantise with a step of ``step_sigma`` noise sigmas, from
         ``ad_offset`` and ``electrons_per_adu`` (default: the input's
         ``Camera.ADOffset`` / ``Camera.ElectronsPerCount`` metadata).
+    ad_offset : float, optional
+        Camera ADU offset, finite; overrides the input's ``Camera.ADOffset``
+        metadata for ``step_sigma`` and the report's ``rms_error_sigma``.
+    electrons_per_adu : float, optional
+        Camera gain (photo-electrons per ADU), finite and > 0; overrides the
+        input's ``Camera.ElectronsPerCount`` metadata likewise.
     compression : {"huffman", "chunked", "raw"}
         PZF coding ("chunked" codes big frames on several threads).
     threads : int
@@ -210,6 +220,8 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     ------
     BadArgumentError
         Bad options, ``dst`` is ``src``, or ``dst`` exists without ``overwrite``.
+    UnsupportedFormatError
+        The input is not an image series of a supported kind.
     CorruptDataError
         The input is damaged, or the output did not verify (it is then deleted).
     """

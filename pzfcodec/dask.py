@@ -132,6 +132,19 @@ def simulated_stack(n_frames: int, shape: Tuple[int, int] = (2048, 2048), *,
     Block ``i`` holds ``camera_frames(k, shape, seed=seed + i)``, so any
     block can be recomputed on its own; the stack is never in memory.
 
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames.
+    shape : (int, int), optional
+        Frame shape (x, y); default ``(2048, 2048)``.
+    frames_per_block : int, optional
+        Frames per Dask block (default 16); the last block holds the
+        remainder (``k`` above is the block's frame count).
+    seed : int, optional
+        Seed of the first block; block ``i`` uses ``seed + i``.  Equal
+        arguments give equal stacks.
+
     Returns
     -------
     dask.array.Array

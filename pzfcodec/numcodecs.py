@@ -211,11 +211,59 @@ class PZF(Codec):
         return cls(offset=q.offset, scale=q.scale, **kwargs)
 
     def encode(self, buf: Any) -> bytes:
-        """Encode ``buf`` (array or buffer) as one PZF v3 blob."""
+        """Encode ``buf`` (array or buffer) as one PZF v3 blob.
+
+        Parameters
+        ----------
+        buf : array_like or buffer
+            The chunk, of any shape (mapped by :func:`frame_shape`).
+            Buffers without a dtype (bytes, bytearray...) are uint8; types
+            other than uint8, uint16 and float32 (little-endian) are coded
+            losslessly as their bytes.
+
+        Returns
+        -------
+        bytes
+            The PZF blob, coded with this codec's options.
+
+        Raises
+        ------
+        pzfcodec.BadArgumentError
+            The codec quantises and ``buf`` is not uint8, little-endian
+            uint16 or float32, or a blob dimension would reach 2**32.
+        TypeError
+            ``buf`` is an object array.
+        """
         return encode_chunk(buf, **self._options())
 
     def decode(self, buf: Any, out: Any = None) -> Any:
-        """Decode a blob, into ``out`` when given (it must have the decoded size)."""
+        """Decode a blob, into ``out`` when given (it must have the decoded size).
+
+        Parameters
+        ----------
+        buf : buffer
+            The blob (any PZF blob, not only those of this codec).
+        out : writable buffer, optional
+            Contiguous destination of exactly the decoded size in bytes, of
+            any dtype and shape; its memory receives the decoded bytes in
+            the blob's order.
+
+        Returns
+        -------
+        numpy.ndarray or the object passed as ``out``
+            Without ``out``, a flat array of the blob's data type (uint8 for
+            types coded as bytes) in memory order.
+
+        Raises
+        ------
+        pzfcodec.CorruptDataError, pzfcodec.UnsupportedFormatError
+            ``buf`` is not a valid PZF blob.
+        pzfcodec.DataTooLargeError
+            The header claims more than
+            :data:`pzfcodec.DEFAULT_MAX_DECODED_SIZE` decoded bytes.
+        pzfcodec.BadArgumentError
+            ``out`` does not hold exactly the decoded size.
+        """
         return decode_chunk(buf, out, threads=self.threads)
 
     def _options(self) -> dict:

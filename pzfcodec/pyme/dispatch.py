@@ -20,6 +20,24 @@ def load_pzf(path: PathLike) -> Any:
 
     The header (frame number, quantisation...) is available through
     :func:`pzfcodec.read_header` on the file's bytes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file holding one PZF blob (any version PYME wrote, or v3).
+
+    Returns
+    -------
+    numpy.ndarray
+        The frame, as :func:`pzfcodec.decompress` returns it.
+
+    Raises
+    ------
+    pzfcodec.CorruptDataError, pzfcodec.UnsupportedFormatError
+        The file is not a valid PZF blob.
+    pzfcodec.DataTooLargeError
+        The header claims more than
+        :data:`pzfcodec.DEFAULT_MAX_DECODED_SIZE` bytes.
     """
     from ..codec import decompress
 
@@ -75,10 +93,27 @@ def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pz
 
     The extension decides; for an unknown extension the content does.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.  Its extension (case-insensitive) selects the reader in
+        :data:`OPENERS`; without a known extension, a file starting with the
+        HDF5 signature opens as ``.h5`` and one starting with ``BD`` as
+        ``.pzf``.  A ``.h5``/``.hdf``/``.hdf5`` file with ``/ImageData`` or
+        ``/PZFImageData`` is an image series, any other is read as results.
+
+    Returns
+    -------
+    object
+        What the selected reader returns (see the table).
+
     Raises
     ------
     pzfcodec.UnsupportedFormatError
         Neither the extension nor the content is recognised.
+    pzfcodec.PZFError
+        Any error of the selected reader (e.g. :func:`~pzfcodec.pyme.open_h5`,
+        :func:`~pzfcodec.pyme.load_psf`) for a damaged or unsupported file.
     """
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext in OPENERS:

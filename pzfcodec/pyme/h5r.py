@@ -38,8 +38,32 @@ def flatten_table(table: np.ndarray, *, sort_by: Optional[str] = "tIndex",
 
     Nested names are joined with ``_`` (``fitResults_x0``,
     ``slicesUsed_x_start``).  Rows are sorted (stably) by ``sort_by`` when the
-    table has that column, and PYME's short aliases (``x``, ``y``, ``A``,
-    ``sig``, ``error_x``, ``error_y``, ``t``) are added when ``aliases``.
+    table has that column, and PYME's short aliases (``x``, ``y``, ``z``,
+    ``A``, ``sig``, ``error_x``, ``error_y``, ``error_z``, ``t``) are added
+    when ``aliases``.
+
+    Parameters
+    ----------
+    table : numpy.ndarray
+        Structured array with named (possibly nested) fields, e.g. an
+        ``.h5r`` table.
+    sort_by : str or None, optional
+        Flattened column to sort the rows by (default ``'tIndex'``); rows
+        keep the table's order when it is None or not a column.
+    aliases : bool, optional
+        Add the short aliases (default True) for the columns the table has;
+        an alias shares its column's array, and never replaces a column of
+        the same name.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One array per leaf field, in field order, then the aliases.
+
+    Raises
+    ------
+    pzfcodec.CorruptDataError
+        ``table`` has no named fields.
     """
     if table.dtype.names is None:
         raise CorruptDataError("only tables with named columns can be flattened")
@@ -152,10 +176,25 @@ class H5RFile:
 def open_h5r(path: PathLike) -> H5RFile:
     """Open PYME localisation results (``.h5r``).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A PYME ``.h5r`` (HDF5) file.  Its tables (1-D datasets with named
+        columns, except the metadata and ``/Events``) are read on first
+        access.
+
     Returns
     -------
     H5RFile
         ``r.tables``, ``r['FitResults']``, ``r.flat('FitResults')``,
         ``r.metadata``, ``r.events``.  Use as a context manager.
+
+    Raises
+    ------
+    pzfcodec.UnsupportedFormatError
+        The file is not HDF5.
+    pzfcodec.CorruptDataError
+        The file is truncated or damaged.  A table that cannot be read
+        raises only when it is read.
     """
     return H5RFile(path)

@@ -64,10 +64,17 @@ def _voxelsize(obj: Any, source: str) -> VoxelSize:
 def load_psf(path: PathLike) -> Tuple[np.ndarray, VoxelSize]:
     """Load a PYME ``.psf`` file (legacy Python 2 and current pickles).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.psf`` file: a pickled ``(array, voxelsize)`` tuple, read with
+        the restricted unpickler (Python 2 text decoded as latin-1).
+
     Returns
     -------
     psf : numpy.ndarray
-        The PSF, float32, indexed ``[x, y, z]``.
+        The PSF array as stored in the file (its dtype is not converted),
+        indexed ``[x, y, z]``.
     voxelsize : VoxelSize
         ``x``, ``y``, ``z`` in ``units`` (micrometres in PYME files);
         ``voxelsize.to_nm()`` converts.
@@ -77,7 +84,8 @@ def load_psf(path: PathLike) -> Tuple[np.ndarray, VoxelSize]:
     pzfcodec.UnsafePickleError
         The file refers to anything a legitimate ``.psf`` does not (nothing is executed).
     pzfcodec.CorruptDataError
-        The file is not a ``(array, voxelsize)`` pickle.
+        The file is not a ``(array, voxelsize)`` pickle, or the voxel size
+        lacks ``x``, ``y`` or ``z``.
     """
     source = os.fspath(path)
     obj = _read(path)
@@ -89,10 +97,24 @@ def load_psf(path: PathLike) -> Tuple[np.ndarray, VoxelSize]:
 def load_sf(path: PathLike) -> Tuple[BivariateSpline, BivariateSpline]:
     """Load a PYME shift field (``.sf``): splines of the x and y shifts (nm).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.sf`` file: a pickled pair of scipy ``SmoothBivariateSpline``
+        objects, read with the restricted unpickler.
+
     Returns
     -------
     dx, dy : BivariateSpline
         Evaluate with ``dx.ev(x, y)`` (nm in, nm out); no scipy needed.
+
+    Raises
+    ------
+    pzfcodec.UnsafePickleError
+        The file refers to anything a legitimate ``.sf`` does not (nothing is executed).
+    pzfcodec.CorruptDataError
+        The file is not a pickled ``(dx, dy)`` pair of bivariate splines, or
+        a spline is inconsistent (knots, degrees, coefficients).
     """
     source = os.fspath(path)
     obj = _read(path)

@@ -37,7 +37,30 @@ def _text(value: Any) -> str:
 
 
 def make_events(names: Sequence[Any], descrs: Sequence[Any], times: Sequence[Any]) -> np.ndarray:
-    """Build an events array from columns (bytes are decoded as UTF-8)."""
+    """Build an events array from columns (bytes are decoded as UTF-8).
+
+    Parameters
+    ----------
+    names : sequence
+        Event names (bytes, decoded as UTF-8 with replacement, or anything
+        else, converted with ``str``); stored in a 32-character field.
+    descrs : sequence
+        Event descriptions, converted likewise; stored in a 256-character
+        field.
+    times : sequence of float
+        Event times (seconds since the epoch), converted to float64.
+
+    Returns
+    -------
+    numpy.ndarray
+        Structured array of dtype :data:`EVENTS_DTYPE`, one row per event.
+        Longer text is truncated to the field size.
+
+    Raises
+    ------
+    pzfcodec.BadArgumentError
+        The three columns have different lengths.
+    """
     if not len(names) == len(descrs) == len(times):
         raise BadArgumentError("event names, descriptions and times must have the same length")
     out = np.empty(len(names), dtype=EVENTS_DTYPE)
@@ -212,6 +235,26 @@ class Series:
 
         With PYME's default ``DimOrder = 'XYCZT'`` the index is
         ``c + SizeC * (z + SizeZ * t)``.
+
+        Parameters
+        ----------
+        z, t, c : int, optional
+            Position along the z, time and colour axes (default 0), each
+            from 0 to its size in :attr:`sizes` minus 1.
+
+        Returns
+        -------
+        int
+            Index of the frame in the series (``0 <= index < len(self)``).
+
+        Raises
+        ------
+        pzfcodec.BadArgumentError
+            The metadata's ``DimOrder`` is not a permutation of XY + C, Z, T.
+        TypeError
+            A position is not an integer.
+        IndexError
+            A position is out of range, or maps past the last frame.
         """
         sizes = self.sizes
         pos = {"z": z, "t": t, "c": c}

@@ -86,7 +86,7 @@ def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COM
         raise BadArgumentError(f"unknown compression {compression!r}; use DATA_COMP_*")
     if quantization not in (DATA_QUANT_NONE, DATA_QUANT_SQRT):
         raise BadArgumentError(f"unknown quantization {quantization!r}; use DATA_QUANT_*")
-    q = (Quantization(float(quantizationOffset), float(quantizationScale))
+    q = (Quantization(quantizationOffset, quantizationScale)
          if quantization == DATA_QUANT_SQRT else None)
     data = np.asarray(data)
     if data.ndim == 1:

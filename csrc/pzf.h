@@ -100,8 +100,8 @@ int64_t pzf_compress(const void *src, const pzf_params *p, void *dst,
 
 /* Decode the blob into dst, laid out in the header's DimOrder with the
  * header's data format; dst must be aligned for that type (uint16_t or
- * float), as malloc'd memory is.  dst_capacity must be at least the decoded size
- * returned by pzf_read_header.  Returns the decoded size or an error.
+ * float), as malloc'd memory is.  dst_capacity must be at least the decoded
+ * size returned by pzf_read_header.  Returns the decoded size or an error.
  * De-quantisation follows PYME bit for bit, except that values outside the
  * output type's range saturate. */
 int64_t pzf_decompress(const void *src, size_t src_size, void *dst,

@@ -22,6 +22,7 @@ from .writer import write_h5, write_h5_filtered
 
 __all__ = [
     "open", "open_h5", "open_h5r", "open_tif", "load_psf", "load_sf", "load_pzf", "read_metadata",
-    "write_h5", "write_h5_filtered", "Series", "H5Series", "H5RFile", "TiffSeries", "VoxelSize", "BivariateSpline", "EVENTS_DTYPE", "empty_events",
-    "make_events", "flatten_table", "safe_loads", "OPENERS",
+    "write_h5", "write_h5_filtered", "Series", "H5Series", "H5RFile", "TiffSeries", "VoxelSize",
+    "BivariateSpline", "EVENTS_DTYPE", "empty_events", "make_events", "flatten_table", "safe_loads",
+    "OPENERS",
 ]

@@ -103,6 +103,9 @@ typedef struct {
                                  unsigned *, size_t, char *, unsigned *);
     herr_t (*Pmodify_filter)(hid_t, H5Z_filter_t, unsigned, size_t,
                              const unsigned *);
+    int (*Pget_nfilters)(hid_t);
+    H5Z_filter_t (*Pget_filter2)(hid_t, unsigned, unsigned *, size_t *,
+                                 unsigned *, size_t, char *, unsigned *);
     int (*Tget_class)(hid_t);
     size_t (*Tget_size)(hid_t);
     int (*Tget_sign)(hid_t);
@@ -165,6 +168,8 @@ static int h5api_load(h5api *a, const void *caller)
     GET(Pget_chunk, "H5Pget_chunk");
     GET(Pget_filter_by_id2, "H5Pget_filter_by_id2");
     GET(Pmodify_filter, "H5Pmodify_filter");
+    GET(Pget_nfilters, "H5Pget_nfilters");
+    GET(Pget_filter2, "H5Pget_filter2");
     GET(Tget_class, "H5Tget_class");
     GET(Tget_size, "H5Tget_size");
     GET(Tget_sign, "H5Tget_sign");
@@ -178,7 +183,7 @@ static int h5api_load(h5api *a, const void *caller)
     a->F32LE = (const hid_t *)sym(a->lib, "H5T_IEEE_F32LE_g");
 #undef GET
     return (a->Epush2 && a->Pget_chunk && a->Pget_filter_by_id2 &&
-            a->Pmodify_filter && a->Tget_class && a->Tget_size &&
+            a->Pmodify_filter && a->Pget_nfilters && a->Pget_filter2 && a->Tget_class && a->Tget_size &&
             a->Tget_sign && a->Tget_order && a->Tequal && a->Tdetect_class &&
             a->ERR_CLS && a->E_PLINE && a->E_CALLBACK && a->E_CANTFILTER &&
             a->F32LE) ? 0 : -1;
@@ -335,6 +340,31 @@ static int get_options(const h5api *a, hid_t dcpl, unsigned *flags,
     return 0;
 }
 
+/* PZF codes pixel values and chunks of the dataset's size, so no filter may
+ * come before it (shuffle, scale-offset and n-bit would hand it other
+ * bytes).  0, or -1 with a message. */
+static int check_first(const h5api *a, hid_t dcpl, char *msg, size_t msg_size)
+{
+    int i, nf = a->Pget_nfilters(dcpl);
+    for (i = 0; i < nf; i++) {
+        char name[64] = "";
+        unsigned flags, config, cd[1];
+        size_t ncd = 0;
+        H5Z_filter_t id = a->Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd,
+                                          sizeof name, name, &config);
+        if (id == PZF_FILTER_ID)
+            return 0;
+        name[sizeof name - 1] = '\0';
+        snprintf(msg, msg_size,
+                 "PZF must be the first filter of the pipeline: it codes pixel "
+                 "values, which filter %d (%s) before it would change; drop "
+                 "that filter (e.g. shuffle=False) or put it after PZF",
+                 (int)id, name[0] ? name : "unnamed");
+        return -1;
+    }
+    return nf < 0 ? -1 : 0;
+}
+
 /* Work out the full cd_values for this dataset, or push an error. */
 static int plan(const h5api *a, hid_t dcpl, hid_t type, unsigned *flags,
                 unsigned cd[CD_COUNT + 1], const char *func)
@@ -351,6 +381,10 @@ static int plan(const h5api *a, hid_t dcpl, hid_t type, unsigned *flags,
         return -1;
     }
     if (check_user_options(n, cd, msg, sizeof msg) < 0) {
+        push_error(a, 1, func, "%s", msg);
+        return -1;
+    }
+    if (check_first(a, dcpl, msg, sizeof msg) < 0) {
         push_error(a, 1, func, "%s", msg);
         return -1;
     }
@@ -446,10 +480,17 @@ static size_t filter_pzf(unsigned flags, size_t cd_nelmts,
 
     if (cd_nelmts != CD_COUNT || cd_values[6] != CD_LAYOUT ||
         pzf_itemsize((int)cd_values[7]) == 0) {
-        filter_error(caller,
-                     "filter parameters (%u values) are not those written by "
-                     "this version of pzfcodec; upgrade pzfcodec",
-                     (unsigned)cd_nelmts);
+        if (cd_nelmts <= CD_USER)
+            filter_error(caller,
+                         "the dataset's filter parameters were never completed "
+                         "(%u values): it was created where the PZF filter was "
+                         "not available; create it again, or h5repack it, with "
+                         "the filter available", (unsigned)cd_nelmts);
+        else
+            filter_error(caller,
+                         "filter parameters of an unknown layout (%u values), "
+                         "written by another version of pzfcodec",
+                         (unsigned)cd_nelmts);
         return 0;
     }
     fmt = (int)cd_values[7];

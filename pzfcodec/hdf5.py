@@ -20,7 +20,10 @@ It is fixed forever.
 
 Stored chunks
 -------------
-Every stored chunk is a complete PZF version 3 blob with DimOrder ``'C'``, so
+PZF must be the first filter of the pipeline: a filter before it (shuffle,
+scale-offset, n-bit) would hand it other values than the pixels, so the
+dataset's creation fails.  When PZF is the only filter, every stored chunk
+is a complete PZF version 3 blob with DimOrder ``'C'``, so
 ``pzfcodec.decompress`` decodes a chunk read with
 ``dataset.id.read_direct_chunk``::
 

@@ -441,3 +441,63 @@ def test_corrupt_chunk_message_in_hdf5_tools(tmp_path):
                           env=plugin_env(), capture_output=True, text=True)
     assert proc.returncode != 0
     assert "pzf: stored chunk (102 bytes) is not a valid PZF blob" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("before", [dict(shuffle=True), dict(scaleoffset=0)], ids=str)
+@pytest.mark.parametrize("flt", [PZF(), PZF(OFFSET, SCALE)], ids=repr)
+def test_filters_before_pzf_refused(tmp_path, before, flt):
+    """Shuffle or scale-offset ahead of PZF would hand it other values than the pixels."""
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        with pytest.raises(Exception, match="PZF must be the first filter"):
+            f.create_dataset("x", data=sample("u2", (64, 64)), chunks=(32, 32), **before, **flt)
+        assert "x" not in f
+
+
+@pytest.mark.parametrize("flt", [PZF(), PZF(OFFSET, SCALE)], ids=repr)
+def test_filters_after_pzf_allowed(tmp_path, flt):
+    data = sample("u2", (64, 64))
+    write(tmp_path / "a.h5", data, (32, 32), flt, fletcher32=True)
+    expected = lossy_reference(data) if flt.filter_options[1] else data
+    np.testing.assert_array_equal(read(tmp_path / "a.h5"), expected)
+
+
+def test_h5repack_shuffle_before_pzf_refused(tmp_path):
+    """h5repack either fails or, as HDF5 1.10's does, copies without the filters."""
+    h5repack = require_tool("h5repack")
+    data = sample("u2", (64, 64))
+    with h5py.File(tmp_path / "raw.h5", "w") as f:
+        f.create_dataset("x", data=data, chunks=(32, 32))
+    opts = PZF(OFFSET, SCALE).filter_options
+    ud = f"UD={FILTER_ID},0,{len(opts)}," + ",".join(map(str, opts))
+    proc = subprocess.run([h5repack, "-f", "SHUF", "-f", ud,
+                           str(tmp_path / "raw.h5"), str(tmp_path / "out.h5")],
+                          env=plugin_env(), capture_output=True, text=True)
+    if proc.returncode == 0:
+        with h5py.File(tmp_path / "out.h5", "r") as f:
+            dcpl = f["x"].id.get_create_plist()
+            assert FILTER_ID not in [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+            np.testing.assert_array_equal(f["x"][()], data)
+
+
+def test_parameters_never_completed_message(tmp_path):
+    """A dataset created where the filter was not available has only the
+    user's parameters; reading a PZF chunk of it says so."""
+    h5dump = require_tool("h5dump")
+    path = tmp_path / "a.h5"
+    blob = pzfcodec.compress(sample("u2", (32, 32)))
+    (tmp_path / "blob.bin").write_bytes(blob)
+    create = textwrap.dedent(f"""
+        import h5py
+        with h5py.File({str(path)!r}, "w") as f:
+            ds = f.create_dataset("x", shape=(32, 32), dtype="u2", chunks=(32, 32),
+                                  compression={FILTER_ID}, compression_opts=(1, 0),
+                                  allow_unknown_filter=True)
+            ds.id.write_direct_chunk((0, 0), open({str(tmp_path / "blob.bin")!r}, "rb").read())
+    """)
+    env = dict(os.environ)
+    env.pop("HDF5_PLUGIN_PATH", None)
+    subprocess.run([sys.executable, "-c", create], env=env, check=True)
+    proc = subprocess.run([h5dump, "--enable-error-stack", "-d", "/x", str(path)],
+                          env=plugin_env(), capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "filter parameters were never completed" in proc.stderr, proc.stderr

@@ -37,6 +37,10 @@ float32 (little-endian) are coded as themselves.  In lossless mode any other
 fixed-size type is coded as bytes: data format uint8, Depth multiplied by
 the element size.  Quantised mode accepts only uint8, uint16 and float32.
 Chunks at the edge of a dataset are stored whole, like every HDF5 chunk.
+Writing part of a quantised chunk makes HDF5 decode, merge and quantise the
+chunk again; PYME's de-quantisation truncates, so values within a few ADU of
+the offset can drop a step each time.  Chunks of whole frames, written
+frame by frame, avoid this.
 
 Filter parameters (``cd_values``)
 ---------------------------------

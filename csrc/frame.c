@@ -349,10 +349,8 @@ static void enc_task(void *ctx, size_t c)
     enc_job *j = (enc_job *)ctx;
     size_t start = c * j->cs, len = chunk_len(j, c), isz = pzf_itemsize(j->p->data_format);
     size_t room = pzf_huf_bound(len);
-    /* quantised: stream index = pixel index; otherwise the stream is the bytes */
-    const uint8_t *pixels = j->p->quantization == PZF_QUANT_SQRT
-                                ? (const uint8_t *)j->src + start * isz
-                                : NULL;
+    /* quantised, a chunk of the stream is the same chunk of pixels */
+    const uint8_t *pixels = (const uint8_t *)j->src + (j->table || j->symbols ? start * isz : 0);
     /* the symbols: pixels through the table, or the stream's bytes */
     const void *src = j->table ? (const void *)pixels : (const void *)(j->stream + start);
     int width = j->table ? (int)isz : 1;

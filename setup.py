@@ -4,7 +4,10 @@ HDF5 filter plugin (a plain shared library shipped in ``pzfcodec/plugins``).
 Set ``PZF_WERROR=1`` to compile the C core with warnings as errors (CI does).
 """
 import os
+import platform
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from Cython.Build import cythonize
@@ -26,6 +29,28 @@ else:
     if os.environ.get("PZF_WERROR") == "1":
         core_cflags += ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Werror"]
     libs = ["pthread", "m"] + (["dl"] if sys.platform.startswith("linux") else [])
+
+
+def _compiler_accepts(flag):
+    """Whether the C compiler (``CC``, else ``cc``) builds an object with ``flag``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "probe.c")
+        src.write_text("int probe(int x) { return x ? x + 1 : 0; }\n")
+        cmd = os.environ.get("CC", "cc").split() + [flag, "-c", str(src), "-o", str(Path(tmp, "probe.o"))]
+        try:
+            return subprocess.run(cmd, capture_output=True).returncode == 0
+        except OSError:
+            return False
+
+
+# Intel CPUs since Skylake slow down jumps that cross or end on a 32-byte
+# boundary (the "JCC erratum" microcode fix); without padding, the decoder's
+# and encoder's speed then depends on where the linker happens to place
+# their loops (measured here: 1640-2100 MB/s for the same decoder).
+_JCC_FLAG = "-Wa,-mbranches-within-32B-boundaries"
+if (sys.platform != "win32" and platform.machine().lower() in ("x86_64", "amd64")
+        and _compiler_accepts(_JCC_FLAG)):
+    core_cflags.append(_JCC_FLAG)
 
 
 class BuildExt(build_ext):

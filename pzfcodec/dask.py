@@ -30,14 +30,13 @@ import contextlib
 import itertools
 import math
 import os
-import struct
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .errors import BadArgumentError
 from .numcodecs import encode_chunk
-from .options import COMPRESSIONS, check_options
+from .options import check_options
 
 __all__ = ["open_lazy", "LazyFile", "simulated_stack", "connect", "to_zarr", "to_hdf5",
            "write_hdf5"]
@@ -387,7 +386,7 @@ def write_hdf5(stack: Any, dset: Any, *, client: Union[None, int, str, Any] = No
 
 def _filter_options(dset: Any) -> Dict[str, Any]:
     """PZF options of a dataset's filter (see the cd_values table in :mod:`pzfcodec.hdf5`)."""
-    from .hdf5 import FILTER_ID
+    from .hdf5 import FILTER_ID, options_from_cd_values
 
     plist = dset.id.get_create_plist()
     filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
@@ -395,10 +394,9 @@ def _filter_options(dset: Any) -> Dict[str, Any]:
         raise BadArgumentError(
             f"dataset {dset.name} must have the PZF filter as its only filter; "
             f"create it with **pzfcodec.PZF(...)")
-    cd = filters[0][2]
-    offset, scale = struct.unpack("<2f", struct.pack("<2I", cd[2], cd[3]))
-    return dict(compression=COMPRESSIONS[cd[0]], offset=offset if cd[1] else None,
-                scale=scale if cd[1] else None, chunk_size=cd[5] or None)
+    options = options_from_cd_values(filters[0][2])
+    del options["threads"]  # the workers code whole chunks, one per task
+    return options
 
 
 def _compress_block(block: np.ndarray, block_offset: Tuple[int, ...], chunks: Tuple[int, ...],

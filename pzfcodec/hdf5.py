@@ -72,20 +72,23 @@ import ctypes
 import struct
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import PZFError
+from .errors import BadArgumentError, PZFError
 from .options import COMPRESSIONS, check_options
 
-__all__ = ["FILTER_ID", "PLUGIN_PATH", "PZF", "register"]
+__all__ = ["FILTER_ID", "PLUGIN_PATH", "PZF", "options_from_cd_values", "register"]
 
 FILTER_ID = 53338
 """HDF5 filter id of PZF (fixed; in the range for unregistered filters)."""
 
 PLUGIN_PATH = str(Path(__file__).parent / "plugins")
 """Folder holding the plugin library, for the ``HDF5_PLUGIN_PATH`` variable."""
+
+#: The user's part of the cd_values when nothing is given: lossless Huffman.
+_DEFAULT_CD_VALUES = (1, 0, 0, 0, 1, 0)
 
 _PLUGIN_NAME = {"win32": "h5pzf.dll", "darwin": "libh5pzf.dylib"}.get(
     sys.platform, "libh5pzf.so"
@@ -95,6 +98,39 @@ _PLUGIN_NAME = {"win32": "h5pzf.dll", "darwin": "libh5pzf.dylib"}.get(
 def _float32_bits(value: float) -> int:
     """Bit pattern of a float32 value (already checked to be finite)."""
     return struct.unpack("<I", struct.pack("<f", value))[0]
+
+
+def options_from_cd_values(cd_values: Sequence[int]) -> dict[str, Any]:
+    """The options of :class:`PZF` that a filter's ``cd_values`` hold.
+
+    The inverse of :attr:`PZF.filter_options`; missing values take their
+    defaults, values after the first six (the plugin's) are ignored.
+
+    Parameters
+    ----------
+    cd_values : sequence of int
+        The filter's parameters, as ``h5py`` reports them.
+
+    Returns
+    -------
+    dict
+        ``offset`` and ``scale`` (floats, or None when lossless),
+        ``compression``, ``threads`` and ``chunk_size`` (None: default).
+
+    Raises
+    ------
+    BadArgumentError
+        An unknown compression code.
+    """
+    comp, quant, offset_bits, scale_bits, threads, chunk = \
+        (tuple(cd_values) + _DEFAULT_CD_VALUES[len(cd_values):])[:len(_DEFAULT_CD_VALUES)]
+    if comp >= len(COMPRESSIONS):
+        raise BadArgumentError(f"unknown PZF compression code {comp} in the filter's parameters")
+    offset = scale = None
+    if quant:
+        offset, scale = struct.unpack("<2f", struct.pack("<2I", offset_bits, scale_bits))
+    return dict(offset=offset, scale=scale, compression=COMPRESSIONS[comp], threads=threads,
+                chunk_size=chunk or None)
 
 
 class PZF(Mapping):
@@ -181,16 +217,15 @@ class PZF(Mapping):
         return hash((self.filter_id, self.filter_options))
 
     def __repr__(self) -> str:
-        comp, quant, off, scale, threads, chunk = self.filter_options
+        o = options_from_cd_values(self.filter_options)
         args = []
-        if quant:
-            f32 = [struct.unpack("<f", struct.pack("<I", b))[0] for b in (off, scale)]
-            args += [f"offset={f32[0]!r}", f"scale={f32[1]!r}"]
-        args.append(f"compression={COMPRESSIONS[comp]!r}")
-        if threads > 1:
-            args.append(f"threads={threads}")
-        if chunk:
-            args.append(f"chunk_size={chunk}")
+        if o["scale"] is not None:
+            args += [f"offset={o['offset']!r}", f"scale={o['scale']!r}"]
+        args.append(f"compression={o['compression']!r}")
+        if o["threads"] > 1:
+            args.append(f"threads={o['threads']}")
+        if o["chunk_size"]:
+            args.append(f"chunk_size={o['chunk_size']}")
         return f"PZF({', '.join(args)})"
 
 

@@ -31,13 +31,7 @@ def check_options(offset: Optional[float], scale: Optional[float], compression: 
         raise BadArgumentError(
             "give both offset and scale for square-root quantisation, or neither for lossless")
     if scale is not None:
-        try:
-            q = Quantization(float(offset), float(scale))  # checks the float32 range
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, BadArgumentError):
-                raise
-            raise BadArgumentError(
-                f"offset and scale must be numbers, got {offset!r} and {scale!r}") from None
+        q = Quantization(offset, scale)  # numbers, in the float32 range
         offset, scale = q.offset, q.scale
     if compression not in COMPRESSIONS:
         raise BadArgumentError(

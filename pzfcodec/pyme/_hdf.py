@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numbers
 import pickle
-import struct
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 import h5py
@@ -99,13 +98,17 @@ def uses_filter(ds: h5py.Dataset, filter_id: int) -> bool:
 
 
 def _pzf_filter_name(cd: tuple) -> str:
-    """The PZF filter's settings in words (cd_values as in :mod:`pzfcodec.hdf5`)."""
-    cd = tuple(cd) + (0,) * (4 - len(cd))
-    coding = {0: "raw", 1: "huffman", 2: "chunked"}.get(cd[0], f"coding {cd[0]}")
-    if not cd[1]:
-        return f"pzf lossless ({coding})"
-    offset, scale = struct.unpack("<2f", struct.pack("<2I", cd[2], cd[3]))
-    return f"pzf square-root quantised, lossy (offset {offset:g}, scale {scale:g}, {coding})"
+    """The PZF filter's settings in words."""
+    from ..hdf5 import options_from_cd_values
+
+    try:
+        o = options_from_cd_values(cd)
+    except BadArgumentError:
+        return f"pzf (unknown compression code {cd[0]})"
+    if o["scale"] is None:
+        return f"pzf lossless ({o['compression']})"
+    return (f"pzf square-root quantised, lossy (offset {o['offset']:g}, scale {o['scale']:g}, "
+            f"{o['compression']})")
 
 
 def filter_names(ds: h5py.Dataset) -> list:

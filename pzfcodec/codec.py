@@ -103,7 +103,7 @@ def camera_quantization(ad_offset: float, electrons_per_adu: float,
         raise BadArgumentError(f"electrons_per_adu must be > 0, got {electrons_per_adu!r}")
     if not (step_sigma > 0 and math.isfinite(step_sigma)):
         raise BadArgumentError(f"step_sigma must be > 0, got {step_sigma!r}")
-    return Quantization(float(ad_offset), step_sigma * 0.5 / math.sqrt(electrons_per_adu))
+    return Quantization(ad_offset, step_sigma * 0.5 / math.sqrt(electrons_per_adu))
 
 
 @dataclass(frozen=True)

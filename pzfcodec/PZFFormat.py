@@ -8,6 +8,9 @@ output), chunked Huffman works, de-quantised values saturate instead of
 wrapping around, and corrupt or truncated blobs raise
 :class:`pzfcodec.CorruptDataError` instead of returning garbage.
 """
+import math
+import numbers
+
 import numpy as np
 
 from .codec import Quantization, compress, decompress, read_header
@@ -44,7 +47,21 @@ _COMPRESSION_NAMES = {DATA_COMP_RAW: "raw", DATA_COMP_HUFFCODE: "huffman",
                       DATA_COMP_HUFFCODE_CHUNKS: "chunked"}
 
 
-def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COMP_HUFFCODE,
+def _header_integer(name, value):
+    """A header number as PYME stores it: integers as they are, other real
+    numbers (float, numpy float, 0-d array) truncated toward zero."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, numbers.Integral):
+        return value
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise BadArgumentError(f"{name} must be a finite number, got {value!r}")
+        return int(value)  # toward zero, as PYME stores it
+    raise BadArgumentError(f"{name} must be a number, got {value!r}")
+
+
+def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COMP_RAW,
           quantization=DATA_QUANT_NONE, quantizationOffset=0, quantizationScale=1):
     """Compress an array into a PZF v3 blob, with PYME's argument names.
 
@@ -58,10 +75,13 @@ def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COM
         Acquisition identifier stored in the header (int64).
     frameNum : int, optional
         Frame number stored in the header (uint32).
-    frameTimestamp : int, optional
-        Timestamp stored in the header (uint64).
+    frameTimestamp : int or float, optional
+        Timestamp stored in the header (uint64).  As in PYME, each of these
+        three may be any real number (Python or numpy scalar, 0-d array);
+        a fractional value is stored truncated toward zero
+        (``frameTimestamp=1234.75`` stores 1234).
     compression : int, optional
-        ``DATA_COMP_RAW``, ``DATA_COMP_HUFFCODE`` (default) or
+        ``DATA_COMP_RAW`` (default, as in PYME), ``DATA_COMP_HUFFCODE`` or
         ``DATA_COMP_HUFFCODE_CHUNKS``.
     quantization : int, optional
         ``DATA_QUANT_NONE`` (default, lossless) or ``DATA_QUANT_SQRT``.
@@ -80,7 +100,7 @@ def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COM
     pzfcodec.BadArgumentError
         Unknown compression or quantization code, a non-finite offset or a
         scale out of range, or an unsupported dtype, dimensionality or
-        header value.
+        header value (not a number, not finite, or out of the field's range).
     """
     if compression not in _COMPRESSION_NAMES:
         raise BadArgumentError(f"unknown compression {compression!r}; use DATA_COMP_*")
@@ -91,8 +111,10 @@ def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COM
     data = np.asarray(data)
     if data.ndim == 1:
         data = data.reshape(data.shape[0], 1)
-    return compress(data, _COMPRESSION_NAMES[compression], q, sequence_id=sequenceID,
-                    frame_num=frameNum, timestamp=frameTimestamp)
+    return compress(data, _COMPRESSION_NAMES[compression], q,
+                    sequence_id=_header_integer("sequenceID", sequenceID),
+                    frame_num=_header_integer("frameNum", frameNum),
+                    timestamp=_header_integer("frameTimestamp", frameTimestamp))
 
 
 def load_header(datastring):

@@ -22,8 +22,8 @@ def test_scene_background_range_and_truth(name):
     assert truth.frames.shape == truth.rate_e.shape == (2, 256, 192)
     # the background spans the scene's range; spots only add photons
     assert truth.rate_e.min() == pytest.approx(lo, rel=0.02)
-    assert np.percentile(truth.rate_e, 99) <= hi * 1.05
-    assert truth.rate_e.max() > hi  # some spots are on
+    assert lo + 0.8 * (hi - lo) <= np.percentile(truth.rate_e, 99) <= hi * 1.1
+    assert np.any(truth.rate_e[0] != truth.rate_e[1])  # spots blink
     # the frames follow the rate: mean ADU over the frame within 1% of the model
     expected = truth.rate_e / truth.electrons_per_adu + truth.offset_adu
     assert truth.frames.mean() == pytest.approx(expected.mean(), rel=0.01)

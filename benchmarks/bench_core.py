@@ -13,7 +13,7 @@ Simulated 2048x2048 uint16 sCMOS frames, one thread unless stated:
 
     pytest benchmarks/bench_core.py -s
 
-prints the table in the README (speed ratios are pzfcodec over the peer
+prints the table in docs/benchmarks.md (speed ratios are pzfcodec over the peer
 measured in the same run, from the best of 15 rounds, 40 for the threaded
 ones; MB/s are of raw uint16 pixels).
 """

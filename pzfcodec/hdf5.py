@@ -6,7 +6,7 @@ using it are read and written with plain h5py::
     import h5py, pzfcodec
     with h5py.File("stack.h5", "w") as f:
         f.create_dataset("frames", data=stack, chunks=(1, 2048, 2048),
-                         **pzfcodec.PZF(offset=100, scale=0.7))
+                         compression=pzfcodec.PZF(offset=100, scale=0.7))
 
 Other programs (h5dump, h5repack, Fiji, MATLAB, C code) load the plugin
 library from the folder :data:`PLUGIN_PATH` when it is on the
@@ -63,8 +63,8 @@ index  meaning
 =====  =============================================================
 
 For instance ``h5repack -f UD=53338,0,0 in.h5 out.h5`` stores losslessly;
-``PZF(offset=100, scale=0.7).filter_options`` gives the values for a
-quantised ``UD=53338,0,4,...`` filter string.
+``PZF(offset=100, scale=0.7).h5repack_filter`` is the whole ``-f`` value
+(``UD=53338,0,6,...``) for a quantised filter.
 """
 from __future__ import annotations
 
@@ -72,9 +72,11 @@ import ctypes
 import struct
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import h5py
 
 from .errors import BadArgumentError, PZFError
 from .options import COMPRESSIONS, check_options
@@ -133,11 +135,12 @@ def options_from_cd_values(cd_values: Sequence[int]) -> dict[str, Any]:
                 chunk_size=chunk or None)
 
 
-class PZF(Mapping):
+class PZF(h5py.filters.FilterRefBase):
     """PZF filter description for ``h5py`` ``create_dataset``.
 
-    Use as ``f.create_dataset(name, data=..., chunks=..., **PZF(...))``, in
-    the style of ``hdf5plugin``.
+    Use as ``f.create_dataset(name, data=..., chunks=..., compression=PZF(...))``
+    or ``**PZF(...)``, in the style of ``hdf5plugin`` (h5py's filter
+    reference convention).
 
     Parameters
     ----------
@@ -160,6 +163,8 @@ class PZF(Mapping):
     (1, 0, 0, 0, 1, 0)
     >>> PZF(offset=100, scale=0.7)["compression"] == FILTER_ID
     True
+    >>> PZF().h5repack_filter
+    'UD=53338,0,6,1,0,0,0,1,0'
     """
 
     filter_id = FILTER_ID
@@ -198,23 +203,10 @@ class PZF(Mapping):
         return cls(q.offset, q.scale, **kwargs)
 
     @property
-    def _kwargs(self) -> dict[str, Any]:
-        return {"compression": self.filter_id, "compression_opts": self.filter_options}
-
-    def __getitem__(self, key: str) -> Any:
-        return self._kwargs[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._kwargs)
-
-    def __len__(self) -> int:
-        return len(self._kwargs)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PZF) and other.filter_options == self.filter_options
-
-    def __hash__(self) -> int:
-        return hash((self.filter_id, self.filter_options))
+    def h5repack_filter(self) -> str:
+        """This filter as the value of ``h5repack -f`` (``UD=53338,0,6,...``)."""
+        values = ",".join(map(str, self.filter_options))
+        return f"UD={self.filter_id},0,{len(self.filter_options)},{values}"
 
     def __repr__(self) -> str:
         o = options_from_cd_values(self.filter_options)

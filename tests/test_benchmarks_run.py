@@ -1,7 +1,7 @@
 """The benchmark suites run (once each, on few frames), so they never rot.
 
 Speed targets are not checked here; run the suites themselves for figures
-(see the README).
+(see docs/benchmarks.md).
 """
 import os
 import subprocess

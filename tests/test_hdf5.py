@@ -271,6 +271,38 @@ def test_h5repack_compresses_with_the_plugin(tmp_path, ud, flt):
     assert os.path.getsize(tmp_path / "packed.h5") < os.path.getsize(tmp_path / "plain.h5")
 
 
+@pytest.mark.parametrize("flt", [PZF(), PZF(OFFSET, SCALE),
+                                 PZF(compression="chunked", threads=2, chunk_size=5000)])
+def test_h5repack_filter_is_what_h5repack_takes(tmp_path, flt):
+    h5repack = require_tool("h5repack")
+    data = sample("u2", (4, 60, 50))
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["u2"] = data
+    subprocess.run([h5repack, "-f", flt.h5repack_filter, "-l", "u2:CHUNK=1x60x50",
+                    str(tmp_path / "plain.h5"), str(tmp_path / "packed.h5")],
+                   env=plugin_env(), check=True, capture_output=True)
+    with h5py.File(tmp_path / "packed.h5", "r") as f:
+        plist = f["u2"].id.get_create_plist()
+        assert plist.get_filter(0)[0] == FILTER_ID
+        assert plist.get_filter(0)[2][:6] == flt.filter_options
+        expected = lossy_reference(data) if flt.filter_options[1] else data
+        np.testing.assert_array_equal(f["u2"][()], expected)
+
+
+@pytest.mark.parametrize("flt", [PZF(), PZF(OFFSET, SCALE)])
+def test_both_h5py_filter_idioms(tmp_path, flt):
+    """``compression=PZF(...)`` (h5py's filter reference) and ``**PZF(...)`` agree."""
+    data = sample("u2", (3, 40, 30))
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("ref", data=data, chunks=(1, 40, 30), compression=flt)
+        f.create_dataset("kw", data=data, chunks=(1, 40, 30), **flt)
+        for name in ("ref", "kw"):
+            plist = f[name].id.get_create_plist()
+            assert plist.get_filter(0)[0] == FILTER_ID
+            assert plist.get_filter(0)[2][:6] == flt.filter_options
+        np.testing.assert_array_equal(f["ref"][()], f["kw"][()])
+
+
 def test_coexists_with_hdf5plugin(tmp_path):
     hdf5plugin = require_module("hdf5plugin")
     data = sample("u2", (4, 64, 64))

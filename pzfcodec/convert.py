@@ -140,7 +140,10 @@ def _open_source(src: str) -> Tuple[Any, Dict[str, Any], Any, Callable[[], None]
         if hasattr(obj, "close"):
             obj.close()
         raise UnsupportedFormatError(f"{src} is not an image series; convert reads PYME .h5 series, .tif stacks (+ sidecar) and .npy stacks")
-    return obj, dict(obj.metadata), obj.events, obj.close
+    metadata = dict(obj.metadata)
+    if not obj.has_dimensions:  # PYME reads the frames as z: say so in the copy
+        metadata.update(obj.dimension_metadata())
+    return obj, metadata, obj.events, obj.close
 
 
 def _metadata_float(md: Dict[str, Any], key: str) -> Optional[float]:

@@ -252,8 +252,8 @@ def test_frame_index_defaults_without_metadata(tmp_path):
     path = tmp_path / "s.h5"
     fx.write_image_h5(path, frames_of(np.uint8, n=5, shape=(4, 4)), md=md)
     with open_h5(path) as s:
-        assert s.sizes == {"z": 1, "t": 5, "c": 1}
-        assert s.frame_index(t=3) == 3
+        assert s.sizes == {"z": 5, "t": 1, "c": 1}  # frames are z, as in PYME
+        assert s.frame_index(z=3) == 3
 
 
 def test_closed_series(tmp_path):

@@ -38,16 +38,16 @@ def test_series_interface(tmp_path, tifffile, dtype, kw):
     (tmp_path / "series.json").write_text(json.dumps({"Camera.ADOffset": 100.0, "SizeT": 5}))
     with open_tif(path) as s:
         assert len(s) == 5
-        assert s.shape == (5, 7, 6)  # (frames, x, y): x is the TIFF column axis
+        assert s.shape == (5, 6, 7)  # (frames, x, y): pages as stored, x = rows (as PYME)
         assert s.dtype == np.dtype(dtype)
         assert s.metadata_path == tmp_path / "series.json"
         assert s.metadata["Camera.ADOffset"] == 100.0
         assert s.events.dtype == EVENTS_DTYPE and s.events.size == 0
-        np.testing.assert_array_equal(s[3], pages[3].T)
-        np.testing.assert_array_equal(s[-1], pages[-1].T)
-        np.testing.assert_array_equal(s[1:4], pages[1:4].transpose(0, 2, 1))
-        np.testing.assert_array_equal(np.asarray(s), pages.transpose(0, 2, 1))
-        assert [f.shape for f in s] == [(7, 6)] * 5
+        np.testing.assert_array_equal(s[3], pages[3])
+        np.testing.assert_array_equal(s[-1], pages[-1])
+        np.testing.assert_array_equal(s[1:4], pages[1:4])
+        np.testing.assert_array_equal(np.asarray(s), pages)
+        assert [f.shape for f in s] == [(6, 7)] * 5
         with pytest.raises(IndexError):
             s[5]
 
@@ -66,7 +66,7 @@ def test_frames_are_read_lazily(tmp_path, tifffile, monkeypatch):
         monkeypatch.setattr(cls, "asarray", counting)
     with open_tif(tmp_path / "lazy.tif") as s:
         assert read == []
-        np.testing.assert_array_equal(s[6], pages[6].T)
+        np.testing.assert_array_equal(s[6], pages[6])
         assert set(read) == {6}
 
 
@@ -90,7 +90,7 @@ def test_no_sidecar_and_explicit_sidecar(tmp_path, tifffile):
     (tmp_path / "elsewhere.json").write_text('{"Camera.ADOffset": 7.0}')
     with open_tif(tmp_path / "a.tif") as s:
         assert s.metadata_path is None and s.metadata == {}
-        assert s.sizes == {"z": 1, "t": 5, "c": 1}
+        assert s.sizes == {"z": 5, "t": 1, "c": 1}  # no dimensions: frames are z, as PYME
     with open_tif(tmp_path / "a.tif", metadata_path=tmp_path / "elsewhere.json") as s:
         assert s.metadata == {"Camera.ADOffset": 7.0}
 
@@ -101,7 +101,7 @@ def test_frame_index_follows_sidecar_dimensions(tmp_path, tifffile):
     (tmp_path / "zt.json").write_text('{"DimOrder": "XYCZT", "SizeC": 2, "SizeZ": 4, "SizeT": 2}')
     with open_tif(tmp_path / "zt.tif") as s:
         assert s.frame_index(z=3, t=1, c=1) == 1 + 2 * 3 + 8 * 1
-        np.testing.assert_array_equal(s[s.frame_index(z=3, t=1, c=1)], pages[15].T)
+        np.testing.assert_array_equal(s[s.frame_index(z=3, t=1, c=1)], pages[15])
 
 
 def test_imagej_hyperstack_dimensions(tmp_path, tifffile):
@@ -110,7 +110,7 @@ def test_imagej_hyperstack_dimensions(tmp_path, tifffile):
     with open_tif(tmp_path / "hyper.tif") as s:
         assert len(s) == 24
         assert s.metadata == {"DimOrder": "XYCZT", "SizeC": 4, "SizeZ": 3, "SizeT": 2}
-        np.testing.assert_array_equal(s[s.frame_index(z=2, t=1, c=3)], data[1, 2, 3].T)
+        np.testing.assert_array_equal(s[s.frame_index(z=2, t=1, c=3)], data[1, 2, 3])
     # the sidecar wins over the TIFF's own axes
     (tmp_path / "hyper.json").write_text('{"SizeT": 1, "SizeZ": 6}')
     with open_tif(tmp_path / "hyper.tif") as s:
@@ -123,30 +123,30 @@ def test_pages_written_one_by_one(tmp_path, tifffile):
         for page in pages:
             writer.write(page, contiguous=False)
     with open_tif(tmp_path / "pages.tif") as s:
-        assert s.shape == (4, 7, 6)
-        np.testing.assert_array_equal(np.asarray(s), pages.transpose(0, 2, 1))
+        assert s.shape == (4, 6, 7)
+        np.testing.assert_array_equal(np.asarray(s), pages)
 
 
 def test_single_image(tmp_path, tifffile):
     image = stack(np.uint16, n=1)[0]
     tifffile.imwrite(tmp_path / "one.tif", image)
     with open_tif(tmp_path / "one.tif") as s:
-        assert s.shape == (1, 7, 6)
-        np.testing.assert_array_equal(s[0], image.T)
+        assert s.shape == (1, 6, 7)
+        np.testing.assert_array_equal(s[0], image)
 
 
 def test_samples_are_colour_channels(tmp_path, tifffile):
     rgb = stack(np.uint8, n=2 * 4 * 3).reshape(2, 4, 6, 7, 3)  # T, Z, Y, X, S
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, imagej=True, photometric="rgb", metadata={"axes": "TZYXS"})
     with open_tif(tmp_path / "rgb.tif") as s:
-        assert s.shape == (24, 7, 6)
+        assert s.shape == (24, 6, 7)
         assert s.metadata == {"DimOrder": "XYCZT", "SizeC": 3, "SizeZ": 4, "SizeT": 2}
-        np.testing.assert_array_equal(s[s.frame_index(z=3, t=1, c=2)], rgb[1, 3, :, :, 2].T)
+        np.testing.assert_array_equal(s[s.frame_index(z=3, t=1, c=2)], rgb[1, 3, :, :, 2])
     planar = stack(np.uint16, n=3)  # how tifffile has stored 3-page stacks by default
     tifffile.imwrite(tmp_path / "planar.tif", planar, photometric="rgb", planarconfig="separate")
     with open_tif(tmp_path / "planar.tif") as s:
-        assert s.shape == (3, 7, 6) and s.metadata["SizeC"] == 3
-        np.testing.assert_array_equal(np.asarray(s), planar.transpose(0, 2, 1))
+        assert s.shape == (3, 6, 7) and s.metadata["SizeC"] == 3
+        np.testing.assert_array_equal(np.asarray(s), planar)
 
 
 def test_rejects_volumes_and_non_tiff(tmp_path, tifffile):
@@ -163,7 +163,7 @@ def test_bad_sidecar_raises_on_metadata(tmp_path, tifffile):
     tifffile.imwrite(tmp_path / "s.tif", stack(np.uint16))
     (tmp_path / "s.json").write_text("{not json")
     with open_tif(tmp_path / "s.tif") as s:
-        np.testing.assert_array_equal(s[0].shape, (7, 6))
+        np.testing.assert_array_equal(s[0].shape, (6, 7))
         with pytest.raises(CorruptDataError, match=r"s\.json: line 1"):
             s.metadata
 
@@ -175,7 +175,7 @@ def test_pzfcodec_open_dispatches(tmp_path, tifffile):
     for name in ("a.tif", "b.tiff"):
         tifffile.imwrite(tmp_path / name, pages)
         with pzfcodec.open(tmp_path / name) as s:
-            np.testing.assert_array_equal(s[2], pages[2].T)
+            np.testing.assert_array_equal(s[2], pages[2])
     (tmp_path / "a.json").write_text('{"Camera.ADOffset": 1.0}')
     (tmp_path / "a.md").write_text("md['Camera.ADOffset'] = 2.0\n")
     (tmp_path / "a.xml").write_text(
@@ -211,7 +211,7 @@ def camera_tif(tmp_path, suffix):
 
     frames = camera_frames(6, shape=(64, 48), seed=3)  # (n, x, y)
     tifffile = require_module("tifffile")
-    tifffile.imwrite(tmp_path / "cam.tif", frames.transpose(0, 2, 1))
+    tifffile.imwrite(tmp_path / "cam.tif", frames)
     (tmp_path / f"cam{suffix}").write_text(SIDECARS[suffix])
     return tmp_path / "cam.tif", frames
 

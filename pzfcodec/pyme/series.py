@@ -19,7 +19,10 @@ import numpy as np
 
 from ..errors import BadArgumentError
 
-__all__ = ["Series", "EVENTS_DTYPE", "empty_events", "make_events"]
+__all__ = ["Series", "EVENTS_DTYPE", "DIMENSION_KEYS", "empty_events", "make_events"]
+
+#: the metadata keys that name a series' dimensions (all four, or PYME takes frames as z).
+DIMENSION_KEYS = ("DimOrder", "SizeC", "SizeZ", "SizeT")
 
 #: dtype of :attr:`Series.events` (text decoded to ``str``, Time in seconds since the epoch).
 EVENTS_DTYPE = np.dtype([("EventName", "U32"), ("EventDescr", "U256"), ("Time", "<f8")])
@@ -198,13 +201,24 @@ class Series:
 
     # -- dimensions ---------------------------------------------------------
     @property
+    def has_dimensions(self) -> bool:
+        """Whether the metadata names the dimensions: ``DimOrder``, ``SizeC``,
+        ``SizeZ`` and ``SizeT`` all present.  Without them PYME's data sources
+        take every frame as a z slice (``DimOrder 'XYZTC'``, SizeZ = frames),
+        and so do :attr:`sizes`, :attr:`dim_order` and :meth:`frame_index`."""
+        return all(k in self.metadata for k in DIMENSION_KEYS)
+
+    @property
     def sizes(self) -> Dict[str, int]:
         """``{'z': SizeZ, 't': SizeT, 'c': SizeC}`` from the metadata, -1 resolved.
 
-        A missing DimOrder means ``'XYCZT'``; missing SizeZ/SizeC mean 1 and a
-        missing SizeT means "as many as there are frames".  A size of -1 is
-        the number of frames divided by the product of the other two sizes.
+        As PYME: without all of DimOrder, SizeC, SizeZ and SizeT
+        (:attr:`has_dimensions`) every frame is a z slice (SizeZ = number of
+        frames, SizeT = SizeC = 1).  A size of -1 is the number of frames
+        divided by the product of the other two sizes.
         """
+        if not self.has_dimensions:
+            return {"z": max(len(self), 1), "t": 1, "c": 1}
         md = self.metadata
         sizes = {}
         for axis, default in (("z", 1), ("t", -1), ("c", 1)):
@@ -223,18 +237,29 @@ class Series:
 
     @property
     def dim_order(self) -> str:
-        """Order of the non-spatial axes, fastest first, e.g. ``'CZT'``."""
+        """Order of the non-spatial axes, fastest first, e.g. ``'CZT'``
+        (``'ZTC'`` when the metadata names no dimensions, as PYME)."""
+        if not self.has_dimensions:
+            return "ZTC"
         order = _text(self.metadata.get("DimOrder", "XYCZT")).upper()
         axes = order[2:] if order.startswith("XY") else order
         if sorted(axes) != ["C", "T", "Z"]:
             raise BadArgumentError(f"metadata DimOrder {order!r} is not a permutation of XY + C, Z, T")
         return axes
 
+    def dimension_metadata(self) -> Dict[str, Any]:
+        """``DimOrder``, ``SizeC``, ``SizeZ`` and ``SizeT`` as this series is
+        read (what a copy must store so that PYME reads it the same way)."""
+        sizes = self.sizes
+        out: Dict[str, Any] = {"DimOrder": "XY" + self.dim_order}
+        out.update({f"Size{a.upper()}": int(sizes[a]) for a in "czt"})
+        return out
+
     def frame_index(self, z: int = 0, t: int = 0, c: int = 0) -> int:
         """The frame index of position ``(z, t, c)``, as PYME maps it.
 
-        With PYME's default ``DimOrder = 'XYCZT'`` the index is
-        ``c + SizeC * (z + SizeZ * t)``.
+        With ``DimOrder = 'XYCZT'`` the index is
+        ``c + SizeC * (z + SizeZ * t)``; without dimension metadata it is ``z``.
 
         Parameters
         ----------

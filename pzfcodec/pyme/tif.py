@@ -2,9 +2,11 @@
 
 PYME saves single images and stacks as ``.tif``; their metadata lives in a
 sidecar next to them (``series.xml``, ``series.md`` or ``series.json``, see
-:mod:`pzfcodec.pyme.sidecar`).  :func:`open_tif` exposes such a file with
-the same :class:`~pzfcodec.pyme.series.Series` interface as the HDF5
-readers.
+:mod:`pzfcodec.pyme.sidecar`) or, in OME-TIFFs, in the OME-XML
+(:mod:`pzfcodec.pyme.ome`).  :func:`open_tif` exposes such a file with the
+same :class:`~pzfcodec.pyme.series.Series` interface as the HDF5 readers,
+with each page as PYME's TIFF data source returns it: as stored, its first
+(row) axis called x.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 
 from ..errors import CorruptDataError, UnsupportedFormatError
+from .ome import read_ome_metadata
 from .series import Series
 from .sidecar import find_sidecar, read_metadata
 
@@ -27,10 +30,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 class TiffSeries(Series):
     """A multi-page TIFF as a lazy PYME series of shape ``(frames, x, y)``.
 
-    Frame ``i`` is page ``i`` of the file's first series, transposed so that
-    its first axis is x (the TIFF column axis), as PYME orients frames.  The
-    samples of RGB(A) pages are colour channels (``SizeC``), the fastest
-    frame axis.  Pages are read on demand.
+    Frame ``i`` is page ``i`` of the file's first series exactly as stored
+    (``page.asarray()``, shape (rows, columns)), whose first axis PYME calls
+    x: PYME's TIFF data source reads pages this way and its TIFF writers store
+    ``data[:, :, i]`` untransposed, so a PYME TIFF reads here as PYME shows
+    it.  The samples of RGB(A) pages are colour channels (``SizeC``), the
+    fastest frame axis.  Pages are read on demand.
 
     Attributes
     ----------
@@ -39,7 +44,8 @@ class TiffSeries(Series):
     metadata_path : pathlib.Path or None
         The sidecar the metadata comes from, or None.
     kind : str
-        ``'TIFF + <sidecar name>'`` or ``'TIFF, no metadata sidecar'``.
+        ``'TIFF + <sidecar name>'``, ``'OME-TIFF'`` (metadata from its
+        OME-XML) or ``'TIFF, no metadata sidecar'``.
     storage : str
         The TIFF compression of the pages, e.g. ``'TIFF NONE'``.
     """
@@ -49,11 +55,14 @@ class TiffSeries(Series):
 
         self.path = Path(path)
         self.metadata_path = Path(metadata_path) if metadata_path is not None else find_sidecar(path)
-        self.kind = f"TIFF + {self.metadata_path.name}" if self.metadata_path else "TIFF, no metadata sidecar"
         try:
             self._tif = tifffile.TiffFile(self.path)
         except tifffile.TiffFileError as exc:
             raise CorruptDataError(f"{self.path}: not a readable TIFF file ({exc})") from None
+        if self.metadata_path:
+            self.kind = f"TIFF + {self.metadata_path.name}"
+        else:
+            self.kind = "OME-TIFF" if self._tif.is_ome else "TIFF, no metadata sidecar"
         try:
             self._init_pages()
         except BaseException:
@@ -93,8 +102,7 @@ class TiffSeries(Series):
         self._page_axes = page_axes
         self._outer = dict(outer, **({"S": self._samples} if self._samples > 1 else {}))
         self._nframes = n_pages * self._samples
-        height, width = (first.keyframe.shape[page_axes.index(a)] for a in "YX")
-        self._frame_shape = (width, height)
+        self._frame_shape = tuple(first.keyframe.shape[page_axes.index(a)] for a in "YX")
         self._dtype = np.dtype(first.dtype).newbyteorder("=")
         self.storage = f"TIFF {first.keyframe.compression.name}"
 
@@ -105,10 +113,16 @@ class TiffSeries(Series):
             image = image[:, :, sample]
         elif self._page_axes == "SYX":
             image = image[sample]
-        return image.astype(self._dtype, copy=False).T
+        return image.astype(self._dtype, copy=False)
 
     def _read_metadata(self) -> Dict[str, Any]:
-        metadata = read_metadata(self.metadata_path) if self.metadata_path is not None else {}
+        # As PYME: the sidecar if there is one, else the OME-XML of an OME-TIFF.
+        if self.metadata_path is not None:
+            metadata = read_metadata(self.metadata_path)
+        elif self._tif.is_ome:
+            metadata = read_ome_metadata(self._tif.pages[0].description, f"{self.path}: OME-XML")
+        else:
+            metadata = {}
         for key, value in self._dimensions().items():
             metadata.setdefault(key, value)
         return metadata
@@ -119,7 +133,7 @@ class TiffSeries(Series):
         axes = "".join(sizes)  # slowest first
         if not axes or not set(axes) <= set("CZT") or len(axes) != len(self._outer):
             return {}
-        order = "".join(reversed(axes)) + "".join(a for a in "CZT" if a not in axes)
+        order = "".join(reversed(axes)) + "".join(a for a in "ZTC" if a not in axes)  # as PYME
         out: Dict[str, Any] = {"DimOrder": "XY" + order}
         out.update({f"Size{a}": int(sizes.get(a, 1)) for a in "CZT"})
         return out
@@ -144,10 +158,12 @@ def open_tif(path: PathLike, *, metadata_path: Optional[PathLike] = None) -> Tif
     Returns
     -------
     TiffSeries
-        ``len()``, ``shape`` ``(frames, x, y)``, lazy ``s[i]``, ``metadata``
-        (from the sidecar, plus ``SizeC``/``SizeZ``/``SizeT``/``DimOrder``
-        from the TIFF's ImageJ/OME axes or RGB samples when the sidecar
-        lacks them) and empty ``events``.  Use it as a context manager to
+        ``len()``, ``shape`` ``(frames, x, y)`` (x = page rows, as PYME),
+        lazy ``s[i]``, ``metadata`` (from the sidecar, or the OME-XML of an
+        OME-TIFF without one, plus ``SizeC``/``SizeZ``/``SizeT``/``DimOrder``
+        from the TIFF's ImageJ/OME axes or RGB samples when the metadata
+        lacks them; without any, frames are z as in PYME) and empty
+        ``events``.  Use it as a context manager to
         close the file.
 
     Raises

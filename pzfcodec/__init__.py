@@ -15,7 +15,7 @@ from ._core import cpu_isa
 from .codec import (DEFAULT_MAX_DECODED_SIZE, FrameHeader, Quantization, camera_quantization,
                     compress, compress_stack, decompress, decompress_stack, dequantize,
                     huffman_compress, huffman_decompress, quantize, read_header)
-from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError, PZFError,
+from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError, FileLockedError, PZFError,
                      UnsafePickleError, UnsupportedFormatError)
 from .hdf5 import FILTER_ID, PLUGIN_PATH, PZF
 from .hdf5 import register as _register_hdf5
@@ -28,7 +28,7 @@ __all__ = [
     "huffman_compress", "huffman_decompress", "cpu_isa", "DEFAULT_MAX_DECODED_SIZE",
     "PZFFormat", "PZF", "FILTER_ID", "PLUGIN_PATH",
     "PZFError", "CorruptDataError", "UnsupportedFormatError", "BadArgumentError",
-    "DataTooLargeError", "UnsafePickleError",
+    "DataTooLargeError", "UnsafePickleError", "FileLockedError",
 ]
 
 _register_hdf5()

@@ -12,6 +12,7 @@ __all__ = [
     "BadArgumentError",
     "DataTooLargeError",
     "UnsafePickleError",
+    "FileLockedError",
 ]
 
 
@@ -37,3 +38,7 @@ class DataTooLargeError(PZFError, ValueError):
 
 class UnsafePickleError(PZFError):
     """A pickle refers to something outside the allowed set; nothing was run."""
+
+
+class FileLockedError(PZFError, OSError):
+    """Another program holds the file open for writing and has locked it."""

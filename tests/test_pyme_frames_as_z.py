@@ -8,6 +8,7 @@ import pytest
 
 import pzfcodec
 import pzfcodec.convert
+import pzfcodec.pyme
 from pyme_peer import run_pyme
 
 WRITE = """

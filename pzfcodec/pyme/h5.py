@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import h5py
 import numpy as np
 
-from ..errors import CorruptDataError, PZFError, UnsupportedFormatError
+from ..errors import CorruptDataError, FileLockedError, PZFError, UnsupportedFormatError
 from ._hdf import filter_names, opened, read_events, read_metadata
 from .series import Series
 
@@ -41,6 +41,12 @@ def open_hdf5_file(path: PathLike) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
+        if isinstance(exc, BlockingIOError) or "unable to lock file" in str(exc):
+            raise FileLockedError(
+                f"cannot open {path}: another program (e.g. a PYME acquisition or data server still "
+                "writing) holds the HDF5 file open for writing and has locked it. Wait until it "
+                "closes the file, or read it anyway, perhaps incomplete, with the environment "
+                "variable HDF5_USE_FILE_LOCKING=FALSE (or h5py.File(path, 'r', locking=False))") from None
         raise CorruptDataError(f"cannot open {path}: the HDF5 file is truncated or damaged ({exc})") from None
 
 
@@ -242,5 +248,8 @@ def open_h5(path: PathLike) -> H5Series:
     pzfcodec.CorruptDataError
         The file is truncated or damaged.  A damaged PZF frame raises only
         when that frame is read.
+    pzfcodec.FileLockedError
+        Another program holds the file open for writing (HDF5 file locking);
+        the message says how to read it anyway.
     """
     return H5Series(path)

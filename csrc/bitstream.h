@@ -8,58 +8,7 @@
 #ifndef PZF_BITSTREAM_H
 #define PZF_BITSTREAM_H
 
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-
-#if defined(__GNUC__) || defined(__clang__)
-#define PZF_INLINE static inline __attribute__((always_inline))
-#define PZF_LIKELY(x) __builtin_expect(!!(x), 1)
-#define PZF_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define PZF_INLINE static __inline
-#define PZF_LIKELY(x) (x)
-#define PZF_UNLIKELY(x) (x)
-#endif
-
-PZF_INLINE uint64_t pzf_load_be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__GNUC__) || defined(__clang__)
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-#else
-    v = ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
-        ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
-        ((uint64_t)p[6] << 8) | (uint64_t)p[7];
-#endif
-    return v;
-}
-
-/* 4 bytes, the first in the low byte (little-endian order). */
-PZF_INLINE uint32_t pzf_load_le32(const uint8_t *p)
-{
-#if (defined(__GNUC__) || defined(__clang__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-#else
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-#endif
-}
-
-PZF_INLINE void pzf_store_be64(uint8_t *p, uint64_t v)
-{
-#if (defined(__GNUC__) || defined(__clang__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-    memcpy(p, &v, 8);
-#else
-    int i;
-    for (i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
-#endif
-}
+#include "compat.h"
 
 /* ---- writer ------------------------------------------------------------
  * acc holds nbits pending bits left-aligned (most significant first).

@@ -5,13 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu.h"
+#include "compat.h"
 #include "huf.h"
 #include "parallel.h"
 #include "pzf.h"
 #include "quant.h"
 
 #define MAX_CHUNKS 65535u
+
+unsigned pzf_version(void)
+{
+    return PZF_VERSION_NUMBER;
+}
+
+const char *pzf_version_string(void)
+{
+    return PZF_VERSION_STRING;
+}
 
 const char *pzf_error_string(int code)
 {
@@ -35,40 +45,6 @@ size_t pzf_itemsize(int data_format)
     case PZF_FLOAT32: return 4;
     default: return 0;
     }
-}
-
-/* ---- little-endian field access -------------------------------------- */
-static uint64_t get_le(const uint8_t *p, int nbytes)
-{
-    uint64_t v = 0;
-    int i;
-    for (i = nbytes - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_le(uint8_t *p, uint64_t v, int nbytes)
-{
-    int i;
-    for (i = 0; i < nbytes; i++) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static float get_f32(const uint8_t *p)
-{
-    uint32_t u = (uint32_t)get_le(p, 4);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static void put_f32(uint8_t *p, float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    put_le(p, u, 4);
 }
 
 /* n = a*b*c without overflow; returns 0 on overflow of 2^62. */
@@ -108,19 +84,19 @@ int64_t pzf_read_header(const void *src, size_t src_size, uint64_t max_decoded,
             return PZF_ERR_CORRUPT;
         h->dim_order = (char)p[6];
     }
-    h->sequence_id = (int64_t)get_le(p + 8, 8);
-    h->frame_num = (uint32_t)get_le(p + 16, 4);
-    h->width = (uint32_t)get_le(p + 20, 4);
-    h->height = (uint32_t)get_le(p + 24, 4);
-    h->depth = (uint32_t)get_le(p + 28, 4);
-    h->timestamp = get_le(p + 32, 8);
-    h->quant_offset = get_f32(p + 40);
-    h->quant_scale = get_f32(p + 44);
+    h->sequence_id = (int64_t)pzf_load_le64(p + 8);
+    h->frame_num = pzf_load_le32(p + 16);
+    h->width = pzf_load_le32(p + 20);
+    h->height = pzf_load_le32(p + 24);
+    h->depth = pzf_load_le32(p + 28);
+    h->timestamp = pzf_load_le64(p + 32);
+    h->quant_offset = pzf_load_lef32(p + 40);
+    h->quant_scale = pzf_load_lef32(p + 44);
     if (h->version >= 3) {
         hsize = PZF_HEADER_SIZE;
         if (src_size < hsize)
             return PZF_ERR_CORRUPT;
-        h->data_offset = (uint32_t)get_le(p + 48, 4);
+        h->data_offset = pzf_load_le32(p + 48);
     } else {
         hsize = PZF_HEADER_SIZE_V1;
         h->data_offset = PZF_HEADER_SIZE_V1;
@@ -211,33 +187,28 @@ static void write_header(uint8_t *d, const pzf_params *p)
     memset(d, 0, PZF_HEADER_SIZE);
     d[0] = 'B';
     d[1] = 'D';
-    d[2] = PZF_VERSION;
+    d[2] = PZF_FORMAT_VERSION;
     d[3] = (uint8_t)p->data_format;
     d[4] = (uint8_t)p->compression;
     d[5] = (uint8_t)p->quantization;
     d[6] = (uint8_t)p->dim_order;
-    put_le(d + 8, (uint64_t)p->sequence_id, 8);
-    put_le(d + 16, p->frame_num, 4);
-    put_le(d + 20, p->shape[0], 4);
-    put_le(d + 24, p->shape[1], 4);
-    put_le(d + 28, p->shape[2], 4);
-    put_le(d + 32, p->timestamp, 8);
-    put_f32(d + 40, p->quantization == PZF_QUANT_SQRT ? p->quant_offset : 0.0f);
-    put_f32(d + 44, p->quantization == PZF_QUANT_SQRT ? p->quant_scale : 0.0f);
-    put_le(d + 48, PZF_HEADER_SIZE, 4);
+    pzf_store_le64(d + 8, (uint64_t)p->sequence_id);
+    pzf_store_le32(d + 16, p->frame_num);
+    pzf_store_le32(d + 20, p->shape[0]);
+    pzf_store_le32(d + 24, p->shape[1]);
+    pzf_store_le32(d + 28, p->shape[2]);
+    pzf_store_le64(d + 32, p->timestamp);
+    pzf_store_lef32(d + 40, p->quantization == PZF_QUANT_SQRT ? p->quant_offset : 0.0f);
+    pzf_store_lef32(d + 44, p->quantization == PZF_QUANT_SQRT ? p->quant_scale : 0.0f);
+    pzf_store_le32(d + 48, PZF_HEADER_SIZE);
 }
 
 /* ---- Huffman coding, whole or in chunks --------------------------------
  * The stream (quantised symbols, or the pixels' bytes) is cut into chunks
  * (one for PZF_HUFFMAN).  Each chunk is planned and coded by one task into
  * its own worst-case-sized slot of dst, so threads never share output; the
- * streams are then moved down into place.  Large chunks are planned from a
- * sample of their symbols; every symbol that may occur keeps a code: for
- * quantised uint8/uint16 pixels those the monotonic quantiser produces
- * between the chunk's smallest and largest pixel, for bytes all 256 (so a
- * sample that misses more than a few of them means an exact count).  A
- * chunk whose sampled code does not fit its slot is counted exactly and
- * coded again. */
+ * streams are then moved down into place.  pzf_huf_compress_mapped plans
+ * each chunk (from a sample when it is large, see huf_compress.c). */
 typedef struct {
     const pzf_params *p;
     const void *src;       /* original pixels                                */
@@ -252,13 +223,6 @@ typedef struct {
 
 /* Inputs at least this large are quantised through a per-frame table. */
 #define TABLE_MIN_PIXELS ((uint64_t)1 << 16)
-/* Chunks of at least this many symbols are planned from every
- * SAMPLE_STEP-th symbol (odd, so the bytes of 2-, 4- or 8-byte values are
- * all sampled). */
-#define SAMPLE_MIN_PIXELS ((size_t)1 << 18)
-#define SAMPLE_STEP 7
-/* More unseen possible symbols than this: count exactly instead. */
-#define SAMPLE_MAX_UNSEEN 64
 
 static size_t chunk_len(const enc_job *j, size_t c)
 {
@@ -266,97 +230,14 @@ static size_t chunk_len(const enc_job *j, size_t c)
     return j->stream_n - start < j->cs ? j->stream_n - start : j->cs;
 }
 
-/* Smallest and largest of n pixels (a loop compilers vectorise; built
- * again for AVX2, which has unsigned 16-bit min/max, chosen at run time). */
-#define PZF_DEFINE_RANGE(NAME, ATTR, T)                                         \
-    ATTR static void NAME(const T *x, size_t n, unsigned *lo, unsigned *hi)     \
-    {                                                                           \
-        T a = (T)~(T)0, b = 0;                                                  \
-        size_t i;                                                               \
-        for (i = 0; i < n; i++) {                                               \
-            a = x[i] < a ? x[i] : a;                                            \
-            b = x[i] > b ? x[i] : b;                                            \
-        }                                                                       \
-        *lo = a;                                                                \
-        *hi = b;                                                                \
-    }
-PZF_DEFINE_RANGE(range_u8, , uint8_t)
-PZF_DEFINE_RANGE(range_u16, , uint16_t)
-#if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
-PZF_DEFINE_RANGE(range_u16_avx2, __attribute__((target("avx2"))), uint16_t)
-#endif
-
-/* Smallest and largest of n uint8 (width 1) or uint16 pixels, updating
- * *lo and *hi. */
-static void range_update(const void *src, int width, size_t n, unsigned *lo, unsigned *hi)
-{
-    unsigned a, b;
-    if (width == 1)
-        range_u8((const uint8_t *)src, n, &a, &b);
-#if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
-    else if (pzf_cpu_isa() >= PZF_ISA_AVX2)
-        range_u16_avx2((const uint16_t *)src, n, &a, &b);
-#endif
-    else
-        range_u16((const uint16_t *)src, n, &a, &b);
-    *lo = a < *lo ? a : *lo;
-    *hi = b > *hi ? b : *hi;
-}
-
-/* Pixels per block of the sampling pass: a multiple of SAMPLE_STEP, and
- * small enough to stay in cache between the range scan and the count. */
-#define SAMPLE_BLOCK ((size_t)SAMPLE_STEP << 12)
-
-/* Plan from a sample of a chunk's symbols: the bytes at src, or table[v]
- * of its uint8/uint16 pixels v.  1 if done, 0 if an exact count is needed. */
-static int plan_sampled(const uint8_t *table, const void *src, int width, size_t n,
-                        pzf_huf_plan *plan)
-{
-    uint64_t hist[256];
-    unsigned lo = 65535, hi = 0, s, unseen = 0;
-    size_t i;
-    memset(hist, 0, sizeof hist);
-    /* block by block, so the pixels are read from memory once */
-    for (i = 0; i < n; i += SAMPLE_BLOCK) {
-        size_t len = n - i < SAMPLE_BLOCK ? n - i : SAMPLE_BLOCK;
-        const uint8_t *block = (const uint8_t *)src + i * (size_t)width;
-        if (table) /* the quantiser is monotonic: symbols lie between these */
-            range_update(block, width, len, &lo, &hi);
-        pzf_huf_count_mapped(block, width, table, len, SAMPLE_STEP, hist);
-    }
-    if (table) {
-        lo = table[lo];
-        hi = table[hi];
-    } else {
-        lo = 0;
-        hi = 255;
-    }
-    for (s = lo; s <= hi; s++) {
-        hist[s] *= SAMPLE_STEP;
-        if (!hist[s]) {
-            hist[s] = 1;
-            unseen++;
-        }
-    }
-    if (unseen > SAMPLE_MAX_UNSEEN)
-        return 0;
-    pzf_huf_plan_init(hist, plan);
-    return 1;
-}
-
 static void enc_task(void *ctx, size_t c)
 {
     enc_job *j = (enc_job *)ctx;
     size_t start = c * j->cs, len = chunk_len(j, c), isz = pzf_itemsize(j->p->data_format);
-    size_t room = pzf_huf_bound(len);
     /* quantised, a chunk of the stream is the same chunk of pixels */
     const uint8_t *pixels = (const uint8_t *)j->src + (j->table || j->symbols ? start * isz : 0);
     /* the symbols: pixels through the table, or the stream's bytes */
     const void *src = j->table ? (const void *)pixels : (const void *)(j->stream + start);
-    int width = j->table ? (int)isz : 1;
-    uint8_t *out = j->dst + j->slots[c];
-    pzf_huf_plan plan;
-    uint64_t hist[256];
 
     if (j->symbols) {
         j->sizes[c] = pzf_quantize(pixels, j->p->data_format, len, j->p->quant_offset,
@@ -364,15 +245,8 @@ static void enc_task(void *ctx, size_t c)
         if (j->sizes[c] < 0)
             return;
     }
-    if (len >= SAMPLE_MIN_PIXELS && plan_sampled(j->table, src, width, len, &plan)) {
-        j->sizes[c] = pzf_huf_encode_mapped(&plan, src, width, j->table, len, out, room);
-        if (j->sizes[c] >= 0)
-            return;
-    }
-    memset(hist, 0, sizeof hist);
-    pzf_huf_count_mapped(src, width, j->table, len, 1, hist);
-    pzf_huf_plan_init(hist, &plan);
-    j->sizes[c] = pzf_huf_encode_mapped(&plan, src, width, j->table, len, out, room);
+    j->sizes[c] = pzf_huf_compress_mapped(src, j->table ? (int)isz : 1, j->table, len,
+                                          j->dst + j->slots[c], pzf_huf_bound(len));
 }
 
 static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)
@@ -410,7 +284,7 @@ static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)
     /* move the streams down behind each other (chunked: with their sizes) */
     pos = PZF_HEADER_SIZE;
     if (chunked) {
-        put_le(j->dst + pos, j->nchunks, 2);
+        pzf_store_le16(j->dst + pos, (uint16_t)j->nchunks);
         pos += 2;
     }
     for (c = 0; c < j->nchunks; c++) {
@@ -420,8 +294,8 @@ static int64_t compress_huffman(enc_job *j, size_t cap, int chunked)
             goto done;
         }
         if (chunked) {
-            put_le(j->dst + pos, size, 4);
-            put_le(j->dst + pos + 4, chunk_len(j, c), 4);
+            pzf_store_le32(j->dst + pos, (uint32_t)size);
+            pzf_store_le32(j->dst + pos + 4, (uint32_t)chunk_len(j, c));
         }
         pos += head;
         if (pos != j->slots[c])
@@ -552,7 +426,7 @@ static int decompress_chunked(const uint8_t *pl, size_t plen, size_t stream_n, d
 
     if (plen < 2)
         return PZF_ERR_CORRUPT;
-    nchunks = (size_t)get_le(pl, 2);
+    nchunks = (size_t)pzf_load_le16(pl);
     chunks = (dec_chunk *)malloc((nchunks + 1) * sizeof *chunks);
     status = (int *)malloc((nchunks + 1) * sizeof *status);
     if (!chunks || !status) {
@@ -565,8 +439,8 @@ static int decompress_chunked(const uint8_t *pl, size_t plen, size_t stream_n, d
             rc = PZF_ERR_CORRUPT;
             goto done;
         }
-        clen = (size_t)get_le(pl + pos, 4);
-        dlen = (size_t)get_le(pl + pos + 4, 4);
+        clen = (size_t)pzf_load_le32(pl + pos);
+        dlen = (size_t)pzf_load_le32(pl + pos + 4);
         pos += 8;
         if (plen - pos < clen || stream_n - out < dlen) {
             rc = PZF_ERR_CORRUPT;

@@ -41,6 +41,14 @@ int64_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, u
 int64_t pzf_huf_encode_mapped(const pzf_huf_plan *plan, const void *src, int width,
                               const uint8_t *table, size_t n, uint8_t *dst, size_t cap);
 
+/* Plan and encode n symbols (bytes, or mapped as above): blocks of 2^18
+ * symbols or more are planned from a sample, with an exact count when the
+ * sample misses too many possible symbols or its code does not fit cap.
+ * Returns the stream size or an error; never PZF_ERR_DST_SIZE when
+ * cap >= pzf_huf_bound(n).  The result depends only on the input. */
+int64_t pzf_huf_compress_mapped(const void *src, int width, const uint8_t *table, size_t n,
+                                uint8_t *dst, size_t cap);
+
 /* Decoder output kinds: bytes, or symbols mapped through a 256-entry
  * look-up table of uint8, uint16 or uint32 (float32 bits) values. */
 enum { PZF_SINK_U8 = 0, PZF_SINK_LUT8, PZF_SINK_LUT16, PZF_SINK_LUT32 };

@@ -297,8 +297,8 @@ typedef int (*encode_fn)(const uint64_t *, const uint8_t *, const uint64_t *, co
     }
 
 PZF_DEFINE_ENCODERS(, )
-#if defined(PZF_X86_64) && (defined(__GNUC__) || defined(__clang__))
-PZF_DEFINE_ENCODERS(_bmi2, __attribute__((target("bmi2"))))
+#ifdef PZF_HAVE_TARGET
+PZF_DEFINE_ENCODERS(_bmi2, PZF_TARGET("bmi2"))
 #define PZF_HAVE_BMI2_LOOP 1
 #endif
 
@@ -371,6 +371,117 @@ int64_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, u
                        size_t cap)
 {
     return pzf_huf_encode_mapped(plan, src, 1, NULL, n, dst, cap);
+}
+
+/* ---- planning from a sample --------------------------------------------
+ * Large blocks are planned from a sample of their symbols; every symbol
+ * that may occur keeps a code: for quantised uint8/uint16 pixels those the
+ * monotonic quantiser produces between the block's smallest and largest
+ * pixel, for bytes all 256 (so a sample that misses more than a few of them
+ * means an exact count).  A block whose sampled code does not fit is
+ * counted exactly and coded again. */
+/* Blocks of at least this many symbols are planned from every
+ * SAMPLE_STEP-th symbol (odd, so the bytes of 2-, 4- or 8-byte values are
+ * all sampled). */
+#define SAMPLE_MIN_PIXELS ((size_t)1 << 18)
+#define SAMPLE_STEP 7
+/* More unseen possible symbols than this: count exactly instead. */
+#define SAMPLE_MAX_UNSEEN 64
+
+/* Smallest and largest of n pixels (a loop compilers vectorise; built
+ * again for AVX2, which has unsigned 16-bit min/max, chosen at run time). */
+#define PZF_DEFINE_RANGE(NAME, ATTR, T)                                         \
+    ATTR static void NAME(const T *x, size_t n, unsigned *lo, unsigned *hi)     \
+    {                                                                           \
+        T a = (T)~(T)0, b = 0;                                                  \
+        size_t i;                                                               \
+        for (i = 0; i < n; i++) {                                               \
+            a = x[i] < a ? x[i] : a;                                            \
+            b = x[i] > b ? x[i] : b;                                            \
+        }                                                                       \
+        *lo = a;                                                                \
+        *hi = b;                                                                \
+    }
+PZF_DEFINE_RANGE(range_u8, , uint8_t)
+PZF_DEFINE_RANGE(range_u16, , uint16_t)
+#ifdef PZF_HAVE_TARGET
+PZF_DEFINE_RANGE(range_u16_avx2, PZF_TARGET("avx2"), uint16_t)
+#endif
+
+/* Smallest and largest of n uint8 (width 1) or uint16 pixels, updating
+ * *lo and *hi. */
+static void range_update(const void *src, int width, size_t n, unsigned *lo, unsigned *hi)
+{
+    unsigned a, b;
+    if (width == 1)
+        range_u8((const uint8_t *)src, n, &a, &b);
+#ifdef PZF_HAVE_TARGET
+    else if (pzf_cpu_features() & PZF_CPU_AVX2)
+        range_u16_avx2((const uint16_t *)src, n, &a, &b);
+#endif
+    else
+        range_u16((const uint16_t *)src, n, &a, &b);
+    *lo = a < *lo ? a : *lo;
+    *hi = b > *hi ? b : *hi;
+}
+
+/* Pixels per block of the sampling pass: a multiple of SAMPLE_STEP, and
+ * small enough to stay in cache between the range scan and the count. */
+#define SAMPLE_BLOCK ((size_t)SAMPLE_STEP << 12)
+
+/* Plan from a sample of a block's symbols: the bytes at src, or table[v]
+ * of its uint8/uint16 pixels v.  1 if done, 0 if an exact count is needed. */
+static int plan_sampled(const uint8_t *table, const void *src, int width, size_t n,
+                        pzf_huf_plan *plan)
+{
+    uint64_t hist[256];
+    unsigned lo = 65535, hi = 0, s, unseen = 0;
+    size_t i;
+    memset(hist, 0, sizeof hist);
+    /* block by block, so the pixels are read from memory once */
+    for (i = 0; i < n; i += SAMPLE_BLOCK) {
+        size_t len = n - i < SAMPLE_BLOCK ? n - i : SAMPLE_BLOCK;
+        const uint8_t *block = (const uint8_t *)src + i * (size_t)width;
+        if (table) /* the quantiser is monotonic: symbols lie between these */
+            range_update(block, width, len, &lo, &hi);
+        pzf_huf_count_mapped(block, width, table, len, SAMPLE_STEP, hist);
+    }
+    if (table) {
+        lo = table[lo];
+        hi = table[hi];
+    } else {
+        lo = 0;
+        hi = 255;
+    }
+    for (s = lo; s <= hi; s++) {
+        hist[s] *= SAMPLE_STEP;
+        if (!hist[s]) {
+            hist[s] = 1;
+            unseen++;
+        }
+    }
+    if (unseen > SAMPLE_MAX_UNSEEN)
+        return 0;
+    pzf_huf_plan_init(hist, plan);
+    return 1;
+}
+
+int64_t pzf_huf_compress_mapped(const void *src, int width, const uint8_t *table, size_t n,
+                                uint8_t *dst, size_t cap)
+{
+    pzf_huf_plan plan;
+    uint64_t hist[256];
+    int64_t rc;
+
+    if (n >= SAMPLE_MIN_PIXELS && plan_sampled(table, src, width, n, &plan)) {
+        rc = pzf_huf_encode_mapped(&plan, src, width, table, n, dst, cap);
+        if (rc >= 0)
+            return rc;
+    }
+    memset(hist, 0, sizeof hist);
+    pzf_huf_count_mapped(src, width, table, n, 1, hist);
+    pzf_huf_plan_init(hist, &plan);
+    return pzf_huf_encode_mapped(&plan, src, width, table, n, dst, cap);
 }
 
 size_t pzf_huf_bound(size_t n)

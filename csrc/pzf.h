@@ -21,6 +21,24 @@
 extern "C" {
 #endif
 
+/* ---- library version ---------------------------------------------------
+ * The one source of pzfcodec's version: setup.py reads these three lines,
+ * and pzfcodec.__version__ is pzf_version_string(). */
+#define PZF_VERSION_MAJOR 0
+#define PZF_VERSION_MINOR 1
+#define PZF_VERSION_PATCH 0
+#define PZF_VERSION_NUMBER \
+    (PZF_VERSION_MAJOR * 10000 + PZF_VERSION_MINOR * 100 + PZF_VERSION_PATCH)
+#define PZF_STR_(x) #x
+#define PZF_STR(x) PZF_STR_(x)
+#define PZF_VERSION_STRING \
+    PZF_STR(PZF_VERSION_MAJOR) "." PZF_STR(PZF_VERSION_MINOR) "." PZF_STR(PZF_VERSION_PATCH)
+/* The version of the library linked (PZF_VERSION_NUMBER when it was built),
+ * to compare with the header's macros. */
+unsigned pzf_version(void);
+/* The same as "MAJOR.MINOR.PATCH". */
+const char *pzf_version_string(void);
+
 /* ---- error codes ------------------------------------------------------ */
 enum {
     PZF_OK = 0,
@@ -40,7 +58,7 @@ enum { PZF_QUANT_NONE = 0, PZF_QUANT_SQRT = 1 };
 
 #define PZF_HEADER_SIZE 64     /* version 3, written by pzfcodec */
 #define PZF_HEADER_SIZE_V1 48  /* versions 1 and 2               */
-#define PZF_VERSION 3
+#define PZF_FORMAT_VERSION 3 /* header version pzfcodec writes */
 /* Default refusal limit for the decoded size claimed by a header. */
 #define PZF_DEFAULT_MAX_DECODED ((uint64_t)4 << 30)
 /* Default decoded bytes per chunk in chunked Huffman mode. */
@@ -90,7 +108,10 @@ typedef struct {
 /* Fill p with defaults: uint16, Huffman, no quantisation, 'C', 1 thread. */
 void pzf_params_init(pzf_params *p);
 
-/* Upper bound of the blob size pzf_compress may produce. */
+/* Upper bound of the blob size pzf_compress may produce for p, or 0 if p
+ * is invalid (an unknown format, compression, quantisation or dim_order,
+ * bad quantisation parameters, a shape whose size overflows, or p NULL):
+ * pzf_compress refuses such parameters with an error. */
 size_t pzf_compress_bound(const pzf_params *p);
 
 /* Compress the array at src (shape/format/order from p) into a v3 blob.
@@ -136,14 +157,10 @@ int pzf_dequantize(const uint8_t *src, size_t n, float offset, float scale,
                    int data_format, void *dst);
 
 /* ---- CPU dispatch ----------------------------------------------------- */
-enum { PZF_ISA_AUTO = -1, PZF_ISA_SCALAR = 0, PZF_ISA_AVX2 = 1,
-       PZF_ISA_AVX512 = 2 };
-/* Best instruction set this CPU supports (PZF_ISA_*). */
+enum { PZF_ISA_SCALAR = 0, PZF_ISA_AVX2 = 1, PZF_ISA_AVX512 = 2 };
+/* Best SIMD instruction set this CPU and OS support (PZF_ISA_*), detected
+ * once per process; the kernels are chosen from it at run time. */
 int pzf_cpu_isa(void);
-/* pzf_quantize with a forced kernel, for tests comparing kernels bit for
- * bit.  Returns PZF_ERR_UNSUPPORTED if the CPU lacks isa. */
-int pzf_quantize_isa(const void *src, int data_format, size_t n, float offset,
-                     float scale, uint8_t *dst, int isa);
 
 #ifdef __cplusplus
 }

@@ -178,27 +178,6 @@ static void quant_u8(const uint8_t *src, size_t n, const pzf_qparams *qp, uint8_
 
 /* ---- dispatch --------------------------------------------------------- */
 
-int pzf_cpu_isa(void)
-{
-    /* Racing first calls all store the same value. */
-#if defined(__GNUC__)
-    static int cached = -2;
-    int isa = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (isa == -2) {
-        isa = pzf_cpu_detect_isa();
-        __atomic_store_n(&cached, isa, __ATOMIC_RELAXED);
-    }
-#else
-    static volatile long cached = -2;
-    int isa = (int)cached;
-    if (isa == -2) {
-        isa = pzf_cpu_detect_isa();
-        cached = isa;
-    }
-#endif
-    return isa;
-}
-
 int pzf_quantize_isa(const void *src, int data_format, size_t n, float offset,
                      float scale, uint8_t *dst, int isa)
 {

@@ -33,14 +33,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compat.h"
 #include "pzf.h"
+#include "pzf_testing.h"
 
 /* The exact test relies on double arithmetic rounding once per operation. */
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 2
 #error "pzfcodec needs IEEE double arithmetic without excess precision (x86: -msse2 -mfpmath=sse)"
 #endif
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(_MSC_VER))
+#ifdef PZF_HAVE_X86_INTRINSICS
 #define PZF_HAVE_X86_KERNELS 1
 #endif
 

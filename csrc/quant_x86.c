@@ -14,13 +14,8 @@
 
 #include <immintrin.h>
 
-#if defined(__GNUC__)
-#define PZF_TARGET_AVX2 __attribute__((target("avx2")))
-#define PZF_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512dq,avx512vl")))
-#else
-#define PZF_TARGET_AVX2
-#define PZF_TARGET_AVX512
-#endif
+#define PZF_TARGET_AVX2 PZF_TARGET("avx2")
+#define PZF_TARGET_AVX512 PZF_TARGET("avx2,avx512f,avx512bw,avx512dq,avx512vl")
 
 /* Recompute exactly the lanes flagged in amb; lane l holds src[l]. */
 #define PZF_FIX_LANES(amb, src, qp, dst)                                        \
@@ -219,16 +214,6 @@ PZF_TARGET_AVX512 void pzf_quant_u16_avx512(const uint16_t *src, size_t n,
  * The result is the table's by construction. */
 #define LOOKUP_BLOCK 1024
 
-static inline unsigned lowest_bit(unsigned m) /* m != 0 */
-{
-#if defined(__GNUC__) || defined(__clang__)
-    return (unsigned)__builtin_ctz(m);
-#else
-    unsigned long l;
-    _BitScanForward(&l, m);
-    return (unsigned)l;
-#endif
-}
 
 PZF_TARGET_AVX512 static inline __m512i window_words(const uint8_t *lut)
 {
@@ -261,7 +246,7 @@ PZF_TARGET_AVX512 void pzf_lookup_u16_avx512(const uint16_t *src, size_t n,
             unsigned miss = ~(unsigned)in;
             _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi16_epi8(r));
             while (miss) {
-                unsigned l = lowest_bit(miss);
+                unsigned l = pzf_ctz32(miss);
                 dst[i + l] = lut[src[i + l]];
                 miss &= miss - 1;
             }

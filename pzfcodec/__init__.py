@@ -12,6 +12,7 @@ Importing the package also registers the PZF filter with h5py (see
 """
 from . import PZFFormat
 from ._core import cpu_isa
+from ._core import version as _core_version
 from .codec import (DEFAULT_MAX_DECODED_SIZE, FrameHeader, Quantization, camera_quantization,
                     compress, compress_stack, decompress, decompress_stack, dequantize,
                     huffman_compress, huffman_decompress, quantize, read_header)
@@ -20,7 +21,7 @@ from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError, File
 from .hdf5 import FILTER_ID, PLUGIN_PATH, PZF
 from .hdf5 import register as _register_hdf5
 
-__version__ = "0.1.0"
+__version__: str = _core_version()
 
 __all__ = [
     "compress", "decompress", "read_header", "FrameHeader", "Quantization",

@@ -57,11 +57,15 @@ cdef extern from "pzf.h" nogil:
     int64_t pzf_huf_decompress(const uint8_t *src, size_t n, uint8_t *dst, size_t out)
     int pzf_quantize(const void *src, int fmt, size_t n, float offset, float scale,
                      uint8_t *dst)
-    int pzf_quantize_isa(const void *src, int fmt, size_t n, float offset, float scale,
-                         uint8_t *dst, int isa)
     int pzf_dequantize(const uint8_t *src, size_t n, float offset, float scale, int fmt,
                        void *dst)
     int pzf_cpu_isa()
+    unsigned pzf_version()
+    const char *pzf_version_string()
+
+cdef extern from "pzf_testing.h" nogil:
+    int pzf_quantize_isa(const void *src, int fmt, size_t n, float offset, float scale,
+                         uint8_t *dst, int isa)
 
 cdef extern from "Python.h":
     PyObject *new_bytes "PyBytes_FromStringAndSize"(const char *v, Py_ssize_t n)
@@ -82,6 +86,12 @@ _ERRORS = {
     PZF_ERR_ARGUMENT: BadArgumentError,
     PZF_ERR_TOO_LARGE: DataTooLargeError,
     PZF_ERR_NOMEM: MemoryError,
+    PZF_ERR_DST_SIZE: BadArgumentError,
+}
+# What to do about an error, where the C message alone does not say.
+_ADVICE = {
+    PZF_ERR_DST_SIZE: " (give a destination of at least the decoded size, "
+                      "read_header(blob).decoded_size bytes)",
 }
 
 
@@ -90,7 +100,7 @@ cdef int64_t check(int64_t rc, str what) except -1:
     if rc >= 0:
         return rc
     msg = pzf_error_string(<int>rc).decode()
-    raise _ERRORS.get(<int>rc, PZFError)(f"{what}: {msg}")
+    raise _ERRORS.get(<int>rc, PZFError)(f"{what}: {msg}{_ADVICE.get(<int>rc, '')}")
 
 
 cdef PyObject *alloc_bytes(size_t n) except NULL:
@@ -232,6 +242,16 @@ def dequantize(const uint8_t[::1] src, float offset, float scale, int data_forma
     with nogil:
         rc = pzf_dequantize(sp, n, offset, scale, data_format, dp)
     check(rc, "dequantize")
+
+
+def version():
+    """Version of the C core, "MAJOR.MINOR.PATCH" (the package's version)."""
+    return pzf_version_string().decode()
+
+
+def version_number():
+    """The C core's version as MAJOR * 10000 + MINOR * 100 + PATCH."""
+    return pzf_version()
 
 
 def cpu_isa():

@@ -286,3 +286,12 @@ def test_sampled_plans_lossless():
             blob = pzfcodec.compress(arr, comp)
             np.testing.assert_array_equal(pzfcodec.decompress(blob), arr)
             assert len(blob) <= 64 + 2 + 8 + arr.size + 321
+
+
+def test_destination_too_small_is_a_bad_argument():
+    """PZF_ERR_DST_SIZE from the C core is a BadArgumentError that says how
+    large the destination must be."""
+    from pzfcodec import _core
+    blob = pzfcodec.compress(np.arange(64, dtype=np.uint16).reshape(8, 8))
+    with pytest.raises(pzfcodec.BadArgumentError, match="at least the decoded size"):
+        _core.decompress_into(blob, bytearray(100), 1 << 20, 1)

@@ -43,3 +43,21 @@ def test_wheel_installs_without_compiler(tmp_path):
              "print(pzfcodec.__file__)")
     assert str(user) in _run([str(upy), "-c", check], cwd=tmp_path).stdout
     assert sys.executable  # the suite's own interpreter is untouched
+
+
+def test_one_version_everywhere():
+    """csrc/pzf.h's PZF_VERSION_* macros are the one source: the C core
+    reports them, pzfcodec.__version__ is that, and the installed
+    distribution's metadata (setup.py reads the header) agrees."""
+    import re
+    from importlib.metadata import version
+
+    import pzfcodec
+    from pzfcodec import _core
+
+    text = (ROOT / "csrc" / "pzf.h").read_text()
+    major, minor, patch = (int(re.search(rf"#define PZF_VERSION_{k} (\d+)", text).group(1))
+                           for k in ("MAJOR", "MINOR", "PATCH"))
+    assert pzfcodec.__version__ == _core.version() == f"{major}.{minor}.{patch}"
+    assert _core.version_number() == major * 10000 + minor * 100 + patch
+    assert version("pzfcodec") == pzfcodec.__version__

@@ -2,13 +2,25 @@
  * h5z_pzf.c - HDF5 filter plugin storing every chunk as a PZF v3 blob.
  *
  * The plugin links no HDF5 library and needs no HDF5 headers.  The few HDF5
- * functions it calls (only in can_apply, set_local and when reporting an
- * error) are looked up at run time in the HDF5 library that invoked the
- * callback: the callback's return address identifies that library, so the
- * plugin works with h5py's bundled HDF5 (registered from Python with
- * H5Zregister) and with any program that loads it from HDF5_PLUGIN_PATH,
- * even when several HDF5 libraries live in one process.  Coding and decoding
- * chunks needs no HDF5 function at all.
+ * functions it calls (in can_apply, set_local, when decoding a chunk and
+ * when reporting an error) are looked up at run time in the HDF5 library
+ * that invoked the callback: the callback's return address identifies that
+ * library, so the plugin works with h5py's bundled HDF5 (registered from
+ * Python with H5Zregister) and with any program that loads it from
+ * HDF5_PLUGIN_PATH, even when several HDF5 libraries live in one process.
+ *
+ * Stored parameters are never trusted for sizes.  HDF5 copies a whole chunk
+ * (the product of the dataset's chunk dimensions times its element size)
+ * out of the buffer the filter returns, without checking the buffer's size,
+ * and the filter callback is not told which dataset it serves.  A file whose
+ * cd_values describe a smaller chunk than its layout would make HDF5 read
+ * past the decoded data.  So before returning a decoded chunk the filter
+ * finds the open datasets that carry exactly these cd_values
+ * (H5Fget_obj_ids) and refuses the chunk unless there is at least one and
+ * every one of them has chunks of exactly the decoded size (see
+ * check_open_chunks).  A chunk read when no dataset with these parameters
+ * is open (a program reading through something other than a dataset
+ * identifier) is refused too.
  *
  * Filter id: 53338 (0xD05A = 0x8000 | ASCII "PZ"), in the range HDF5
  * reserves for unregistered filters.
@@ -41,6 +53,7 @@
 #  define _GNU_SOURCE /* dladdr, RTLD_DEFAULT, RTLD_NOLOAD */
 #endif
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +89,9 @@ enum { H5PL_TYPE_FILTER = 0 };
 enum { H5T_INTEGER = 0, H5T_FLOAT = 1, H5T_VLEN = 9 }; /* H5T_class_t */
 enum { H5T_SGN_NONE = 0 };
 enum { H5T_ORDER_LE = 0, H5T_ORDER_BE = 1 };
+/* H5Fget_obj_ids: H5F_OBJ_ALL as a file identifier means every open file */
+#define H5F_OBJ_DATASET 0x0002u
+#define H5F_OBJ_ALL 0x001Fu
 #define H5Z_FLAG_REVERSE 0x0100u
 #define H5E_DEFAULT ((hid_t)0)
 #define H5S_MAX_RANK 32
@@ -112,6 +128,12 @@ typedef struct {
     int (*Tget_order)(hid_t);
     htri_t (*Tequal)(hid_t, hid_t);
     htri_t (*Tdetect_class)(hid_t, int);
+    ptrdiff_t (*Fget_obj_count)(hid_t, unsigned); /* ssize_t */
+    ptrdiff_t (*Fget_obj_ids)(hid_t, unsigned, size_t, hid_t *);
+    hid_t (*Dget_create_plist)(hid_t);
+    hid_t (*Dget_type)(hid_t);
+    herr_t (*Pclose)(hid_t);
+    herr_t (*Tclose)(hid_t);
     const hid_t *ERR_CLS, *E_PLINE, *E_CALLBACK, *E_CANTFILTER, *F32LE;
 } h5api;
 
@@ -176,6 +198,12 @@ static int h5api_load(h5api *a, const void *caller)
     GET(Tget_order, "H5Tget_order");
     GET(Tequal, "H5Tequal");
     GET(Tdetect_class, "H5Tdetect_class");
+    GET(Fget_obj_count, "H5Fget_obj_count");
+    GET(Fget_obj_ids, "H5Fget_obj_ids");
+    GET(Dget_create_plist, "H5Dget_create_plist");
+    GET(Dget_type, "H5Dget_type");
+    GET(Pclose, "H5Pclose");
+    GET(Tclose, "H5Tclose");
     a->ERR_CLS = (const hid_t *)sym(a->lib, "H5E_ERR_CLS_g");
     a->E_PLINE = (const hid_t *)sym(a->lib, "H5E_PLINE_g");
     a->E_CALLBACK = (const hid_t *)sym(a->lib, "H5E_CALLBACK_g");
@@ -185,6 +213,8 @@ static int h5api_load(h5api *a, const void *caller)
     return (a->Epush2 && a->Pget_chunk && a->Pget_filter_by_id2 &&
             a->Pmodify_filter && a->Pget_nfilters && a->Pget_filter2 && a->Tget_class && a->Tget_size &&
             a->Tget_sign && a->Tget_order && a->Tequal && a->Tdetect_class &&
+            a->Fget_obj_count && a->Fget_obj_ids && a->Dget_create_plist &&
+            a->Dget_type && a->Pclose && a->Tclose &&
             a->ERR_CLS && a->E_PLINE && a->E_CALLBACK && a->E_CANTFILTER &&
             a->F32LE) ? 0 : -1;
 }
@@ -467,6 +497,105 @@ static herr_t set_local_pzf(hid_t dcpl, hid_t type, hid_t space)
     return ret < 0 ? -1 : 0;
 }
 
+/* ---- decoded size against the datasets' real chunks ------------------ */
+/* Bytes in one chunk of dataset dset: the product of its chunk dimensions
+ * and its element size (what HDF5 copies out of a decoded chunk), or 0 if
+ * they cannot be read or the product reaches 2**64. */
+static uint64_t dataset_chunk_bytes(const h5api *a, hid_t dset, hid_t dcpl)
+{
+    hsize_t dims[H5S_MAX_RANK];
+    uint64_t bytes;
+    int i, ndims = a->Pget_chunk(dcpl, H5S_MAX_RANK, dims);
+    hid_t type = a->Dget_type(dset);
+    if (type < 0)
+        return 0;
+    bytes = a->Tget_size(type);
+    a->Tclose(type);
+    if (ndims < 1 || ndims > H5S_MAX_RANK)
+        return 0;
+    for (i = 0; i < ndims; i++) {
+        if (dims[i] == 0 || bytes > UINT64_MAX / dims[i])
+            return 0;
+        bytes *= dims[i];
+    }
+    return bytes;
+}
+
+/* Whether the pipeline of dcpl holds PZF with exactly these cd_values. */
+static int has_cd_values(const h5api *a, hid_t dcpl, size_t cd_nelmts,
+                         const unsigned cd_values[])
+{
+    int i, nf = a->Pget_nfilters(dcpl);
+    for (i = 0; i < nf; i++) {
+        unsigned flags, config, cd[CD_COUNT + 1];
+        size_t n = CD_COUNT + 1;
+        char name[1];
+        if (a->Pget_filter2(dcpl, (unsigned)i, &flags, &n, cd, sizeof name,
+                            name, &config) == PZF_FILTER_ID)
+            return n == cd_nelmts && n <= CD_COUNT + 1 &&
+                   memcmp(cd, cd_values, n * sizeof *cd) == 0;
+    }
+    return 0;
+}
+
+/* The filter callback does not learn which dataset it decodes for, and
+ * HDF5 copies a full chunk of that dataset out of the buffer returned.
+ * Accept a decoded size only if some open dataset carries exactly these
+ * cd_values and every such dataset has chunks of exactly that size; else
+ * write a message and return -1. */
+static int check_open_chunks(const void *caller, size_t cd_nelmts,
+                             const unsigned cd_values[], uint64_t decoded,
+                             char *msg, size_t msg_size)
+{
+    h5api a;
+    hid_t *ids = NULL;
+    ptrdiff_t i, n = 0;
+    uint64_t other = 0;
+    int found = 0, ret = -1;
+
+    if (h5api_load(&a, caller) != 0) {
+        snprintf(msg, msg_size,
+                 "the HDF5 library reading the file does not export the "
+                 "functions needed to check the chunk size");
+        goto done;
+    }
+    n = a.Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_DATASET);
+    if (n > 0 && (size_t)n <= SIZE_MAX / sizeof *ids)
+        ids = (hid_t *)malloc((size_t)n * sizeof *ids);
+    if (ids)
+        n = a.Fget_obj_ids((hid_t)H5F_OBJ_ALL, H5F_OBJ_DATASET, (size_t)n, ids);
+    for (i = 0; ids && i < n; i++) {
+        hid_t dcpl = a.Dget_create_plist(ids[i]);
+        if (dcpl < 0)
+            continue;
+        if (has_cd_values(&a, dcpl, cd_nelmts, cd_values)) {
+            uint64_t bytes = dataset_chunk_bytes(&a, ids[i], dcpl);
+            if (bytes == decoded)
+                found = 1;
+            else
+                other = bytes ? bytes : UINT64_MAX;
+        }
+        a.Pclose(dcpl);
+    }
+    if (other) {
+        snprintf(msg, msg_size,
+                 "the filter parameters describe chunks of %lu bytes but the "
+                 "dataset's chunks hold %.0f bytes; the file is corrupt or "
+                 "crafted", (unsigned long)decoded, (double)other);
+    } else if (!found) {
+        snprintf(msg, msg_size,
+                 "no open dataset has these filter parameters, so the size "
+                 "of the chunk HDF5 expects cannot be checked; read chunks "
+                 "through an open dataset");
+    } else {
+        ret = 0;
+    }
+done:
+    free(ids);
+    h5api_release(&a);
+    return ret;
+}
+
 /* ---- the filter ------------------------------------------------------- */
 static size_t filter_pzf(unsigned flags, size_t cd_nelmts,
                          const unsigned cd_values[], size_t nbytes,
@@ -505,6 +634,7 @@ static size_t filter_pzf(unsigned flags, size_t cd_nelmts,
 
     if (flags & H5Z_FLAG_REVERSE) {
         pzf_header h;
+        char msg[300];
         r = pzf_read_header(*buf, nbytes, chunk_bytes, &h);
         if (r < 0 || (uint64_t)r != chunk_bytes || h.data_format != fmt ||
             h.width != cd_values[9] || h.height != cd_values[10] ||
@@ -515,6 +645,11 @@ static size_t filter_pzf(unsigned flags, size_t cd_nelmts,
                          (unsigned)nbytes,
                          r < 0 ? pzf_error_string((int)r)
                                : "shape or type differs");
+            return 0;
+        }
+        if (check_open_chunks(caller, cd_nelmts, cd_values, chunk_bytes, msg,
+                              sizeof msg) < 0) {
+            filter_error(caller, "%s", msg);
             return 0;
         }
         out = malloc(chunk_bytes ? (size_t)chunk_bytes : 1);

@@ -8,6 +8,10 @@
   flips, random bytes): any out-of-bounds access, UB or crash fails.
 * With clang's libFuzzer each target then fuzzes for ``PZF_FUZZ_SECONDS``
   seconds (default 10) from that corpus.
+* ``fuzz_filter`` drives the HDF5 filter callback itself (csrc/h5z_pzf.c,
+  with the HDF5 functions it looks up stubbed) with hostile ``cd_values``,
+  hostile chunks and datasets whose real chunk size differs from what the
+  parameters claim.
 """
 from __future__ import annotations
 
@@ -26,15 +30,19 @@ ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
 TESTC = ROOT / "tests" / "c"
 CORE = sorted(p for p in CSRC.glob("*.c") if p.name != "h5z_pzf.c")
-TARGETS = ["fuzz_decompress", "fuzz_huffman", "fuzz_header", "fuzz_roundtrip"]
+TARGETS = ["fuzz_decompress", "fuzz_huffman", "fuzz_header", "fuzz_roundtrip", "fuzz_filter"]
+# extra sources and link flags per target (the filter's HDF5 stubs must be
+# exported for the plugin's run-time symbol lookup)
+EXTRA = {"fuzz_filter": ([CSRC / "h5z_pzf.c"], ["-rdynamic", "-ldl"])}
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer"]
 FUZZ_SECONDS = int(os.environ.get("PZF_FUZZ_SECONDS", "10"))
 
 
-def _compile(cc: str, out: Path, sources, flags) -> None:
-    cmd = [cc, "-std=c99", f"-I{CSRC}", *flags, *map(str, sources), "-o", str(out),
-           "-lpthread", "-lm"]
+def _compile(cc: str, out: Path, sources, flags, target: str = "") -> None:
+    extra_sources, extra_flags = EXTRA.get(target, ([], []))
+    cmd = [cc, "-std=c99", f"-I{CSRC}", *flags, *map(str, [*sources, *extra_sources]),
+           "-o", str(out), *extra_flags, "-lpthread", "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
 
@@ -63,6 +71,46 @@ def _damaged(blob: bytes, rng) -> list[bytes]:
         b[64:70] = rng.integers(0, 256, 6, dtype=np.uint8).tobytes()
     out.append(bytes(b))
     return out
+
+
+def _filter_input(decode: bool, datasets, cd, chunk: bytes, *, other_cd=False,
+                  ncd: int = 12) -> bytes:
+    """One fuzz_filter input (layout in tests/c/fuzz_filter.c): the open
+    datasets as (rank, dims, element size), dataset 0 being the one read."""
+    head = bytes([int(decode) | len(datasets) << 1 | int(other_cd) << 3, ncd])
+    head += np.asarray(cd, "<u4").tobytes()
+    for k in range(3):
+        rank, dims, size = datasets[k] if k < len(datasets) else (1, (1,), 1)
+        dims = tuple(dims) + (1,) * (3 - len(dims))
+        head += bytes([rank - 1, *(d - 1 for d in dims), size - 1])
+    return head + chunk
+
+
+def _filter_seeds(rng) -> list[bytes]:
+    """Honest chunks of the filter (decode and encode), the same with the
+    real chunk larger or smaller than the parameters say, no open dataset,
+    other datasets with equal or different parameters, damaged blobs."""
+    seeds = []
+    for dims, dtype, fmt in (((8, 8), "u2", 1), ((4, 6, 3), "u1", 0), ((16,), "f4", 2)):
+        shape = dims + (1,) * (3 - len(dims))
+        frame = rng.integers(0, 200, shape).astype(dtype)
+        for comp, code in (("raw", 0), ("huffman", 1), ("chunked", 2)):
+            cd = [code, 0, 0, 0, 1, 0, 1, fmt, frame.itemsize, *shape]
+            blob = pzfcodec.compress(frame, comp, dim_order="C", chunk_size=64)
+            ds = (len(dims), dims, frame.itemsize)
+            seeds.append(_filter_input(True, [ds], cd, blob))
+            seeds.append(_filter_input(True, [ds, ds], cd, blob, other_cd=True))
+            seeds.append(_filter_input(False, [ds], cd, frame.tobytes()))
+            seeds.append(_filter_input(True, [], cd, blob))
+            seeds += [_filter_input(True, [ds], cd, b) for b in _damaged(blob, rng)[:4]]
+            bigger = (len(dims), tuple(d * 2 for d in dims), frame.itemsize)
+            seeds.append(_filter_input(True, [bigger], cd, blob))
+            seeds.append(_filter_input(True, [ds, bigger], cd, blob))
+    # the file of issue 10 item 3: parameters claim 1x1x1, the chunk is 64x64
+    one = pzfcodec.compress(np.array([[[7]]], np.uint16), dim_order="C")
+    seeds.append(_filter_input(True, [(2, (64, 64), 2)], [1, 0, 0, 0, 0, 0, 1, 1, 2, 1, 1, 1], one))
+    seeds.append(_filter_input(True, [(2, (64, 64), 2)], [1, 0, 0, 0], one, ncd=4))
+    return seeds
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +143,8 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
             n = min(len(s) * 3, 65535).to_bytes(2, "big")
             (dirs["fuzz_huffman"] / f"{i}.bin").write_bytes(n + sample)
             i += 1
+    for k, sample in enumerate(_filter_seeds(rng)):
+        (dirs["fuzz_filter"] / f"f{k}.bin").write_bytes(sample)
     for k in range(64):
         data = rng.integers(0, 256, int(rng.integers(4, 3000)), dtype=np.uint8).tobytes()
         (dirs["fuzz_roundtrip"] / f"{k}.bin").write_bytes(data)
@@ -108,7 +158,7 @@ def test_sanitizers_replay_corpus(target, corpus, tmp_path):
     cc = require_tool("gcc")
     exe = tmp_path / f"sanitize_{target}"
     _compile(cc, exe, CORE + [TESTC / f"{target}.c", TESTC / "sanitize_main.c"],
-             ["-g", "-O1", *SANITIZE])
+             ["-g", "-O1", *SANITIZE], target)
     files = sorted(map(str, corpus[target].iterdir()))
     assert len(files) > 20
     proc = subprocess.run([str(exe), *files], capture_output=True, text=True,
@@ -134,7 +184,7 @@ def test_libfuzzer(target, corpus, tmp_path):
     exe = tmp_path / target
     _compile(cc, exe, CORE + [TESTC / f"{target}.c"],
              ["-g", "-O1", "-fsanitize=fuzzer,address,undefined",
-              "-fno-sanitize-recover=all"])
+              "-fno-sanitize-recover=all"], target)
     work = tmp_path / "corpus"
     work.mkdir()
     proc = subprocess.run(

@@ -17,9 +17,10 @@ from .codec import (DEFAULT_MAX_DECODED_SIZE, FrameHeader, Quantization, camera_
                     compress, compress_stack, decompress, decompress_stack, dequantize,
                     huffman_compress, huffman_decompress, quantize, read_header)
 from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError, FileLockedError, PZFError,
-                     UnsafePickleError, UnsupportedFormatError)
+                     QueueFullError, SpoolError, UnsafePickleError, UnsupportedFormatError)
 from .hdf5 import FILTER_ID, PLUGIN_PATH, PZF
 from .hdf5 import register as _register_hdf5
+from .spool import SeriesWriter, SpoolStats
 
 __version__: str = _core_version()
 
@@ -30,6 +31,7 @@ __all__ = [
     "PZFFormat", "PZF", "FILTER_ID", "PLUGIN_PATH",
     "PZFError", "CorruptDataError", "UnsupportedFormatError", "BadArgumentError",
     "DataTooLargeError", "UnsafePickleError", "FileLockedError",
+    "SpoolError", "QueueFullError", "SeriesWriter", "SpoolStats",
 ]
 
 _register_hdf5()

@@ -13,6 +13,8 @@ __all__ = [
     "DataTooLargeError",
     "UnsafePickleError",
     "FileLockedError",
+    "SpoolError",
+    "QueueFullError",
 ]
 
 
@@ -42,3 +44,23 @@ class UnsafePickleError(PZFError):
 
 class FileLockedError(PZFError, OSError):
     """Another program holds the file open for writing and has locked it."""
+
+
+class SpoolError(PZFError):
+    """Writing a spooled series failed (disk full, server gone, permission...).
+
+    Attributes
+    ----------
+    durable : int
+        Frames, counted from the first, that were durable before the failure;
+        they read back intact.
+    """
+
+    def __init__(self, message: str, durable: int = 0) -> None:
+        super().__init__(message)
+        self.durable = durable
+
+
+class QueueFullError(SpoolError):
+    """:meth:`SeriesWriter.append` with ``on_full="raise"`` found the queue full;
+    the frame was not taken."""

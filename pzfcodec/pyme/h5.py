@@ -41,6 +41,10 @@ def open_hdf5_file(path: PathLike) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
+        try:  # being written in SWMR mode, or its SWMR writer crashed
+            return h5py.File(path, "r", swmr=True)
+        except OSError:
+            pass
         if isinstance(exc, BlockingIOError) or "unable to lock file" in str(exc):
             raise FileLockedError(
                 f"cannot open {path}: another program (e.g. a PYME acquisition or data server still "

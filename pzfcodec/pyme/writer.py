@@ -60,7 +60,7 @@ def frame_batches(frames: Frames, n: int, frame_shape: Tuple[int, ...], dtype: n
         yield k0, np.asarray(frames[k0:k1], dtype=dtype)
 
 
-def _series_metadata(metadata: Optional[Mapping[str, Any]]) -> dict:
+def series_metadata(metadata: Optional[Mapping[str, Any]]) -> dict:
     md = dict(metadata or {})
     md.setdefault("DimOrder", "XYCZT")
     md.setdefault("SizeC", 1)
@@ -112,7 +112,7 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
     from ..codec import compress_stack
 
     n, frame_shape, dtype = frame_info(frames)
-    md = _series_metadata(metadata)
+    md = series_metadata(metadata)
     if sequence_id is None:
         try:
             sequence_id = int(md.get("imageID", 0))
@@ -164,7 +164,7 @@ def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping
     from ..hdf5 import PZF
 
     n, frame_shape, dtype = frame_info(frames)
-    md = _series_metadata(metadata)
+    md = series_metadata(metadata)
     # the filter runs threads only within a chunk, in chunked mode (range 1..256; 0 = all CPUs)
     threads = max(1, min(256, threads or os.cpu_count() or 1)) if compression == "chunked" else 1
     q = as_quantization(quantization)

@@ -1,0 +1,372 @@
+"""SeriesWriter: targets, queue policy, counters, durability, crashes (SIGKILL), full disks."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import pzfcodec
+from common import IN_CI, assert_bits_equal, require_module
+from pyme_peer import run_pyme
+from pzfcodec.spool import recover, spool_status
+from spool_child import QUANT, frame
+
+CHILD = Path(__file__).parent / "spool_child.py"
+TARGETS = {"pyme": "run.h5", "filter": "run.hdf5", "zarr": "run.zarr"}
+#: SIGKILL runs per local target and mode; more with PZF_SPOOL_CRASH_RUNS
+CRASH_RUNS = int(os.environ.get("PZF_SPOOL_CRASH_RUNS", "3"))
+
+
+def expected(i, q):
+    f = frame(i)
+    return f if q is None else pzfcodec.decompress(pzfcodec.compress(f, quantization=q))
+
+
+def read_back(loc):
+    """Every frame a reader sees: {index: array or the PZFError it raised}."""
+    if str(loc).endswith(".zarr"):
+        zarr = require_module("zarr")
+        a = zarr.open_array(str(loc), mode="r")
+        return {i: a[i] for i in range(a.shape[0])}
+    out = {}
+    with pzfcodec.open(loc) as s:
+        for i in range(len(s)):
+            try:
+                out[i] = s[i]
+            except pzfcodec.PZFError as exc:
+                out[i] = exc
+    return out
+
+
+def pyme_frames(path, n):
+    """Frames 0..n-1 as PYME's own reader returns them, and its frame count."""
+    out = run_pyme(f"""
+        from PYME.IO.DataSources.HDFDataSource import DataSource
+        ds = DataSource({str(path)!r})
+        np.save("pyme-frames.npy", np.array([ds.getSlice(i) for i in range({n})]))
+        emit(ds.getNumSlices())
+        ds.release()
+        """, Path(path).parent)
+    return np.load(Path(path).parent / "pyme-frames.npy"), out
+
+
+# -- targets and round trips --------------------------------------------------------------------
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("q", [None, QUANT], ids=["lossless", "quantised"])
+def test_round_trip(tmp_path, target, q):
+    loc = tmp_path / TARGETS[target]
+    with pzfcodec.SeriesWriter(loc, {"Camera.ADOffset": 100.0, "Sample.Notes": "beads"},
+                               quantization=q, threads=2) as w:
+        for i in range(30):
+            assert w.append(frame(i)) == i
+            if i == 4:
+                w.event("ProtocolFocus", "10, 1.25", timestamp=1700000000.25)
+        assert w.flush() == 30 == w.durable
+    st = w.stats
+    assert (st.appended, st.coded, st.written, st.durable, st.queue_frames) == (30, 30, 30, 30, 0)
+    assert st.raw_bytes == 30 * frame(0).nbytes and st.ratio > 1 and st.mb_per_s > 0
+    assert spool_status(loc) == pzfcodec.spool.SpoolStatus(True, 30)
+    got = read_back(loc)
+    assert len(got) == 30
+    for i in range(30):
+        assert_bits_equal(got[i], expected(i, q))
+    if target != "zarr":
+        with pzfcodec.open(loc) as s:
+            assert s.metadata["Camera.ADOffset"] == 100.0 and s.metadata["SizeT"] == -1
+            ev = s.events
+            assert list(ev["EventName"]) == ["ProtocolFocus"] and ev["Time"][0] == 1700000000.25
+    else:
+        attrs = require_module("zarr").open_array(str(loc), mode="r").attrs
+        assert attrs["pyme_events"] == [["ProtocolFocus", "10, 1.25", 1700000000.25]]
+        assert attrs["pyme_metadata"]["Sample.Notes"] == "beads"
+
+
+@pytest.mark.parametrize("q", [None, QUANT], ids=["lossless", "quantised"])
+def test_pyme_reads_pyme_target(tmp_path, q):
+    loc = tmp_path / "run.h5"
+    with pzfcodec.SeriesWriter(loc, {"Camera.ADOffset": 100.0}, quantization=q) as w:
+        for i in range(12):
+            w.append(frame(i))
+        w.event("ProtocolFocus", "10, 1.25")
+    frames, n = pyme_frames(loc, 12)
+    assert n == 12
+    for i, f in enumerate(frames):
+        assert_bits_equal(f.astype(np.uint16), expected(i, q))
+    tables = require_module("tables")
+    with tables.open_file(str(loc)) as t:  # PYME's HDF5 layer sees PYME's node types
+        assert t.root.PZFImageData.attrs.CLASS == "VLARRAY"
+        assert t.root.PZFImageIndex.nrows == 12 and t.root.Events.nrows == 1
+
+
+@pytest.mark.parametrize("compression", pzfcodec.options.COMPRESSIONS)
+def test_every_compression(tmp_path, compression):
+    for name in ("a.hdf5", "a.zarr", "a.h5"):
+        loc = tmp_path / name
+        pyme_ok = compression == "huffman" or (compression == "raw")
+        if name == "a.h5" and not pyme_ok:
+            with pytest.raises(pzfcodec.BadArgumentError, match="PYME cannot read"):
+                pzfcodec.SeriesWriter(loc, compression=compression)
+            assert not loc.exists()
+            continue
+        with pzfcodec.SeriesWriter(loc, compression=compression) as w:
+            for i in range(3):
+                w.append(frame(i))
+        got = read_back(loc)
+        for i in range(3):
+            assert_bits_equal(got[i], frame(i))
+
+
+def test_pyme_refuses_raw_quantised(tmp_path):
+    with pytest.raises(pzfcodec.BadArgumentError, match="PYME cannot read"):
+        pzfcodec.SeriesWriter(tmp_path / "a.h5", compression="raw", quantization=QUANT)
+
+
+def test_named_dataset_and_other_types(tmp_path):
+    loc = tmp_path / "a.h5"
+    frames = np.random.default_rng(1).random((4, 16, 8), dtype=np.float32)
+    with pzfcodec.SeriesWriter(loc, dataset="/data/frames") as w:
+        for f in frames:
+            w.append(f)
+    with h5py.File(loc, "r") as f:
+        assert_bits_equal(f["data/frames"][()], frames)
+        assert f["data/frames"].chunks == (1, 16, 8)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(pzfcodec.BadArgumentError, match="target"):
+        pzfcodec.SeriesWriter(tmp_path / "a.tif")
+    with pytest.raises(pzfcodec.BadArgumentError, match="on_full"):
+        pzfcodec.SeriesWriter(tmp_path / "a.h5", on_full="drop")
+    with pytest.raises(pzfcodec.BadArgumentError, match="threads"):
+        pzfcodec.SeriesWriter(tmp_path / "a.h5", threads=0)
+    with pzfcodec.SeriesWriter(tmp_path / "b.h5") as w:
+        w.append(frame(0))
+        with pytest.raises(pzfcodec.BadArgumentError, match="like the first"):
+            w.append(frame(0)[:10])
+        with pytest.raises(pzfcodec.BadArgumentError, match="uint8, uint16 or float32"):
+            w.append(frame(0).astype(np.int32))
+        with pytest.raises(pzfcodec.BadArgumentError, match="2-D"):
+            w.append(frame(0)[None])
+    with pytest.raises(pzfcodec.SpoolError, match="closed"):
+        w.append(frame(1))
+    with pytest.raises(FileExistsError):
+        pzfcodec.SeriesWriter(tmp_path / "b.h5")
+    pzfcodec.SeriesWriter(tmp_path / "b.h5", overwrite=True).close()
+
+
+def test_queue_full_raise_and_block(tmp_path):
+    gate = threading.Event()
+    with pzfcodec.SeriesWriter(tmp_path / "a.hdf5", max_queue_frames=3, on_full="raise") as w:
+        target_encode = w._target.encode
+        w._target.encode = lambda f, i: (gate.wait(), target_encode(f, i))[1]  # stall the coders
+        for i in range(3):
+            w.append(frame(i))
+        assert w.stats.queue_frames == 3
+        with pytest.raises(pzfcodec.QueueFullError, match="full") as info:
+            w.append(frame(3))
+        assert info.value.durable == 0
+        gate.set()
+        w.flush()
+        assert w.append(frame(3)) == 3
+    assert len(read_back(tmp_path / "a.hdf5")) == 4
+    # block: the caller waits until the writer makes room
+    gate.clear()
+    with pzfcodec.SeriesWriter(tmp_path / "b.h5", max_queue_frames=2, threads=1,
+                               max_queue_bytes=frame(0).nbytes) as w:
+        target_encode = w._target.encode
+        w._target.encode = lambda f, i: (gate.wait(), target_encode(f, i))[1]
+        w.append(frame(0))
+        t = threading.Thread(target=w.append, args=(frame(1),))
+        t.start()
+        time.sleep(0.2)
+        assert t.is_alive() and w.stats.appended == 1  # blocked on the byte bound
+        gate.set()
+        t.join(10)
+        assert not t.is_alive() and w.stats.appended == 2
+
+
+def test_automatic_flush(tmp_path):
+    with pzfcodec.SeriesWriter(tmp_path / "a.h5", flush_frames=1000, flush_seconds=0.1) as w:
+        for i in range(5):
+            w.append(frame(i))
+        deadline = time.monotonic() + 10
+        while w.durable < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert w.durable == 5  # without flush(): after flush_seconds
+        assert spool_status(tmp_path / "a.h5") == pzfcodec.spool.SpoolStatus(False, 5)
+    with pzfcodec.SeriesWriter(tmp_path / "b.h5", flush_frames=4, flush_seconds=1000) as w:
+        for i in range(9):
+            w.append(frame(i))
+        deadline = time.monotonic() + 10
+        while w.durable < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert w.durable == 8  # every flush_frames frames
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_read_while_writing(tmp_path, target):
+    loc = tmp_path / TARGETS[target]
+    with pzfcodec.SeriesWriter(loc, flush_seconds=1000, flush_frames=1000) as w:
+        for i in range(6):
+            w.append(frame(i))
+        w.flush()
+        for i in range(6, 9):
+            w.append(frame(i))  # not flushed: not visible
+        got = read_back(loc)
+        assert sorted(got) == list(range(6))
+        for i in range(6):
+            assert_bits_equal(got[i], frame(i))
+        assert not spool_status(loc).complete
+    assert len(read_back(loc)) == 9 and spool_status(loc).complete
+
+
+# -- write errors -------------------------------------------------------------------------------
+def test_write_error_reported_with_durable_count(tmp_path):
+    w = pzfcodec.SeriesWriter(tmp_path / "a.h5", flush_seconds=1000)
+    for i in range(4):
+        w.append(frame(i))
+    assert w.flush() == 4
+
+    def fail(blobs, events):
+        raise OSError(28, "No space left on device")
+
+    w._target.write = fail
+    w.append(frame(4))
+    with pytest.raises(pzfcodec.SpoolError, match="after 4 durable frames") as info:
+        w.flush()
+    assert info.value.durable == 4 and isinstance(info.value.__cause__, OSError)
+    with pytest.raises(pzfcodec.SpoolError, match="No space left"):
+        w.append(frame(5))
+    with pytest.raises(pzfcodec.SpoolError):
+        w.close()
+    got = read_back(tmp_path / "a.h5")
+    for i in range(4):
+        assert_bits_equal(got[i], frame(i))
+    assert spool_status(tmp_path / "a.h5") == pzfcodec.spool.SpoolStatus(False, 4)
+
+
+def _mount_tmpfs(path):
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return "needs root on Linux"
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stderr.strip() or "mount failed")
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_disk_full(tmp_path, target):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    why = _mount_tmpfs(mnt)
+    if why:
+        if IN_CI:
+            pytest.fail(f"cannot mount a 16 MiB tmpfs under CI: {why}")
+        pytest.skip(f"cannot mount a 16 MiB tmpfs: {why}")
+    try:
+        loc = mnt / TARGETS[target]
+        noise = np.random.default_rng(7).integers(0, 65535, (40, 256, 256), dtype=np.uint16)
+        durable, err = 0, None
+        w = pzfcodec.SeriesWriter(loc, flush_frames=5, flush_seconds=1000)
+        try:
+            for i in range(400):  # 50 MiB of incompressible frames into 16 MiB
+                w.append(noise[i % 40])
+                if i % 5 == 4:
+                    durable = w.flush()
+        except pzfcodec.SpoolError as exc:
+            err = exc
+        with pytest.raises(pzfcodec.SpoolError, match="durable frames"):
+            w.close()  # the failure stays reported
+        assert err is not None and err.durable == durable == w.durable > 0
+        assert "durable frames" in str(err)
+        got = read_back(loc)
+        assert len(got) >= durable
+        for i in range(len(got)):
+            if i < durable or not isinstance(got[i], Exception):
+                assert_bits_equal(got[i], noise[i % 40])
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+# -- crashes ------------------------------------------------------------------------------------
+CRASH_TOTALS = {"runs": 0, "checked": 0, "lost": 0}
+
+
+def _spool_and_kill(loc, mode, rng):
+    """Start the child, SIGKILL it at a random moment; the last durable count it printed."""
+    proc = subprocess.Popen([sys.executable, str(CHILD), str(loc), mode], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=str(Path(loc).parent))
+    counts = []
+    first = threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            if line.startswith("durable "):
+                counts.append(int(line.split()[1]))
+                first.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert first.wait(60), proc.stderr.read() if proc.poll() is not None else "no output"
+        time.sleep(rng.uniform(0.0, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        reader.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    return max(counts)
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("mode", ["lossless", "quantised"])
+def test_sigkill_loses_no_durable_frame(tmp_path, target, mode):
+    rng = random.Random(f"{target}-{mode}-{os.getpid()}")
+    q = QUANT if mode == "quantised" else None
+    for run in range(CRASH_RUNS):
+        loc = tmp_path / f"{run}-{TARGETS[target]}"
+        durable = _spool_and_kill(loc, mode, rng)
+        st = spool_status(loc)  # opens; knows it was not closed
+        assert not st.complete and st.durable >= durable
+        got = read_back(loc)
+        assert len(got) >= durable
+        lost = 0
+        for i, f in got.items():
+            if isinstance(f, Exception):
+                assert i >= durable, f"durable frame {i} of {durable} unreadable: {f}"
+                lost += i < durable
+            else:  # whatever decodes is the frame written there, never a half-written one
+                assert_bits_equal(f, expected(i, q))
+        if target == "pyme":
+            assert recover(loc)  # PYME's reader needs the open-for-writing mark cleared
+            frames, _ = pyme_frames(loc, durable)
+            for i, f in enumerate(frames):
+                assert_bits_equal(f.astype(np.uint16), expected(i, q))
+        CRASH_TOTALS["runs"] += 1
+        CRASH_TOTALS["checked"] += durable
+        CRASH_TOTALS["lost"] += lost
+    print(f"\ncrash totals so far: {CRASH_TOTALS}")
+
+
+def test_recover_clears_only_the_mark(tmp_path):
+    loc = tmp_path / "a.h5"
+    with pzfcodec.SeriesWriter(loc) as w:
+        w.append(frame(0))
+    assert recover(loc) is False  # closed cleanly: nothing to clear
+    data = bytearray(loc.read_bytes())
+    data[11] = 5
+    loc.write_bytes(bytes(data))
+    with pytest.raises(pzfcodec.CorruptDataError, match="checksum"):
+        recover(loc)
+    with pytest.raises(pzfcodec.UnsupportedFormatError):
+        (tmp_path / "x.h5").write_bytes(b"not hdf5" * 10)
+        recover(tmp_path / "x.h5")

@@ -149,14 +149,14 @@ def test_bad_input(tmp_path):
         write_h5(tmp_path / "x.h5", np.zeros((1, 4, 4), np.uint16), {"Camera..X": 1})
 
 
-@pytest.mark.parametrize("value", [datetime.date(2020, 1, 1), 1 + 2j, {1, 2}, range(3),
+@pytest.mark.parametrize("value", [datetime.date(2020, 1, 1), range(3),
                                    "x\0y", b"x\0y"], ids=repr)
 def test_metadata_that_would_not_read_back_refused(tmp_path, value):
     with pytest.raises(pzfcodec.BadArgumentError, match="v"):
         write_h5(tmp_path / "a.h5", np.zeros((1, 4, 4), np.uint16), {"X.v": value})
 
 
-@pytest.mark.parametrize("value", [2**70, -2**63, [1, "a", (2.5, None)], {"k": [1, 2]}, ["a\0"]],
+@pytest.mark.parametrize("value", [2**70, -2**63, [1, "a", (2.5, None)], {"k": [1, 2]}, ["a\0"], 1 + 2j, {1, 2}],
                          ids=repr)
 def test_metadata_values_read_back(tmp_path, value):
     write_h5(tmp_path / "a.h5", np.zeros((1, 4, 4), np.uint16), {"X.v": value})

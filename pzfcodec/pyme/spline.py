@@ -58,6 +58,13 @@ class BivariateSpline:
     degrees: Tuple[int, int]
     fp: float
 
+    def __getattr__(self, name: str) -> Any:
+        # only reached for a spline whose state was never set (``__new__``
+        # without ``__setstate__``): say so instead of an AttributeError
+        if name in ("tck", "degrees", "fp"):
+            raise CorruptDataError("this spline has no state (tck, degrees): it was never set")
+        raise AttributeError(name)
+
     def __init__(self, tck: Any, degrees: Any = (3, 3), fp: float = 0.0) -> None:
         self.__setstate__({"tck": tck, "degrees": degrees, "fp": fp})
 
@@ -71,12 +78,15 @@ class BivariateSpline:
             tx, ty, c = (np.asarray(a, dtype=np.float64).ravel() for a in state["tck"])
             kx, ky = (int(d) for d in state["degrees"])
             fp = float(state.get("fp", 0.0))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CorruptDataError(f"a pickled spline lacks a valid tck/degrees ({exc})") from None
         if not (1 <= kx <= 5 and 1 <= ky <= 5):  # FITPACK's range
             raise CorruptDataError(f"spline degrees {(kx, ky)} are outside 1..5")
         if not (kx < tx.size // 2 and ky < ty.size // 2):
             raise CorruptDataError(f"spline degrees {(kx, ky)} do not fit {tx.size} x {ty.size} knots")
+        for t in (tx, ty):
+            if not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0):
+                raise CorruptDataError("spline knots must be finite and non-decreasing")
         if c.size < (tx.size - kx - 1) * (ty.size - ky - 1):
             raise CorruptDataError(f"spline has {c.size} coefficients, needs "
                                    f"{(tx.size - kx - 1) * (ty.size - ky - 1)}")
@@ -117,6 +127,8 @@ class BivariateSpline:
 
 
     def __repr__(self) -> str:
+        if "tck" not in self.__dict__:
+            return "BivariateSpline(no state)"
         tx, ty, _ = self.tck
         return (f"BivariateSpline(degrees={self.degrees}, x=[{tx[0]:g}, {tx[-1]:g}], "
                 f"y=[{ty[0]:g}, {ty[-1]:g}], fp={self.fp:g})")

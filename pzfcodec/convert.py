@@ -97,15 +97,19 @@ class ConvertReport:
     def summary(self) -> str:
         """A few human-readable lines."""
         lines = [
-            f"converted {self.src} -> {self.dst} ({'PZF HDF5 filter' if self.to == 'hdf5' else 'PYME PZF'})",
+            f"converted {self.src} -> {self.dst} ({_OUTPUT_NAMES.get(self.to, self.to)})",
             f"  {self.frames} frames of {self.shape[1]} x {self.shape[2]} {self.dtype}: "
             f"{self.raw_bytes / 1e6:.1f} MB raw, input file {self.src_bytes / 1e6:.1f} MB, "
             f"output file {self.dst_bytes / 1e6:.1f} MB",
             f"  ratio {self.ratio:.2f} vs raw ({self.src_bytes / max(self.dst_bytes, 1):.2f} vs input file), "
             f"{self.mb_per_s:.1f} MB/s",
         ]
+        if self.to == "ome-zarr":
+            lines[1] = (f"  tile pyramid of {self.frames} levels, level 0 {self.shape[1]} x {self.shape[2]} "
+                        f"{self.dtype}: {self.raw_bytes / 1e6:.1f} MB raw (tiles present), input "
+                        f"{self.src_bytes / 1e6:.1f} MB, output {self.dst_bytes / 1e6:.1f} MB")
         if self.quantization is None:
-            lines.append("  lossless: every frame verified bit-exact")
+            lines.append(f"  lossless: every {'level' if self.to == 'ome-zarr' else 'frame'} verified bit-exact")
         else:
             off, scale = self.quantization
             sigma = "" if self.rms_error_sigma is None else f" = {self.rms_error_sigma:.3f} noise sigma"
@@ -170,6 +174,94 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     if a.dtype == np.float32:
         a, b = a.view(np.uint32), b.view(np.uint32)
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
+
+
+_OUTPUT_NAMES = {"hdf5": "PZF HDF5 filter", "pyme": "PYME PZF", "ome-zarr": "OME-Zarr multiscale, PZF"}
+
+
+def _tree_bytes(path: str) -> int:
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def convert_tile_pyramid(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *,
+                         overwrite: bool = False) -> ConvertReport:
+    """Convert a PYME tile pyramid (``.tiles`` directory) to an OME-Zarr multiscale Zarr v3 group.
+
+    Each level becomes array ``"<level>"`` (float32, axes x, y; chunks of one
+    tile, each stored losslessly as a PZF blob by :class:`pzfcodec.zarr.PZF`;
+    missing tiles are not stored and read as 0).  The group's ``ome``
+    attribute holds OME-NGFF 0.5 ``multiscales`` with a scale of
+    ``Pyramid.PixelSize * 2**level`` um and a translation of
+    (``Pyramid.x0``, ``Pyramid.y0``) um; its ``pyme`` attribute holds the
+    pyramid's ``metadata.json``.  The group is written under
+    ``<dst>.partial``, verified tile by tile and renamed to ``dst``.
+
+    Returns
+    -------
+    ConvertReport
+        ``to="ome-zarr"``, ``frames`` = number of levels, ``shape`` =
+        ``(levels, x, y)`` of level 0.
+    """
+    import shutil
+
+    import zarr
+
+    from .pyme.tiles import open_tile_pyramid
+    from .zarr import PZF
+
+    src, dst = os.fspath(src), os.fspath(dst)
+    if os.path.exists(dst) and not overwrite:
+        raise BadArgumentError(f"{dst} exists; remove it or pass overwrite=True (--overwrite)")
+    tmp = f"{dst}.partial"
+    if os.path.exists(tmp):
+        shutil.rmtree(tmp) if os.path.isdir(tmp) else os.remove(tmp)
+    pyramid = open_tile_pyramid(src)
+    ts, ps = pyramid.tile_size, pyramid.pixel_size
+    raw = 0
+    try:
+        t0 = time.perf_counter()
+        group = zarr.open_group(tmp, mode="w", zarr_format=3)
+        unit = {"unit": "micrometer"} if ps is not None else {}
+        datasets = []
+        for level in pyramid.levels:
+            scale = (ps or 1.0) * 2 ** level.level
+            datasets.append({"path": str(level.level), "coordinateTransformations": [
+                {"type": "scale", "scale": [scale, scale]},
+                {"type": "translation", "translation": list(pyramid.origin)}]})
+            arr = group.create_array(str(level.level), shape=level.shape, chunks=(ts, ts), dtype="float32",
+                                     serializer=PZF(), compressors=None, fill_value=0.0)
+            for (x, y) in sorted(level.tiles):
+                arr[x * ts:(x + 1) * ts, y * ts:(y + 1) * ts] = level.tile(x, y)
+                raw += ts * ts * 4
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [{
+            "name": os.path.basename(os.path.normpath(src)),
+            "axes": [dict({"name": a, "type": "space"}, **unit) for a in "xy"],
+            "datasets": datasets,
+            "metadata": {"method": "mean of 2x2 pixels per level (PYME tile pyramid)"}}]}
+        group.attrs["pyme"] = {k: v for k, v in pyramid.metadata.items()}
+        seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        check = zarr.open_group(tmp, mode="r")
+        for level in pyramid.levels:
+            if not _same_bits(check[str(level.level)][...], np.asarray(level)):
+                raise CorruptDataError(f"verification failed: level {level.level} of {tmp} does not read back")
+        verify_seconds = time.perf_counter() - t0
+        if os.path.isdir(dst):
+            shutil.rmtree(dst)
+        elif os.path.exists(dst):
+            os.remove(dst)
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ConvertReport(
+        src=src, dst=dst, to="ome-zarr", frames=len(pyramid.levels), shape=(len(pyramid.levels),) + pyramid.shape,
+        dtype="float32", raw_bytes=raw, src_bytes=_tree_bytes(src), dst_bytes=_tree_bytes(dst),
+        seconds=seconds, verify_seconds=verify_seconds, quantization=None, rms_error=0.0, max_error=0.0,
+        rms_error_sigma=None)
 
 
 def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to: str = "hdf5",
@@ -246,6 +338,11 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     if os.path.exists(dst) and not overwrite:
         raise BadArgumentError(f"{dst} exists; remove it or pass overwrite=True (--overwrite)")
 
+    if os.path.isdir(src):
+        if quantization is not None or step_sigma is not None or to != "hdf5" or dask is not None:
+            raise BadArgumentError(f"{src} is a directory: only PYME tile pyramids convert, losslessly, "
+                                   "to an OME-Zarr (no --to, --step, --offset/--scale or --dask)")
+        return convert_tile_pyramid(src, dst, overwrite=overwrite)
     frames, md, events, close = _open_source(src)
     tmp = f"{dst}.partial"
     try:

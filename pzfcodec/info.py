@@ -40,6 +40,21 @@ def _events_lines(events: np.ndarray, limit: int) -> List[str]:
     return lines
 
 
+def _pyramid_lines(path: str, pyramid: Any, everything: bool) -> List[str]:
+    """Lines describing a PYME tile pyramid directory."""
+    size = sum(os.path.getsize(p) for level in pyramid.levels for p in level.tiles.values())
+    ps = pyramid.pixel_size
+    lines = [f"file:        {path} (directory, {size / 1e6:.3f} MB of tiles)",
+             f"kind:        {pyramid.kind}",
+             f"tiles:       {pyramid.tile_size} x {pyramid.tile_size} float32, "
+             f"{sum(len(level.tiles) for level in pyramid.levels)} present",
+             f"pixel size:  {'unknown' if ps is None else f'{ps:g} um'} at level 0, origin "
+             f"({pyramid.origin[0]:g}, {pyramid.origin[1]:g}) um"]
+    for level in pyramid.levels:
+        lines.append(f"  level {level.level}: {level.shape} (x, y), {len(level.tiles)} tiles")
+    return lines + _metadata_lines(pyramid.metadata, True)
+
+
 def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: int = 10) -> str:
     """A human-readable description of a file (what ``pzfcodec info`` prints).
 
@@ -67,6 +82,8 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
     from .pyme import open as open_any
 
     path = os.fspath(path)
+    if os.path.isdir(path):
+        return "\n".join(_pyramid_lines(path, open_any(path), metadata))
     size = os.path.getsize(path)
     lines = [f"file:        {path} ({size / 1e6:.3f} MB)"]
     if path.lower().endswith(".npy"):

@@ -18,11 +18,12 @@ from .series import EVENTS_DTYPE, Series, empty_events, make_events
 from .sidecar import read_metadata
 from .spline import BivariateSpline
 from .tif import TiffSeries, open_tif
+from .tiles import PyramidLevel, TilePyramid, open_tile_pyramid
 from .writer import write_h5, write_h5_filtered
 
 __all__ = [
     "open", "open_h5", "open_h5r", "open_tif", "load_psf", "load_sf", "load_pzf", "read_metadata",
     "write_h5", "write_h5_filtered", "Series", "H5Series", "H5RFile", "TiffSeries", "VoxelSize",
     "BivariateSpline", "EVENTS_DTYPE", "empty_events", "make_events", "flatten_table", "safe_loads",
-    "OPENERS",
+    "OPENERS", "TilePyramid", "PyramidLevel", "open_tile_pyramid",
 ]

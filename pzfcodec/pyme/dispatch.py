@@ -11,6 +11,7 @@ from .h5r import open_h5r
 from .psf import load_psf, load_sf
 from .sidecar import read_metadata
 from .tif import open_tif
+from .tiles import is_tile_pyramid, open_tile_pyramid
 
 __all__ = ["open", "load_pzf", "OPENERS"]
 
@@ -70,6 +71,7 @@ OPENERS: Dict[str, Callable[[PathLike], Any]] = {
     ".md": read_metadata,
     ".xml": read_metadata,
     # -- end TIFF / sidecars --
+    ".tiles": open_tile_pyramid,
 }
 
 #: leading bytes -> reader, for files whose extension says nothing.
@@ -89,6 +91,7 @@ def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pz
     ``.pzf``                    the frame (numpy array)
     ``.tif`` / ``.tiff`` stack  :class:`~pzfcodec.pyme.tif.TiffSeries` (context manager)
     ``.json``/``.md``/``.xml``  the metadata sidecar as a flat ``dict``
+    ``.tiles`` directory        :class:`~pzfcodec.pyme.tiles.TilePyramid` (tile pyramid)
     ==========================  =======================================================
 
     The extension decides; for an unknown extension the content does.
@@ -118,6 +121,8 @@ def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pz
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext in OPENERS:
         return OPENERS[ext](path)
+    if os.path.isdir(path) and is_tile_pyramid(path):
+        return open_tile_pyramid(path)
     with builtins.open(path, "rb") as fh:
         head = fh.read(8)
     for signature, reader in SIGNATURES:

@@ -65,6 +65,7 @@ DURABLE_ATTR = "pzfcodec_durable_frames"
 COMPLETE_ATTR = "pzfcodec_complete"
 _FRAME_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _LIBVER = ("v110", "v110")  # SWMR needs >= 1.10; PyTables (PYME) reads it
+_ROWS_PER_WRITE = 16
 
 
 @dataclass(frozen=True)
@@ -256,8 +257,12 @@ class _PymeH5Target(_H5Target):
             # A crash in phase 1 leaves rows without index entries, which readers refuse.
             try:
                 self.data.resize((n0 + k,))
-                for j, blob in enumerate(blobs):
-                    self.data[n0 + j] = np.frombuffer(blob, dtype=np.uint8)
+                for j0 in range(0, k, _ROWS_PER_WRITE):  # one HDF5 call per piece
+                    piece = blobs[j0:j0 + _ROWS_PER_WRITE]
+                    rows = np.empty(len(piece), dtype=object)
+                    for j, blob in enumerate(piece):
+                        rows[j] = np.frombuffer(blob, dtype=np.uint8)
+                    self.data.write_direct(rows, dest_sel=np.s_[n0 + j0:n0 + j0 + len(piece)])
                 _fsync_h5(self.f)
                 self.index.resize((n0 + k,))
                 rows = np.empty(k, dtype=self.index.dtype)
@@ -531,6 +536,7 @@ class SeriesWriter:
         self._append_lock = threading.Lock()
         self._queue: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(int(threads), thread_name_prefix="pzf-spool-code")
+        self._buffers: List[np.ndarray] = []  # frame copies to reuse (list.pop/append are atomic)
         self._frame_shape: Optional[Tuple[int, ...]] = None
         self._dtype: Optional[np.dtype] = None
         self._appended = self._coded = self._written = self._durable = 0
@@ -606,11 +612,24 @@ class SeriesWriter:
                 self._appended += 1
                 if self._t0 is None:
                     self._t0 = time.perf_counter()
-            if copy or not arr.flags.c_contiguous or not dtype.isnative:
-                arr = np.array(arr, dtype=dtype, order="C", copy=True)
-            fut = self._pool.submit(self._target.encode, arr, index)
+            pooled = copy or not arr.flags.c_contiguous or not dtype.isnative
+            if pooled:  # into a buffer of an earlier frame: warm memory, no page faults
+                try:
+                    buf = self._buffers.pop()
+                except IndexError:
+                    buf = np.empty(arr.shape, dtype)
+                np.copyto(buf, arr)
+                arr = buf
+            fut = self._pool.submit(self._encode, arr, index, pooled)
             self._queue.put((_FRAME, index, fut, nbytes))
         return index
+
+    def _encode(self, frame: np.ndarray, index: int, pooled: bool) -> bytes:
+        try:
+            return self._target.encode(frame, index)
+        finally:
+            if pooled:
+                self._buffers.append(frame)
 
     def event(self, name: str, description: str = "", timestamp: Optional[float] = None) -> None:
         """Log an event (PYME's ``/Events``), in order with the frames.

@@ -123,6 +123,18 @@ def test_every_compression(tmp_path, compression):
             assert_bits_equal(got[i], frame(i))
 
 
+def test_caller_may_reuse_its_buffer(tmp_path):
+    buf = np.empty_like(frame(0))
+    with pzfcodec.SeriesWriter(tmp_path / "a.h5", threads=1) as w:
+        for i in range(40):
+            buf[...] = frame(i)  # one camera buffer, refilled at once
+            w.append(buf)
+        w.append(frame(40), copy=False)  # handed over: not copied
+    got = read_back(tmp_path / "a.h5")
+    for i in range(41):
+        assert_bits_equal(got[i], frame(i))
+
+
 def test_pyme_refuses_raw_quantised(tmp_path):
     with pytest.raises(pzfcodec.BadArgumentError, match="PYME cannot read"):
         pzfcodec.SeriesWriter(tmp_path / "a.h5", compression="raw", quantization=QUANT)

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 from .errors import PZFError
 
 #: subcommand modules, in the order ``--help`` lists them
-COMMANDS = ("demo", "info", "convert")
+COMMANDS = ("demo", "info", "convert", "spool_command")
 
 
 def build_parser() -> argparse.ArgumentParser:

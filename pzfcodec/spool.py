@@ -364,8 +364,6 @@ class _ZarrTarget(_Target):
                                   quantization.scale if quantization else None,
                                   compression, 1, None)
         self.root = Path(path)
-        if self.root.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; choose a new name or pass overwrite=True")
         self.md = {str(k): v for k, v in metadata.items()}
         self.events: List[list] = []
         self.n = 0
@@ -441,6 +439,8 @@ def _make_target(location: PathLike, metadata: Mapping[str, Any], *, dataset: Op
                  overwrite: bool) -> _Target:
     path = os.fspath(location)
     suffix = Path(path.rstrip("/")).suffix.lower()
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(f"{path} exists; choose a new name, or replace it with overwrite=True")
     if suffix == ".zarr":
         return _ZarrTarget(path, metadata, overwrite, compression, quantization)
     if suffix in (".hdf5", ".hdf") or (suffix == ".h5" and dataset):

@@ -382,3 +382,34 @@ def test_recover_clears_only_the_mark(tmp_path):
     with pytest.raises(pzfcodec.UnsupportedFormatError):
         (tmp_path / "x.h5").write_bytes(b"not hdf5" * 10)
         recover(tmp_path / "x.h5")
+
+
+# -- the spool command --------------------------------------------------------------------------
+def test_spool_command(tmp_path):
+    loc = tmp_path / "cmd.hdf5"
+    r = subprocess.run([sys.executable, "-m", "pzfcodec", "spool", str(loc), "--frames", "30",
+                        "--size", "64", "--fps", "0", "--lossless"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "done: 30 frames durable" in r.stdout and "ratio" in r.stdout
+    assert len(read_back(loc)) == 30 and spool_status(loc).complete
+    r = subprocess.run([sys.executable, "-m", "pzfcodec", "spool", str(loc), "--frames", "3"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "exists" in r.stderr and "--overwrite" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_spool_command_ctrl_c(tmp_path):
+    loc = tmp_path / "cmd.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "pzfcodec", "spool", str(loc), "--size", "64",
+                             "--fps", "500"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines = [proc.stdout.readline(), proc.stdout.readline()]  # header, a first progress line
+    assert "durable" in lines[1], lines
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("stopped: ") and "Traceback" not in err
+    n = int(last.split()[1])
+    assert n > 0 and len(read_back(loc)) == n and spool_status(loc) == pzfcodec.spool.SpoolStatus(True, n)

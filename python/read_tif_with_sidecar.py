@@ -34,7 +34,7 @@ print('PYME would print this; pzfcodec skips it with a warning')
 
 def main(out_dir: Path) -> None:
     frames = camera_frames(20, shape=(128, 96), seed=1)  # (n, x, y), PYME orientation
-    tifffile.imwrite(out_dir / "series.tif", frames.transpose(0, 2, 1))  # TIFF pages are (y, x)
+    tifffile.imwrite(out_dir / "series.tif", frames)  # page i = frame i as stored, as PYME writes it
     (out_dir / "series.md").write_text(SIDECAR)
 
     with open_tif(out_dir / "series.tif") as series:

@@ -127,18 +127,17 @@ class _Camera:
 
 def _open_source(src: str) -> Tuple[Any, Dict[str, Any], Any, Callable[[], None]]:
     """(frames, metadata, events, close) of a convertible input."""
-    if src.lower().endswith(".npy"):
-        try:
-            arr = np.load(src, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:  # e.g. an array of Python objects
-            raise BadArgumentError(f"{src}: cannot read it as a stack of numbers ({exc})") from None
+    from .pyme import Series, open as open_any
+    from .pyme.npy import load_npy
+    from .pyme.sidecar import find_sidecar
+
+    if src.lower().endswith(".npy") and find_sidecar(src) is None:  # with a sidecar: PYME's export
+        arr = load_npy(src)
         if arr.ndim == 2:
             arr = arr[np.newaxis]
         if arr.ndim != 3:
             raise BadArgumentError(f"{src}: a .npy input must be a (frames, x, y) stack, got shape {arr.shape}")
         return arr, {}, None, lambda: None
-    from .pyme import Series, open as open_any
-
     obj = open_any(src)
     if not isinstance(obj, Series):
         if hasattr(obj, "close"):

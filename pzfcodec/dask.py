@@ -74,16 +74,14 @@ class LazyFile:
 
     def _source(self) -> Any:
         if self._handle is None:
-            if self.path.endswith(".npy"):
-                self._handle = np.load(self.path, mmap_mode="r")
-            elif self.dataset is not None:
+            if self.dataset is not None:
                 import h5py
 
                 self._handle = h5py.File(self.path, "r")[self.dataset]
             else:
                 from .pyme import open as open_series
 
-                self._handle = open_series(self.path)
+                self._handle = open_series(self.path)  # a bare .npy: memory-mapped
         return self._handle
 
     def __getitem__(self, key: Any) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from .errors import CorruptDataError, PZFError
+from .errors import PZFError
 
 __all__ = ["describe", "add_parser"]
 
@@ -80,17 +80,16 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
     from .codec import read_header
     from .pyme import BivariateSpline, H5RFile, Series, VoxelSize
     from .pyme import open as open_any
+    from .pyme.npy import load_npy
+    from .pyme.sidecar import find_sidecar
 
     path = os.fspath(path)
     if os.path.isdir(path):
         return "\n".join(_pyramid_lines(path, open_any(path), metadata))
     size = os.path.getsize(path)
     lines = [f"file:        {path} ({size / 1e6:.3f} MB)"]
-    if path.lower().endswith(".npy"):
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise CorruptDataError(f"{path}: not a numpy array of numbers ({exc})") from None
+    if path.lower().endswith(".npy") and find_sidecar(path) is None:
+        arr = load_npy(path)
         lines.append("kind:        numpy array (uncompressed; pzfcodec convert compresses it)")
         lines.append(f"shape:       {arr.shape}")
         lines.append(f"dtype:       {arr.dtype}")

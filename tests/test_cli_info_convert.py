@@ -202,7 +202,7 @@ def test_convert_big_endian_npy(tmp_path, frames):
     (np.zeros((2, 8, 8), np.int16), ("--offset", "0", "--scale", "1"), "uint8, uint16 or float32"),
     (np.zeros((2, 0, 8), np.uint16), ("--to", "pyme"), "hold no pixels"),
     (np.zeros((2, 0, 8), np.uint16), (), "hold no pixels"),
-    (np.array([[1, "a"]], dtype=object), (), "stack of numbers"),
+    (np.array([[1, "a"]], dtype=object), (), "arrays of numbers"),
     (np.zeros((2, 8, 8), np.uint16), ("--dask", "foo"), "scheduler address"),
     (np.zeros((2, 8, 8), np.uint16), ("--step", "1", "--ad-offset", "100",
                                       "--electrons-per-adu", "0"), "electrons per ADU"),

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict
 from ..errors import UnsupportedFormatError
 from .h5 import PathLike, open_h5
 from .h5r import open_h5r
+from .npy import open_npy
 from .psf import load_psf, load_sf
 from .sidecar import read_metadata
 from .tif import open_tif
@@ -72,6 +73,7 @@ OPENERS: Dict[str, Callable[[PathLike], Any]] = {
     ".xml": read_metadata,
     # -- end TIFF / sidecars --
     ".tiles": open_tile_pyramid,
+    ".npy": open_npy,
 }
 
 #: leading bytes -> reader, for files whose extension says nothing.
@@ -92,6 +94,8 @@ def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pz
     ``.tif`` / ``.tiff`` stack  :class:`~pzfcodec.pyme.tif.TiffSeries` (context manager)
     ``.json``/``.md``/``.xml``  the metadata sidecar as a flat ``dict``
     ``.tiles`` directory        :class:`~pzfcodec.pyme.tiles.TilePyramid` (tile pyramid)
+    ``.npy`` + sidecar          :class:`~pzfcodec.pyme.npy.NpySeries` (PYME's export)
+    ``.npy`` alone              the array, memory-mapped
     ==========================  =======================================================
 
     The extension decides; for an unknown extension the content does.

@@ -16,8 +16,9 @@ from ._core import version as _core_version
 from .codec import (DEFAULT_MAX_DECODED_SIZE, FrameHeader, Quantization, camera_quantization,
                     compress, compress_stack, decompress, decompress_stack, dequantize,
                     huffman_compress, huffman_decompress, quantize, read_header)
-from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError, FileLockedError, PZFError,
-                     QueueFullError, SpoolError, UnsafePickleError, UnsupportedFormatError)
+from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError, FileLockedError,
+                     MissingFileError, PZFError, QueueFullError, SpoolError, StorageError,
+                     UnsafePickleError, UnsupportedFormatError)
 from .hdf5 import FILTER_ID, PLUGIN_PATH, PZF
 from .hdf5 import register as _register_hdf5
 from .spool import SeriesWriter, SpoolStats
@@ -32,6 +33,7 @@ __all__ = [
     "PZFError", "CorruptDataError", "UnsupportedFormatError", "BadArgumentError",
     "DataTooLargeError", "UnsafePickleError", "FileLockedError",
     "SpoolError", "QueueFullError", "SeriesWriter", "SpoolStats",
+    "StorageError", "MissingFileError",
 ]
 
 _register_hdf5()

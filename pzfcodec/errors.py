@@ -15,6 +15,8 @@ __all__ = [
     "FileLockedError",
     "SpoolError",
     "QueueFullError",
+    "StorageError",
+    "MissingFileError",
 ]
 
 
@@ -64,3 +66,28 @@ class SpoolError(PZFError):
 class QueueFullError(SpoolError):
     """:meth:`SeriesWriter.append` with ``on_full="raise"`` found the queue full;
     the frame was not taken."""
+
+
+class StorageError(PZFError, OSError):
+    """Reading or writing a storage location failed: a PYME data server
+    refused, timed out or could not be reached, or a local root could not
+    be written.  The message names the server (or root) and the path.
+
+    Attributes
+    ----------
+    location : str or None
+        The server (``host:port``) or local root involved, when known.
+    path : str or None
+        The path within it.
+    """
+
+    def __init__(self, message: str, *, location: "str | None" = None,
+                 path: "str | None" = None) -> None:
+        super().__init__(message)
+        self.location = location
+        self.path = path
+
+
+class MissingFileError(StorageError):
+    """A file (for example one frame of a ``.pcs`` series) exists on none of
+    the roots or servers; it is absent, not damaged."""

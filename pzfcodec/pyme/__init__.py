@@ -13,6 +13,7 @@ from .dispatch import OPENERS, load_pzf, open
 from .h5 import H5Series, open_h5
 from .h5r import H5RFile, flatten_table, open_h5r
 from .npy import NpySeries, open_npy
+from .pcs import PCSSeries, open_pcs, write_pcs
 from .psf import VoxelSize, load_psf, load_sf
 from .safe_pickle import safe_loads
 from .series import EVENTS_DTYPE, Series, empty_events, make_events
@@ -27,4 +28,5 @@ __all__ = [
     "write_h5", "write_h5_filtered", "Series", "H5Series", "H5RFile", "TiffSeries", "VoxelSize",
     "BivariateSpline", "EVENTS_DTYPE", "empty_events", "make_events", "flatten_table", "safe_loads",
     "OPENERS", "NpySeries", "open_npy", "TilePyramid", "PyramidLevel", "open_tile_pyramid",
+    "open_pcs", "write_pcs", "PCSSeries",
 ]

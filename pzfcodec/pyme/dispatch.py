@@ -9,6 +9,7 @@ from ..errors import UnsupportedFormatError
 from .h5 import PathLike, open_h5
 from .h5r import open_h5r
 from .npy import open_npy
+from .pcs import is_pcs_location, open_pcs
 from .psf import load_psf, load_sf
 from .sidecar import read_metadata
 from .tif import open_tif
@@ -74,6 +75,7 @@ OPENERS: Dict[str, Callable[[PathLike], Any]] = {
     # -- end TIFF / sidecars --
     ".tiles": open_tile_pyramid,
     ".npy": open_npy,
+    ".pcs": open_pcs,
 }
 
 #: leading bytes -> reader, for files whose extension says nothing.
@@ -96,7 +98,13 @@ def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pz
     ``.tiles`` directory        :class:`~pzfcodec.pyme.tiles.TilePyramid` (tile pyramid)
     ``.npy`` + sidecar          :class:`~pzfcodec.pyme.npy.NpySeries` (PYME's export)
     ``.npy`` alone              the array, memory-mapped
+    ``.pcs`` directory, URL     :class:`~pzfcodec.pyme.pcs.PCSSeries` (context manager)
     ==========================  =======================================================
+
+    A cluster series is a ``.pcs`` directory, a ``PYME-CLUSTER://filter/path``
+    URL or an ``http://host:port/path`` URL; its data servers come from the
+    URL and the ``PZFCODEC_PYME_SERVERS`` environment variable (see
+    :func:`~pzfcodec.pyme.open_pcs` for ``roots=``/``servers=``).
 
     The extension decides; for an unknown extension the content does.
 
@@ -122,6 +130,8 @@ def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pz
         Any error of the selected reader (e.g. :func:`~pzfcodec.pyme.open_h5`,
         :func:`~pzfcodec.pyme.load_psf`) for a damaged or unsupported file.
     """
+    if is_pcs_location(path):
+        return open_pcs(path)
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext in OPENERS:
         return OPENERS[ext](path)

@@ -127,9 +127,14 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
             lines += _events_lines(s.events, events)
     elif isinstance(obj, H5RFile):
         with obj as r:
-            lines.append("kind:        localisation results")
+            kinds = {r.table_kind(name) for name in r.keys()}
+            lines.append("kind:        " + ("localisation results" if kinds <= {"pyme"} else
+                                         "tables (" + ", ".join(sorted(kinds)) + ")"))
             for name in r.keys():
                 table = r[name]
+                if isinstance(table, list):
+                    lines.append(f"table:       {name}: {len(table)} ragged rows (JSON values)")
+                    continue
                 lines.append(f"table:       {name}: {len(table)} rows, {table.dtype.itemsize} bytes/row, "
                              f"columns {', '.join(table.dtype.names)}")
             lines += _metadata_lines(r.metadata, metadata)

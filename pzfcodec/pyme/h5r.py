@@ -2,7 +2,9 @@
 
 An ``.h5r`` holds tables (``/FitResults``, ``/DriftResults``, ...) with
 nested compound rows, PYME metadata in ``/MetaData`` and optionally
-``/Events``.
+``/Events``.  The same reader opens PYME's other HDF5 tables: pandas
+DataFrames saved with ``to_hdf`` (``.hdf`` tracking results) and ragged
+tables of JSON rows (see :mod:`pzfcodec.pyme.hdf_tables`).
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import Any, Dict, List, Optional
 import h5py
 import numpy as np
 
-from ..errors import CorruptDataError
+from ..errors import CorruptDataError, UnsupportedFormatError
 from ._hdf import opened, read_events, read_metadata
+from .hdf_tables import read_pandas_table, read_ragged_table, table_kind
 from .h5 import PathLike, open_hdf5_file
 
 __all__ = ["H5RFile", "open_h5r", "flatten_table"]
@@ -106,14 +109,29 @@ class H5RFile:
         self._metadata: Optional[Dict[str, Any]] = None
         self._events: Optional[np.ndarray] = None
         names: List[str] = []
+        self._kinds: Dict[str, str] = {}  # pandas / ragged tables (pzfcodec.pyme.hdf_tables)
 
         def visit(name: str, obj: Any) -> None:
             if name.startswith("MetaData") or name == "Events":
                 return
-            if isinstance(obj, h5py.Dataset) and obj.dtype.names is not None and obj.ndim == 1:
+            if any(name.startswith(group + "/") for group in self._kinds):
+                return  # inside a pandas table's group
+            kind = table_kind(obj)
+            if kind is not None:
+                self._kinds[name] = kind
+                names.append(name)
+            elif isinstance(obj, h5py.Dataset) and obj.dtype.names is not None and obj.ndim == 1:
                 names.append(name)
 
-        self._file.visititems(visit)
+        try:
+            self._file.visititems(visit)
+            if not names and not any(k in self._file for k in ("MetaData", "Events")):
+                raise UnsupportedFormatError(
+                    f"{self.path}: an HDF5 file without PYME image data, results tables, pandas tables or "
+                    f"ragged tables (it holds {sorted(self._file)[:10] or 'nothing'})")
+        except BaseException:
+            self.close()
+            raise
         self._names = names
 
     def __enter__(self) -> "H5RFile":
@@ -132,22 +150,37 @@ class H5RFile:
         """Names of the tables (``'FitResults'``, ``'DriftResults'``, ...)."""
         return list(self._names)
 
+    def table_kind(self, name: str) -> str:
+        """``'pyme'`` (compound table), ``'pandas'`` (DataFrame) or ``'ragged'`` (JSON rows)."""
+        if name not in self._names:
+            raise KeyError(f"{self.path} has no table {name!r}; it has {self._names}")
+        return {"pandas": "pandas", None: "pyme"}.get(self._kinds.get(name), "ragged")
+
     def __contains__(self, name: object) -> bool:
         return name in self._names
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        """One table as a numpy structured array with its nested dtype."""
+    def __getitem__(self, name: str) -> Any:
+        """One table: a numpy structured array (its nested dtype for PYME's
+        tables, one field per column for a pandas DataFrame), or for a
+        ragged table the list of its JSON rows."""
         if name not in self._cache:
             if name not in self._names:
                 raise KeyError(f"{self.path} has no table {name!r}; it has {self._names}")
             try:
-                self._cache[name] = opened(self._file, self.path)[name][()]
+                node = opened(self._file, self.path)[name]
+                kind = self._kinds.get(name)
+                if kind == "pandas":
+                    self._cache[name] = read_pandas_table(node, f"{self.path}: /{name}")
+                elif kind is not None:
+                    self._cache[name] = read_ragged_table(node, f"{self.path}: /{name}")
+                else:
+                    self._cache[name] = node[()]
             except OSError as exc:
                 raise CorruptDataError(f"{self.path}: cannot read table {name!r} ({exc})") from None
         return self._cache[name]
 
     @property
-    def tables(self) -> Dict[str, np.ndarray]:
+    def tables(self) -> Dict[str, Any]:
         """Every table, ``{name: structured array}``."""
         return {name: self[name] for name in self._names}
 
@@ -179,9 +212,10 @@ def open_h5r(path: PathLike) -> H5RFile:
     Parameters
     ----------
     path : str or os.PathLike
-        A PYME ``.h5r`` (HDF5) file.  Its tables (1-D datasets with named
-        columns, except the metadata and ``/Events``) are read on first
-        access.
+        A PYME ``.h5r`` (HDF5) file, or an ``.hdf``/``.h5`` file of pandas
+        or ragged tables.  Its tables (1-D datasets with named columns,
+        pandas DataFrames, ragged JSON tables; not the metadata and
+        ``/Events``) are read on first access.
 
     Returns
     -------
@@ -192,7 +226,8 @@ def open_h5r(path: PathLike) -> H5RFile:
     Raises
     ------
     pzfcodec.UnsupportedFormatError
-        The file is not HDF5.
+        The file is not HDF5, or holds no table (nor metadata) of a kind
+        above.
     pzfcodec.CorruptDataError
         The file is truncated or damaged.  A table that cannot be read
         raises only when it is read.

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -101,9 +104,7 @@ def test_info_and_convert_to_ome_zarr(pyme_pyramids, tmp_path, capsys):
 def test_pyme_pzf_codec_reads_pyme_tiles_through_zarr(pyme_pyramids, tmp_path):
     """PYME's .zarray (compressor {"id": "pyme-pzf"}) over PYME's tile blobs, at zarr's chunk keys,
     opens with zarr + pzfcodec in a process where PYME was never imported."""
-    zarr = require_module("zarr")
-    import sys
-    assert "PYME" not in sys.modules
+    require_module("zarr")
     d, _ = pyme_pyramids
     src = d / "scan.tiles"
     store = tmp_path / "scan.zarr"
@@ -118,10 +119,21 @@ def test_pyme_pzf_codec_reads_pyme_tiles_through_zarr(pyme_pyramids, tmp_path):
                 key = store / str(level.level) / "0" / str(x) / str(y)
                 key.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(path, key)
-        group = zarr.open_group(str(store), mode="r", zarr_format=2)
         for level in p.levels:
-            arr = group[str(level.level)]
-            np.testing.assert_array_equal(arr[0], np.asarray(level))
+            np.save(tmp_path / f"expected{level.level}.npy", np.asarray(level))
+    # a fresh process in which PYME cannot be imported: the codec comes from pzfcodec's entry point
+    code = textwrap.dedent("""
+        import sys; sys.modules["PYME"] = None
+        import numpy as np, zarr, numcodecs
+        group = zarr.open_group(sys.argv[1], mode="r", zarr_format=2)
+        for name in sorted(group.array_keys()):
+            np.testing.assert_array_equal(group[name][0], np.load(f"{sys.argv[2]}/expected{name}.npy"))
+        print(type(numcodecs.get_codec({"id": "pyme-pzf"})).__module__, len(list(group.array_keys())))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code, str(store), str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["pzfcodec.numcodecs_pyme", "4"]
 
 
 def test_pyme_pzf_codec_config_and_round_trip():

@@ -9,6 +9,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .errors import PZFError
+from .pyme.safe_pickle import bounded_repr
 
 __all__ = ["describe", "add_parser"]
 
@@ -19,7 +20,9 @@ _SUMMARY_KEYS = ("Camera.ADOffset", "Camera.ElectronsPerCount", "Camera.ReadNois
 
 
 def _short(value: Any, width: int = 70) -> str:
-    text = repr(value.tolist()) if isinstance(value, np.ndarray) else str(value)
+    if isinstance(value, np.ndarray) and value.size <= 1000:
+        value = value.tolist()
+    text = str(value) if isinstance(value, (str, np.generic)) else bounded_repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import pzfcodec
+import pzfcodec.pyme
 from pzfcodec.budget import ReadBudget
 from pzfcodec.pyme.safe_pickle import PickledMetadata, safe_loads
 from hostile import expect_clean
@@ -323,3 +324,84 @@ def test_info_prints_one_line(tmp_path):
                 continue
             assert proc.returncode != 0, (entry, name, proc.stdout)
             assert len(proc.stderr.strip().splitlines()) == 1, (entry, name, proc.stderr)
+
+
+# -- metadata sidecars: .md, .xml, .json (items 6, 8, 9, 14 and issue 15's expressions) --
+def _md_sharing(levels: int) -> str:
+    return "md['a0'] = [1]\n" + "".join(f"md['a{k + 1}'] = [md['a{k}'], md['a{k}']]\n" for k in range(levels))
+
+
+def _xml_nested(depth: int) -> str:
+    return ('<?xml version="1.0" ?>\n<PYMEImageData><MetaData>' + '<A class="int" value="1">' * depth
+            + "</A>" * depth + "</MetaData></PYMEImageData>\n")
+
+
+SIDECARS = {
+    # name: (file name, content, expected error type or None for a result)
+    "md-nested-list-2000": ("deep.md", "md['a'] = " + "[" * 2000 + "]" * 2000 + "\n", "CorruptDataError"),
+    "md-unary-2000": ("deep.md", "md['a'] = " + "-" * 2000 + "1\n", "DataTooLargeError"),
+    "md-sum-2000": ("deep.md", "md['a'] = " + "1+" * 2000 + "1\n", "DataTooLargeError"),
+    "md-subscripts-2000": ("deep.md", "md['a'] = [1]" + "[0]" * 2000 + "\n", "DataTooLargeError"),
+    "md-calls-deep": ("deep.md", "md['a'] = " + "os.path.join(" * 250 + "'x'" + ")" * 250 + "\n",
+                      "CorruptDataError"),
+    "md-unary-100000": ("deep.md", "md['a'] = " + "-" * 100_000 + "1\n", "CorruptDataError"),
+    "md-shared-md-refs": ("shared.md", _md_sharing(60), "DataTooLargeError"),
+    "md-shared-pickle": ("shared.md", "md['a'] = pickle.loads(" + repr(shared_lists(60)) + ")\n",
+                         "DataTooLargeError"),
+    "md-huge-power": ("power.md", "md['a'] = 10**10**10\nmd['b'] = 9**9**9**9\nmd['c'] = 'x' * 10**12\n", None),
+    "md-skipped-200KB": ("skip.md", "x = 1\n" * 35_000, None),
+    "md-skipped-one-line": ("skip.md", "x=1;" * 50_000 + "\n", None),
+    "xml-nested-40000": ("deep.xml", _xml_nested(40_000), "DataTooLargeError"),
+    "xml-pickle-deep-key": ("deep.xml", '<?xml version="1.0" ?>\n<PYMEImageData><MetaData><A class="pickle" value="'
+                            + base64.b64encode(deep_tuple_key(1_000_000)).decode() + '"/></MetaData></PYMEImageData>',
+                            "DataTooLargeError"),
+    "json-nested-500": ("deep.json", '{"a": ' + "[" * 500 + "]" * 500 + "}", "DataTooLargeError"),
+    "json-nested-100000": ("deep.json", '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "CorruptDataError"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIDECARS))
+def test_sidecars_in_limited_child(tmp_path, name):
+    filename, text, error = SIDECARS[name]
+    path = tmp_path / filename
+    path.write_text(text)
+    result = expect_clean(f"_pzf.pyme.read_metadata({str(path)!r})",
+                          setup="import warnings, pzfcodec.pyme\nwarnings.simplefilter('ignore')\n",
+                          memory_mb=1200, timeout=60)
+    if error is None:
+        assert result["ok"] and result["repr"] == "{}", result
+    else:
+        assert not result["ok"] and result["type"] == error, result
+        assert filename in result["message"], result
+
+
+def test_sidecar_results_within_limits(tmp_path):
+    md = tmp_path / "ok.md"
+    md.write_text(_md_sharing(10) + "md['deep'] = " + "[" * 150 + "]" * 150 + "\n")
+    values = pzfcodec.pyme.read_metadata(md)
+    assert values["a10"] == pickle.loads(pickle.dumps(values["a10"]))
+    assert len(str(values["a10"])) > 2 ** 10
+    xml = tmp_path / "ok.xml"
+    xml.write_text(_xml_nested(150))
+    keys = pzfcodec.pyme.read_metadata(xml)
+    assert len(keys) == 150 and keys["A" + ".A" * 149] == 1
+    with pytest.raises(pzfcodec.DataTooLargeError):
+        pzfcodec.pyme.read_metadata(xml, max_decoded_size=ReadBudget(max_depth=100))
+    js = tmp_path / "ok.json"
+    js.write_text('{"a": ' + "[" * 150 + "]" * 150 + "}")
+    assert pzfcodec.pyme.read_metadata(js)["a"] == eval("[" * 150 + "]" * 150)
+
+
+def test_info_on_hostile_sidecars(tmp_path):
+    for name in ("md-shared-md-refs", "md-sum-2000", "xml-nested-40000", "md-shared-pickle"):
+        filename, text, _ = SIDECARS[name]
+        (tmp_path / filename).write_text(text)
+        proc = subprocess.run([sys.executable, "-m", "pzfcodec", "info", str(tmp_path / filename)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    # within the limits, a shared value prints in bounded time and length
+    (tmp_path / "s.md").write_text(_md_sharing(18))
+    proc = subprocess.run([sys.executable, "-m", "pzfcodec", "info", "--metadata", str(tmp_path / "s.md")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and len(proc.stdout) < 10_000, proc.stderr

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -331,3 +334,75 @@ def _apply(seed: bytes, edits) -> bytes:
     for pos, new, cut in edits:
         out = out[:pos] if cut else out[:pos] + new + out[pos + len(new):]
     return out
+
+
+# ---- .md expressions, side by side with PYME's own reader ----------------------
+
+MD_EXPRESSIONS = [
+    "md['Camera.Name'] = 'Zyla'",
+    "md['Camera.ADOffset'] = 280/2.35",
+    "md['Positioning.z'] = -125.0",
+    "md['Analysis.AxialShift'] = 300",
+    "md['Analysis.HalfShift'] = md['Analysis.AxialShift']*.5",
+    "md['Ints'] = 2**10 + 7//2 - 7%3 - -4 + +1",
+    "md['Floats'] = 1.5**2 / 3 % 0.7 // 0.1 - 2**-1",
+    "md['Text'] = 'ab' + u'cd' + md['Camera.Name']",
+    "md['List'] = [1, 2] * 2 + [md['Positioning.z']]",
+    "md['Tuple'] = 2 * (1, 'a')",
+    "md['Nested'] = {'k': [md['Ints'], -md['Positioning.z']], (1, 'x'): None}",
+    "md['Neg'] = -(2**0.5)",
+    "md['Complex'] = 1j * 2 + 1",
+    "md['Big'] = 2**64 * 3",
+    "md['Copy'] = md['List']",
+]
+
+
+def test_md_expressions_match_pyme(tmp_path):
+    require_module("PYME")
+    path = write(tmp_path / "expr.md", "#PYME Simple Metadata v1\nimport os\n" + "\n".join(MD_EXPRESSIONS) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MetadataWarning)  # every form is read, none skipped
+        ours = read_metadata(path)
+    # PYME executes the file: only ever on a file written here
+    out = tmp_path / "pyme.pickle"
+    code = ("import pickle, sys\nfrom PYME.IO.MetaDataHandler import SimpleMDHandler\n"
+            "md = SimpleMDHandler(sys.argv[1])\n"
+            "pickle.dump({k: md.getEntry(k) for k in md.getEntryNames()}, open(sys.argv[2], 'wb'))\n")
+    env = dict(os.environ, HOME=str(tmp_path), PYTHONWARNINGS="ignore")
+    subprocess.run([sys.executable, "-c", code, str(path), str(out)], check=True, env=env,
+                   cwd=tmp_path, capture_output=True, timeout=120)
+    theirs = pickle.loads(out.read_bytes())  # our own file
+    assert ours == theirs
+    assert list(ours) == [line.split("'")[1] for line in MD_EXPRESSIONS]
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("md['x'] = 10**10**10", "power is too large"),
+    ("md['x'] = 'x' * 10**9", "repetition is too long"),
+    ("md['x'] = [0] * 10**8", "repetition is too long"),
+    ("md['x'] = (2**10000) * (2**10000)", "product is too large"),
+    ("md['x'] = 1/0", "ZeroDivisionError"),
+    ("md['x'] = 10.0**400.5", "OverflowError"),
+    ("md['x'] = 'a%s' % 1", "Mod of str"),
+    ("md['x'] = md['missing']", "not set earlier"),
+    ("md['x'] = A()", ""),
+    ("md['x'] = abs(-1)", ""),
+], ids=lambda v: v if v.startswith("md") else None)
+def test_md_expressions_refused_with_a_warning(tmp_path, line, reason):
+    path = write(tmp_path / "x.md", "class A: pass\nmd['ok'] = 1\n" + line + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        md = read_metadata(path)
+    assert md == {"ok": 1}
+    messages = [str(w.message) for w in caught if issubclass(w.category, MetadataWarning)]
+    assert "x.md: line 1:" in messages[0] and "class A" in messages[0]
+    assert "x.md: line 3:" in messages[1] and reason in messages[1], messages
+
+
+def test_md_many_skipped_statements_warn_once_past_a_hundred(tmp_path):
+    path = write(tmp_path / "many.md", "x = 1\n" * 500 + "md['a'] = 2\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert read_metadata(path) == {"a": 2}
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 101 and "400 more statements skipped" in messages[-1]

@@ -272,7 +272,11 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
 
     The ``.h5`` may use either layout.  A ``.tif``/``.tiff`` stack takes its
     metadata (``Camera.*``...) from the PYME sidecar next to it (``.xml``,
-    ``.md`` or ``.json``), if there is one.
+    ``.md`` or ``.json``), if there is one.  A ``.npy`` with such a sidecar
+    is PYME's export (axes x, y, z...); without one, a (frames, x, y) stack.
+    A directory holding a PYME tile pyramid goes to
+    :func:`convert_tile_pyramid` (an OME-Zarr, lossless).  A series without
+    dimension metadata is written with PYME's reading of it (frames = z).
 
     Parameters
     ----------
@@ -441,10 +445,11 @@ class _ProgressLine:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``pzfcodec convert``."""
     p = subparsers.add_parser(
-        "convert", help="recompress a PYME .h5, .tif (+ sidecar) or .npy stack with PZF",
+        "convert", help="recompress a PYME .h5, .tif (+ sidecar) or .npy stack, or a .tiles pyramid, with PZF",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("src", help="PYME .h5 (ImageData or PZFImageData), .tif (+ sidecar) or .npy (frames, x, y)")
-    p.add_argument("dst", help="output .h5 (must differ from SRC)")
+    p.add_argument("src", help="PYME .h5 (ImageData or PZFImageData), .tif (+ sidecar), .npy (frames, x, y; "
+                               "with a PYME sidecar: PYME's x, y, z) or a .tiles pyramid directory")
+    p.add_argument("dst", help="output .h5 (must differ from SRC); for a .tiles pyramid, an OME-Zarr directory")
     p.add_argument("--to", choices=("hdf5", "pyme"), default="hdf5",
                    help="hdf5: /ImageData with the PZF HDF5 filter (default); "
                         "pyme: PYME's own PZF layout, opened by PYME without plugins")

@@ -1,6 +1,9 @@
-"""An HDF5 file held open for writing by another process (HDF5 file locking)."""
+"""An HDF5 file held open for writing by another process (HDF5 file locking):
+h5py, and PYME's own HDF writer (H5RFile, PyTables) as its data server holds
+the files it appends to."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -11,27 +14,45 @@ import pytest
 
 import pzfcodec
 import pzfcodec.pyme
+from common import IN_CI
 
-HOLD = """
-import sys, time, h5py
+HOLD = {
+    "h5py": """
+import sys, h5py
 f = h5py.File(sys.argv[1], "a")      # a live writer: HDF5 locks the file
+""",
+    # PYME's own HDF writer (PyTables), as its data server holds an aggregate .h5 it appends to
+    "pyme": """
+import sys, logging
+logging.disable(logging.CRITICAL)
+from PYME.IO import h5rFile
+f = h5rFile.H5RFile(sys.argv[1], "a", keep_alive_timeout=3600)
+""",
+}
+WAIT = """
 print("open", flush=True)
 sys.stdin.readline()
-f.close()
 """
 
 
-@pytest.fixture
-def locked_h5(tmp_path):
+@pytest.fixture(params=sorted(HOLD))
+def locked_h5(request, tmp_path):
+    if request.param == "pyme" and importlib.util.find_spec("PYME") is None:
+        if IN_CI:
+            pytest.fail("python-microscopy (PYME) must be installed under CI")
+        pytest.skip("python-microscopy (PYME) is not installed")
     path = tmp_path / "live.h5"
     pzfcodec.pyme.write_h5(path, np.arange(2 * 4 * 3, dtype=np.uint16).reshape(2, 4, 3), {"SizeT": 2})
-    child = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", HOLD[request.param] + WAIT, str(path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, HOME=str(home)))
     try:
         assert child.stdout.readline().strip() == "open"
         yield path
     finally:
-        child.stdin.close()
+        child.kill()  # its own process, started above
         child.wait(timeout=30)
 
 

@@ -9,9 +9,12 @@
 typedef void (*pzf_task_fn)(void *ctx, size_t task);
 
 /* Run fn(ctx, 0..ntasks-1) on up to nthreads threads, the calling thread
- * included; thread t takes tasks t, t + nthreads, ...  If a thread cannot
- * be started its tasks run on the calling thread, so every task always
- * runs exactly once.  Without POSIX threads everything runs serially. */
+ * included, and return when all have finished.  The other threads come
+ * from a persistent pool (POSIX or Win32 threads, see parallel.c); tasks
+ * are handed out one at a time to whichever thread is free, so which
+ * thread runs a task varies and tasks must write only their own outputs.
+ * Every task runs exactly once, also when no thread can be started (then
+ * all on the calling thread).  Safe to call from several threads at once. */
 void pzf_parallel_for(int nthreads, size_t ntasks, pzf_task_fn fn, void *ctx);
 
 #endif

@@ -28,6 +28,7 @@ from __future__ import annotations
 import builtins
 import os
 import re
+import stat
 import string
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -46,7 +47,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 KEY_SCHEMA = "{level:d}/{z:03d}/{x:03d}/{y:03d}_{suff}{ext}"
 LEGACY_KEY_SCHEMA = "{level:d}/{x:03d}/{x:03d}_{y:03d}_{suff}{ext}"
 _BACKEND_EXT = {"PZFTileIO": ".pzf", "ClusterPZFTileIO": ".pzf", "NumpyTileIO": ".npy"}
-_MAX_TILE_SIZE = 1 << 14
+_MAX_TILE_SIZE = 1 << 13  # 256 MiB of float32 per tile; PYME uses 256
 _MAX_LEVEL = 64
 
 
@@ -255,6 +256,8 @@ class TilePyramid:
     def _read_tile(self, path: str) -> np.ndarray:
         ts = self.tile_size
         nbytes = ts * ts * 4
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            raise CorruptDataError(f"{path}: not a regular file")
         with builtins.open(path, "rb") as fh:
             data = fh.read(2 * nbytes + 4096)
             if fh.read(1):

@@ -247,7 +247,7 @@ def _array(what: str, dt: Any, shape: Any, raw: Any, order: str, charge: Any, *,
     charge(1, len(raw))
     try:
         if count == 0:
-            return np.zeros(shape, dt, order=order)
+            return np.zeros(shape, dt.newbyteorder("=") if native else dt, order=order)
         array = np.frombuffer(raw, dt).copy()
         if dt.kind == "b":  # only 0 and 1 are booleans
             array = array.view(np.uint8) != 0

@@ -39,13 +39,16 @@ __all__ = [
 _register_hdf5()
 
 
-def open(path):  # noqa: A001 - mirrors the builtin on purpose (not in __all__)
+def open(path, *, max_decoded_size=None):  # noqa: A001 - mirrors the builtin on purpose (not in __all__)
     """Open any file pzfcodec reads (PYME .h5/.h5r/.pzf/.psf/.sf, .tif, ...).
 
     Parameters
     ----------
     path : str or os.PathLike
         The file.
+    max_decoded_size : int or pzfcodec.budget.ReadBudget, optional
+        What reading the file may allocate (default
+        :data:`DEFAULT_MAX_DECODED_SIZE` bytes); see :func:`pzfcodec.pyme.open`.
 
     Returns
     -------
@@ -54,4 +57,4 @@ def open(path):  # noqa: A001 - mirrors the builtin on purpose (not in __all__)
         results file, a PSF, a shift field or a frame.
     """
     from .pyme import open as _open
-    return _open(path)
+    return _open(path, max_decoded_size=max_decoded_size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from typing import Optional, Sequence
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``pzfcodec`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # its complaints about damaged files: we print one line
     try:
         return int(args.func(args) or 0)
     except (PZFError, OSError) as exc:

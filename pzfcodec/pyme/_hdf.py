@@ -14,9 +14,10 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 import h5py
 import numpy as np
 
+from ..budget import BudgetLike, ReadBudget
 from ..errors import BadArgumentError, CorruptDataError, UnsafePickleError
 from .safe_pickle import safe_loads
-from .series import empty_events, make_events
+from .series import EVENTS_DTYPE, empty_events, make_events
 
 #: attributes PyTables puts on every node; never metadata.
 SYSTEM_ATTRS = frozenset(["CLASS", "TITLE", "VERSION"])
@@ -53,32 +54,130 @@ def _decode_attr(attrs: h5py.AttributeManager, name: str, source: str) -> Any:
     return value
 
 
-def read_metadata(group: Optional[h5py.Group], filename: str = "") -> Dict[str, Any]:
+def read_metadata(group: Optional[h5py.Group], filename: str = "",
+                  budget: BudgetLike = None) -> Dict[str, Any]:
     """Flatten a PYME ``/MetaData`` group tree into ``{'A.B.C': value}``.
 
     Text comes back as ``str``, booleans as ``numpy.bool_``, numbers as numpy
     scalars or arrays, and pickled values (lists, tuples, dicts, None) decoded
     with :func:`~pzfcodec.pyme.safe_pickle.safe_loads`.
+
+    The walk follows hard links only and visits each HDF5 object once (by
+    its address), so groups linked from several places, or back to an
+    ancestor, are read once; every group and attribute is charged to
+    ``budget`` (a :class:`~pzfcodec.budget.ReadBudget`, or its byte limit),
+    which also bounds the nesting depth.
+
+    Raises
+    ------
+    pzfcodec.DataTooLargeError
+        The tree is nested deeper, or holds more entries, than the budget allows.
     """
     out: Dict[str, Any] = {}
     if group is None:
         return out
+    budget = ReadBudget.of(budget)
+    seen = set()
 
     def visit(g: h5py.Group, prefix: str) -> None:
+        info = h5py.h5o.get_info(g.id)
+        if (info.fileno, info.addr) in seen:
+            return
+        seen.add((info.fileno, info.addr))
+        budget.charge_items(1 + info.num_attrs, f"{filename} /MetaData")
         for name in sorted(g.attrs):
             if name in SYSTEM_ATTRS:
                 continue
             key = prefix + name
             out[key] = _decode_attr(g.attrs, name, f"{filename} metadata {key}")
-        for name, child in g.items():
+        names = list(g)
+        budget.charge_items(len(names), f"{filename} /MetaData")
+        for name in names:
+            if not isinstance(g.get(name, getlink=True), h5py.HardLink):
+                continue  # soft and external links lead elsewhere: not metadata
+            child = g[name]
             if isinstance(child, h5py.Group):
-                visit(child, f"{prefix}{name}.")
+                with budget.nested(f"{filename} /MetaData"):
+                    visit(child, f"{prefix}{name}.")
 
     visit(group, "")
     return out
 
 
-def read_events(f: h5py.File) -> np.ndarray:
+def check_stored(ds: h5py.Dataset, what: str) -> None:
+    """Refuse a dataset whose declared size is not backed by stored data.
+
+    A few bytes of HDF5 can declare a dataset of 2**40 rows that was never
+    written (reads would return fill values, after allocating the whole
+    declared size).  Contiguous data must occupy its full size in the file;
+    chunked data must have every chunk allocated.
+
+    Raises
+    ------
+    pzfcodec.CorruptDataError
+        The dataset declares more than the file stores.
+    """
+    if ds.size == 0:
+        return
+    layout = ds.id.get_create_plist().get_layout()
+    itemsize = ds.id.get_type().get_size()
+    if h5py.check_vlen_dtype(ds.dtype) is not None:
+        itemsize = 8  # at least a heap reference per element
+    if layout == h5py.h5d.CONTIGUOUS:
+        stored = ds.id.get_storage_size()
+        if stored < ds.size * itemsize:
+            raise CorruptDataError(
+                f"{what} declares {ds.shape[0] if ds.ndim else 1} rows ({ds.size * itemsize} bytes) "
+                f"but the file stores only {stored} bytes of it; the file is damaged or crafted")
+    elif layout == h5py.h5d.CHUNKED:
+        chunks = ds.chunks or (1,) * ds.ndim
+        needed = int(np.prod([-(-n // c) for n, c in zip(ds.shape, chunks)], dtype=object))
+        stored = ds.id.get_num_chunks()
+        if stored < needed:
+            raise CorruptDataError(
+                f"{what} declares {ds.shape[0]} rows in {needed} chunks but the file stores only "
+                f"{stored} of them; the file is damaged or crafted")
+
+
+#: rows read at once by :func:`read_rows` (at most this many bytes of rows)
+_BATCH_BYTES = 16 << 20
+
+
+def read_rows(ds: h5py.Dataset, what: str, budget: BudgetLike = None,
+              *, extra_bytes_per_row: int = 0) -> np.ndarray:
+    """Read a 1-D dataset (a table, an index) within a read budget.
+
+    The declared rows must be stored (:func:`check_stored`); their size,
+    plus ``extra_bytes_per_row`` for what the caller derives from each row,
+    is charged to ``budget`` before anything is allocated, and the rows are
+    read in batches of at most 16 MiB.
+
+    Raises
+    ------
+    pzfcodec.CorruptDataError
+        The rows are not all stored, or HDF5 cannot read them.
+    pzfcodec.DataTooLargeError
+        The rows exceed the budget.
+    """
+    budget = ReadBudget.of(budget)
+    check_stored(ds, what)
+    rows = ds.shape[0] if ds.ndim else 1
+    budget.charge_items(rows, what)
+    budget.charge_bytes(ds.size * (ds.dtype.itemsize + extra_bytes_per_row), what)
+    try:
+        if ds.ndim != 1:
+            return ds[()]
+        out = np.empty(rows, dtype=ds.dtype)
+        step = max(1, _BATCH_BYTES // max(ds.dtype.itemsize, 1))
+        for start in range(0, rows, step):
+            stop = min(rows, start + step)
+            ds.read_direct(out, np.s_[start:stop], np.s_[start:stop])
+        return out
+    except OSError as exc:
+        raise CorruptDataError(f"{what}: cannot read it ({exc})") from None
+
+
+def read_events(f: h5py.File, budget: BudgetLike = None) -> np.ndarray:
     """The ``/Events`` table as a :data:`~pzfcodec.pyme.series.EVENTS_DTYPE` array."""
     ds = f.get("Events")
     if not isinstance(ds, h5py.Dataset) or ds.dtype.names is None:
@@ -87,8 +186,53 @@ def read_events(f: h5py.File) -> np.ndarray:
     missing = {"EventName", "EventDescr", "Time"} - set(names)
     if missing:
         raise CorruptDataError(f"/Events lacks the column(s) {sorted(missing)}")
-    rows = ds[()]
+    rows = read_rows(ds, f"{f.filename} /Events", budget,
+                     extra_bytes_per_row=EVENTS_DTYPE.itemsize)
     return make_events(rows["EventName"], rows["EventDescr"], rows["Time"])
+
+
+def check_pzf_dataset(ds: h5py.Dataset, what: str) -> None:
+    """Refuse a PZF-filtered dataset whose stored filter parameters do not
+    describe its real chunks (shape and element type).
+
+    The parameters say how big a decoded chunk is; HDF5 copies a chunk of
+    the size its layout says.  The filter itself refuses a mismatch chunk by
+    chunk; this check names the problem before anything is read.  Datasets
+    without the PZF filter pass.
+
+    Raises
+    ------
+    pzfcodec.CorruptDataError
+        The parameters and the dataset disagree.
+    """
+    from ..hdf5 import FILTER_ID
+
+    plist = ds.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        fid, _, cd, _ = plist.get_filter(i)
+        if fid == FILTER_ID:
+            break
+    else:
+        return
+    chunks = ds.chunks or ()
+    expected = _pzf_blob_layout(chunks, ds.dtype)
+    if len(cd) < 12 or expected is None or tuple(cd[6:12]) != expected:
+        raise CorruptDataError(
+            f"{what}: the PZF filter parameters {tuple(cd)} do not describe the dataset's chunks "
+            f"({chunks} of {ds.dtype}); the file is damaged or crafted")
+
+
+def _pzf_blob_layout(chunks: tuple, dtype: np.dtype) -> Optional[tuple]:
+    """cd_values[6:12] the plugin stores for chunks of this shape and type
+    (layout, data format, element size, blob Width, Height, Depth)."""
+    if not chunks:
+        return None
+    dims = [int(np.prod(chunks[:-2], dtype=object))] + list(chunks[-2:]) if len(chunks) > 3 \
+        else list(chunks) + [1] * (3 - len(chunks))
+    native = {np.dtype("u1"): 0, np.dtype("<u2"): 1, np.dtype("<f4"): 2}.get(np.dtype(dtype))
+    if native is None:
+        native, dims[2] = 0, dims[2] * dtype.itemsize
+    return (1, native, dtype.itemsize, *dims)
 
 
 def uses_filter(ds: h5py.Dataset, filter_id: int) -> bool:

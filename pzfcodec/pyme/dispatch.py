@@ -5,6 +5,7 @@ import builtins
 import os
 from typing import Any, Callable, Dict
 
+from ..budget import BudgetLike, ReadBudget
 from ..errors import UnsupportedFormatError
 from .h5 import PathLike, open_h5
 from .h5r import open_h5r
@@ -18,7 +19,7 @@ from .tiles import is_tile_pyramid, open_tile_pyramid
 __all__ = ["open", "load_pzf", "OPENERS"]
 
 
-def load_pzf(path: PathLike) -> Any:
+def load_pzf(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Any:
     """Read one ``.pzf`` frame file; returns the frame as a numpy array.
 
     The header (frame number, quantisation...) is available through
@@ -28,6 +29,8 @@ def load_pzf(path: PathLike) -> Any:
     ----------
     path : str or os.PathLike
         A file holding one PZF blob (any version PYME wrote, or v3).
+    max_decoded_size : int or ReadBudget, optional
+        Byte limit of the decoded frame.
 
     Returns
     -------
@@ -45,16 +48,17 @@ def load_pzf(path: PathLike) -> Any:
     from ..codec import decompress
 
     with builtins.open(path, "rb") as fh:
-        return decompress(fh.read())
+        return decompress(fh.read(), max_decoded_size=ReadBudget.of(max_decoded_size).bytes_left)
 
 
-def _open_hdf5(path: PathLike) -> Any:
+def _open_hdf5(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Any:
     """Image series when the file has one, otherwise localisation results."""
     from .h5 import open_hdf5_file
 
     with open_hdf5_file(path) as f:
         is_series = "ImageData" in f or "PZFImageData" in f
-    return open_h5(path) if is_series else open_h5r(path)
+    reader = open_h5 if is_series else open_h5r
+    return reader(path, max_decoded_size=max_decoded_size)
 
 
 #: extension -> reader.  Readers of other kinds of file register here.
@@ -78,11 +82,18 @@ OPENERS: Dict[str, Callable[[PathLike], Any]] = {
     ".pcs": open_pcs,
 }
 
+#: readers that take ``max_decoded_size=`` (a byte limit or a ReadBudget)
+BUDGETED = {_open_hdf5, open_h5r, open_tif, load_pzf}
+
 #: leading bytes -> reader, for files whose extension says nothing.
 SIGNATURES = ((b"\x89HDF\r\n\x1a\n", _open_hdf5), (b"BD", load_pzf))
 
 
-def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pzfcodec.open)
+def _read(reader: Callable[..., Any], path: PathLike, budget: BudgetLike) -> Any:
+    return reader(path, max_decoded_size=budget) if reader in BUDGETED else reader(path)
+
+
+def open(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Any:  # noqa: A001
     """Open any supported PYME file.
 
     ==========================  =======================================================
@@ -116,6 +127,12 @@ def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pz
         HDF5 signature opens as ``.h5`` and one starting with ``BD`` as
         ``.pzf``.  A ``.h5``/``.hdf``/``.hdf5`` file with ``/ImageData`` or
         ``/PZFImageData`` is an image series, any other is read as results.
+    max_decoded_size : int or ReadBudget, optional
+        What reading the file may allocate: an int (bytes, default
+        :data:`pzfcodec.DEFAULT_MAX_DECODED_SIZE`) or a
+        :class:`~pzfcodec.budget.ReadBudget` shared by everything the
+        reader reads (tables, index, metadata, events; frames and pages
+        are each bounded by its byte limit).
 
     Returns
     -------
@@ -134,13 +151,13 @@ def open(path: PathLike) -> Any:  # noqa: A001  (the library's entry point is pz
         return open_pcs(path)
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext in OPENERS:
-        return OPENERS[ext](path)
+        return _read(OPENERS[ext], path, max_decoded_size)
     if os.path.isdir(path) and is_tile_pyramid(path):
         return open_tile_pyramid(path)
     with builtins.open(path, "rb") as fh:
         head = fh.read(8)
     for signature, reader in SIGNATURES:
         if head.startswith(signature):
-            return reader(path)
+            return _read(reader, path, max_decoded_size)
     raise UnsupportedFormatError(
         f"{os.fspath(path)}: unknown kind of file; supported extensions are {sorted(OPENERS)}")

@@ -20,8 +20,10 @@ from typing import Any, Dict, Optional, Tuple, Union
 import h5py
 import numpy as np
 
+from ..budget import BudgetLike, ReadBudget
 from ..errors import CorruptDataError, FileLockedError, PZFError, UnsupportedFormatError
-from ._hdf import filter_names, opened, read_events, read_metadata
+from ._hdf import (check_pzf_dataset, check_stored, filter_names, opened, read_events,
+                   read_metadata, read_rows)
 from .series import Series
 
 __all__ = ["H5Series", "open_h5", "open_hdf5_file"]
@@ -29,6 +31,8 @@ __all__ = ["H5Series", "open_h5", "open_hdf5_file"]
 PathLike = Union[str, "os.PathLike[str]"]
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _PZF_INDEX_DTYPE = np.dtype([("FrameNum", "<i4"), ("Position", "<i4")])
+#: rows of /PZFImageData that open() tries for a frame with a valid header
+_HEADER_SCAN_ROWS = 64
 
 
 def open_hdf5_file(path: PathLike) -> h5py.File:
@@ -80,8 +84,9 @@ class H5Series(Series):
         ``'ImageData'`` or ``'PZFImageData'``.
     """
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(self, path: PathLike, *, max_decoded_size: BudgetLike = None) -> None:
         self.path = os.fspath(path)
+        self._budget = ReadBudget.of(max_decoded_size)
         self._file: Optional[h5py.File] = open_hdf5_file(self.path)
         try:
             if "PZFImageData" in self._file:
@@ -102,11 +107,13 @@ class H5Series(Series):
         if not isinstance(ds, h5py.Dataset) or ds.ndim < 3:
             raise UnsupportedFormatError(f"{self.path}: /ImageData must be a dataset of shape (frames, x, y)")
         _make_filters_available(ds)
+        check_pzf_dataset(ds, f"{self.path} /ImageData")
         self.kind = "ImageData"
         self._ds = ds
         self._nframes = ds.shape[0]
         self._frame_shape = tuple(ds.shape[1:])
         self._dtype = ds.dtype
+        self._check_frames(1)
 
     def _init_pzf(self) -> None:
         ds = self._file["PZFImageData"]
@@ -116,32 +123,39 @@ class H5Series(Series):
         self.kind = "PZFImageData"
         self._ds = ds
         self._nframes = ds.shape[0]
+        check_stored(ds, f"{self.path} /PZFImageData")
+        # the sorted index: frame numbers and positions, int64
+        self._budget.charge_bytes(self._nframes * 24, f"{self.path}: the index of /PZFImageData")
         index = self._file.get("PZFImageIndex")
         if index is None:
             frame_nums = positions = np.arange(self._nframes, dtype=np.int64)
         else:
-            rows = index[()]
-            if rows.dtype.names is None or not {"FrameNum", "Position"} <= set(rows.dtype.names):
+            if not isinstance(index, h5py.Dataset) or index.dtype.names is None or \
+                    not {"FrameNum", "Position"} <= set(index.dtype.names):
                 raise CorruptDataError(f"{self.path}: /PZFImageIndex lacks the FrameNum/Position columns")
+            rows = read_rows(index, f"{self.path} /PZFImageIndex", self._budget)
             frame_nums = rows["FrameNum"].astype(np.int64)
             positions = rows["Position"].astype(np.int64)
         order = np.argsort(frame_nums, kind="stable")
         self._index_frames = frame_nums[order]
         self._index_positions = positions[order]
         self._frame_shape, self._dtype = self._first_frame_layout()
+        self._check_frames(1)
 
     def _first_frame_layout(self) -> Tuple[Tuple[int, ...], np.dtype]:
         from ..codec import read_header
 
-        for row in range(self._nframes):
+        for row in range(min(self._nframes, _HEADER_SCAN_ROWS)):
             try:
-                h = read_header(self._ds[row].tobytes())
+                h = read_header(self._ds[row].tobytes(), max_decoded_size=self._budget.max_bytes)
             except PZFError:
                 continue
             return tuple(h.array_shape), np.dtype(h.dtype)
         if self._nframes == 0:
             return (0, 0), np.dtype(np.uint16)
-        raise CorruptDataError(f"{self.path}: none of the {self._nframes} PZF frames has a valid header")
+        raise CorruptDataError(
+            f"{self.path}: none of the first {min(self._nframes, _HEADER_SCAN_ROWS)} of "
+            f"{self._nframes} PZF frames has a valid header")
 
     # -- frames --------------------------------------------------------------
     def _position(self, i: int) -> int:
@@ -187,12 +201,13 @@ class H5Series(Series):
 
     def _read_frames(self, indices: range) -> np.ndarray:
         if self._file is not None and self.kind == "ImageData" and indices.step > 0 and len(indices):
+            self._check_frames(len(indices))
             return self._read_image(np.s_[indices.start:indices.stop:indices.step])
         return super()._read_frames(indices)
 
     # -- metadata ------------------------------------------------------------
     def _read_metadata(self) -> Dict[str, Any]:
-        md = read_metadata(opened(self._file, self.path).get("MetaData"), self.path)
+        md = read_metadata(opened(self._file, self.path).get("MetaData"), self.path, self._budget)
         if self.kind == "ImageData":
             for key in ("DimOrder", "SizeC", "SizeZ", "SizeT"):
                 if key not in md and key in self._ds.attrs:
@@ -201,7 +216,7 @@ class H5Series(Series):
         return md
 
     def _read_events(self) -> np.ndarray:
-        return read_events(opened(self._file, self.path))
+        return read_events(opened(self._file, self.path), self._budget)
 
     @property
     def storage(self) -> str:
@@ -230,13 +245,18 @@ class H5Series(Series):
         return f"<H5Series {self.path!r} kind={self.kind} shape={self.shape} dtype={self.dtype}>"
 
 
-def open_h5(path: PathLike) -> H5Series:
+def open_h5(path: PathLike, *, max_decoded_size: BudgetLike = None) -> H5Series:
     """Open a PYME image series (``.h5``) lazily.
 
     Parameters
     ----------
     path : str or os.PathLike
         A PYME ``.h5`` with ``/ImageData`` or ``/PZFImageData``.
+    max_decoded_size : int or ReadBudget, optional
+        What one read may allocate (default
+        :data:`pzfcodec.DEFAULT_MAX_DECODED_SIZE` bytes): opening, the
+        metadata and the events share this budget; each frame, and each
+        read of several frames, must fit in its byte limit.
 
     Returns
     -------
@@ -250,10 +270,13 @@ def open_h5(path: PathLike) -> H5Series:
     pzfcodec.UnsupportedFormatError
         The file is not HDF5 or holds no image series.
     pzfcodec.CorruptDataError
-        The file is truncated or damaged.  A damaged PZF frame raises only
-        when that frame is read.
+        The file is truncated or damaged, declares tables or frames it does
+        not store, or its PZF filter parameters do not match its chunks.  A
+        damaged PZF frame raises only when that frame is read.
+    pzfcodec.DataTooLargeError
+        A frame, the index, the metadata or the events exceed the budget.
     pzfcodec.FileLockedError
         Another program holds the file open for writing (HDF5 file locking);
         the message says how to read it anyway.
     """
-    return H5Series(path)
+    return H5Series(path, max_decoded_size=max_decoded_size)

@@ -14,8 +14,9 @@ from typing import Any, Dict, List, Optional
 import h5py
 import numpy as np
 
+from ..budget import BudgetLike, ReadBudget
 from ..errors import CorruptDataError, UnsupportedFormatError
-from ._hdf import opened, read_events, read_metadata
+from ._hdf import opened, read_events, read_metadata, read_rows
 from .hdf_tables import read_pandas_table, read_ragged_table, table_kind
 from .h5 import PathLike, open_hdf5_file
 
@@ -102,8 +103,9 @@ class H5RFile:
         The file.
     """
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(self, path: PathLike, *, max_decoded_size: BudgetLike = None) -> None:
         self.path = os.fspath(path)
+        self._budget = ReadBudget.of(max_decoded_size)
         self._file: Optional[h5py.File] = open_hdf5_file(self.path)
         self._cache: Dict[str, np.ndarray] = {}
         self._metadata: Optional[Dict[str, Any]] = None
@@ -112,6 +114,7 @@ class H5RFile:
         self._kinds: Dict[str, str] = {}  # pandas / ragged tables (pzfcodec.pyme.hdf_tables)
 
         def visit(name: str, obj: Any) -> None:
+            self._budget.charge_items(1, f"{self.path}: the objects of the file")
             if name.startswith("MetaData") or name == "Events":
                 return
             if any(name.startswith(group + "/") for group in self._kinds):
@@ -124,7 +127,7 @@ class H5RFile:
                 names.append(name)
 
         try:
-            self._file.visititems(visit)
+            self._file.visititems(visit)  # each object once, by address
             if not names and not any(k in self._file for k in ("MetaData", "Events")):
                 raise UnsupportedFormatError(
                     f"{self.path}: an HDF5 file without PYME image data, results tables, pandas tables or "
@@ -166,15 +169,15 @@ class H5RFile:
         if name not in self._cache:
             if name not in self._names:
                 raise KeyError(f"{self.path} has no table {name!r}; it has {self._names}")
+            node = opened(self._file, self.path)[name]
+            kind = self._kinds.get(name)
             try:
-                node = opened(self._file, self.path)[name]
-                kind = self._kinds.get(name)
                 if kind == "pandas":
                     self._cache[name] = read_pandas_table(node, f"{self.path}: /{name}")
                 elif kind is not None:
                     self._cache[name] = read_ragged_table(node, f"{self.path}: /{name}")
                 else:
-                    self._cache[name] = node[()]
+                    self._cache[name] = read_rows(node, f"{self.path}: table {name!r}", self._budget)
             except OSError as exc:
                 raise CorruptDataError(f"{self.path}: cannot read table {name!r} ({exc})") from None
         return self._cache[name]
@@ -192,21 +195,22 @@ class H5RFile:
     def metadata(self) -> Dict[str, Any]:
         """Flat ``{dotted_key: value}`` metadata."""
         if self._metadata is None:
-            self._metadata = read_metadata(opened(self._file, self.path).get("MetaData"), self.path)
+            self._metadata = read_metadata(opened(self._file, self.path).get("MetaData"), self.path,
+                                           self._budget)
         return self._metadata
 
     @property
     def events(self) -> np.ndarray:
         """Events (EventName, EventDescr, Time); empty when the file has none."""
         if self._events is None:
-            self._events = read_events(opened(self._file, self.path))
+            self._events = read_events(opened(self._file, self.path), self._budget)
         return self._events
 
     def __repr__(self) -> str:
         return f"<H5RFile {self.path!r} tables={self._names}>"
 
 
-def open_h5r(path: PathLike) -> H5RFile:
+def open_h5r(path: PathLike, *, max_decoded_size: BudgetLike = None) -> H5RFile:
     """Open PYME localisation results (``.h5r``).
 
     Parameters
@@ -216,6 +220,10 @@ def open_h5r(path: PathLike) -> H5RFile:
         or ragged tables.  Its tables (1-D datasets with named columns,
         pandas DataFrames, ragged JSON tables; not the metadata and
         ``/Events``) are read on first access.
+    max_decoded_size : int or ReadBudget, optional
+        What the PYME tables, metadata and events read from this file may
+        allocate in all (default :data:`pzfcodec.DEFAULT_MAX_DECODED_SIZE`
+        bytes).
 
     Returns
     -------
@@ -229,7 +237,9 @@ def open_h5r(path: PathLike) -> H5RFile:
         The file is not HDF5, or holds no table (nor metadata) of a kind
         above.
     pzfcodec.CorruptDataError
-        The file is truncated or damaged.  A table that cannot be read
-        raises only when it is read.
+        The file is truncated or damaged.  A table that cannot be read, or
+        declares rows it does not store, raises only when it is read.
+    pzfcodec.DataTooLargeError
+        A table (when read), the metadata or the events exceed the budget.
     """
-    return H5RFile(path)
+    return H5RFile(path, max_decoded_size=max_decoded_size)

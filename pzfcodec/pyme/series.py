@@ -17,7 +17,8 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import BadArgumentError
+from ..budget import ReadBudget
+from ..errors import BadArgumentError, DataTooLargeError
 
 __all__ = ["Series", "EVENTS_DTYPE", "DIMENSION_KEYS", "empty_events", "make_events"]
 
@@ -97,12 +98,15 @@ class Series:
     _dtype: np.dtype = np.dtype(np.uint16)
     _metadata: Optional[Dict[str, Any]] = None
     _events: Optional[np.ndarray] = None
+    #: the reader's budget: its byte limit bounds every frame and every read
+    _budget: ReadBudget = ReadBudget()
 
     # -- to implement -------------------------------------------------------
     def _read_frame(self, i: int) -> np.ndarray:
         raise NotImplementedError
 
     def _read_frames(self, indices: range) -> np.ndarray:
+        self._check_frames(len(indices))
         out = np.empty((len(indices),) + tuple(self._frame_shape), dtype=self._dtype)
         for k, i in enumerate(indices):
             out[k] = self._read_frame(i)
@@ -182,12 +186,26 @@ class Series:
                 raise BadArgumentError(
                     f"series index must be an int, a slice or a 1-D list of ints, not {key!r}") from None
             idx = [self._check_index(int(j), n) for j in idx]
+            self._check_frames(len(idx))
             out = np.empty((len(idx),) + tuple(self._frame_shape), dtype=self._dtype)
             for k, j in enumerate(idx):
                 out[k] = self._read_frame(j)
             return out[(slice(None),) + rest] if rest else out
         frame = self._read_frame(self._check_index(i, n))
         return frame[rest] if rest else frame
+
+    def _check_frames(self, count: int) -> None:
+        """Refuse to read ``count`` frames at once when they exceed the byte
+        limit of the reader's budget (nothing is allocated then)."""
+        self._check_bytes(count * int(np.prod(self._frame_shape, dtype=object)) * self.dtype.itemsize,
+                          f"{count} frame(s) of {tuple(self._frame_shape)} {self.dtype}")
+
+    def _check_bytes(self, nbytes: int, what: str) -> None:
+        if nbytes > self._budget.max_bytes:
+            raise DataTooLargeError(
+                f"{getattr(self, 'path', 'the series')}: {what} would need {nbytes} bytes, more than "
+                f"this reader's limit of {self._budget.max_bytes}; if the file is trusted, open it "
+                "with a larger max_decoded_size (or read fewer frames at once)")
 
     @staticmethod
     def _check_index(i: int, n: int) -> int:

@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
+from ..budget import BudgetLike, ReadBudget
 from ..errors import CorruptDataError, UnsupportedFormatError
 from .ome import read_ome_metadata
 from .series import Series
@@ -50,10 +51,12 @@ class TiffSeries(Series):
         The TIFF compression of the pages, e.g. ``'TIFF NONE'``.
     """
 
-    def __init__(self, path: PathLike, metadata_path: Optional[PathLike] = None) -> None:
+    def __init__(self, path: PathLike, metadata_path: Optional[PathLike] = None, *,
+                 max_decoded_size: BudgetLike = None) -> None:
         import tifffile  # needed only for TIFF files
 
         self.path = Path(path)
+        self._budget = ReadBudget.of(max_decoded_size)
         self.metadata_path = Path(metadata_path) if metadata_path is not None else find_sidecar(path)
         try:
             self._tif = tifffile.TiffFile(self.path)
@@ -65,6 +68,7 @@ class TiffSeries(Series):
             self.kind = "OME-TIFF" if self._tif.is_ome else "TIFF, no metadata sidecar"
         try:
             self._init_pages()
+            self._check_frames(1)
         except BaseException:
             self._tif.close()
             raise
@@ -108,6 +112,7 @@ class TiffSeries(Series):
 
     def _read_frame(self, i: int) -> np.ndarray:
         page, sample = divmod(i, self._samples)
+        self._check_bytes(math.prod(self._pages[page].shape) * self._dtype.itemsize, f"page {page}")
         image = self._pages[page].asarray()
         if self._page_axes == "YXS":
             image = image[:, :, sample]
@@ -143,7 +148,8 @@ class TiffSeries(Series):
         self._tif.close()
 
 
-def open_tif(path: PathLike, *, metadata_path: Optional[PathLike] = None) -> TiffSeries:
+def open_tif(path: PathLike, *, metadata_path: Optional[PathLike] = None,
+             max_decoded_size: BudgetLike = None) -> TiffSeries:
     """Open a TIFF stack as a lazy PYME series.
 
     Parameters
@@ -154,6 +160,9 @@ def open_tif(path: PathLike, *, metadata_path: Optional[PathLike] = None) -> Tif
         The metadata sidecar to use; by default the one found next to the
         image by :func:`pzfcodec.pyme.sidecar.find_sidecar` (``series.xml``,
         ``series.md`` or ``series.json`` for ``series.tif``), if any.
+    max_decoded_size : int or ReadBudget, optional
+        Byte limit of each page and of each read of several frames
+        (default :data:`pzfcodec.DEFAULT_MAX_DECODED_SIZE`).
 
     Returns
     -------
@@ -172,5 +181,7 @@ def open_tif(path: PathLike, *, metadata_path: Optional[PathLike] = None) -> Tif
         The file is not a readable TIFF.
     UnsupportedFormatError
         The TIFF pages are not 2-D images (e.g. tiled volumes).
+    DataTooLargeError
+        A page is larger than the byte limit (checked before reading it).
     """
-    return TiffSeries(path, metadata_path)
+    return TiffSeries(path, metadata_path, max_decoded_size=max_decoded_size)

@@ -86,7 +86,7 @@ class H5Series(Series):
 
     def __init__(self, path: PathLike, *, max_decoded_size: BudgetLike = None) -> None:
         self.path = os.fspath(path)
-        self._budget = ReadBudget.of(max_decoded_size)
+        self._limits = ReadBudget.of(max_decoded_size)
         self._file: Optional[h5py.File] = open_hdf5_file(self.path)
         try:
             if "PZFImageData" in self._file:
@@ -125,7 +125,7 @@ class H5Series(Series):
         self._nframes = ds.shape[0]
         check_stored(ds, f"{self.path} /PZFImageData")
         # the sorted index: frame numbers and positions, int64
-        self._budget.charge_bytes(self._nframes * 24, f"{self.path}: the index of /PZFImageData")
+        self._limits.charge_bytes(self._nframes * 24, f"{self.path}: the index of /PZFImageData")
         index = self._file.get("PZFImageIndex")
         if index is None:
             frame_nums = positions = np.arange(self._nframes, dtype=np.int64)
@@ -133,7 +133,7 @@ class H5Series(Series):
             if not isinstance(index, h5py.Dataset) or index.dtype.names is None or \
                     not {"FrameNum", "Position"} <= set(index.dtype.names):
                 raise CorruptDataError(f"{self.path}: /PZFImageIndex lacks the FrameNum/Position columns")
-            rows = read_rows(index, f"{self.path} /PZFImageIndex", self._budget)
+            rows = read_rows(index, f"{self.path} /PZFImageIndex", self._limits)
             frame_nums = rows["FrameNum"].astype(np.int64)
             positions = rows["Position"].astype(np.int64)
         order = np.argsort(frame_nums, kind="stable")
@@ -147,7 +147,7 @@ class H5Series(Series):
 
         for row in range(min(self._nframes, _HEADER_SCAN_ROWS)):
             try:
-                h = read_header(self._ds[row].tobytes(), max_decoded_size=self._budget.max_bytes)
+                h = read_header(self._ds[row].tobytes(), max_decoded_size=self._limits.max_bytes)
             except PZFError:
                 continue
             return tuple(h.array_shape), np.dtype(h.dtype)
@@ -207,7 +207,7 @@ class H5Series(Series):
 
     # -- metadata ------------------------------------------------------------
     def _read_metadata(self) -> Dict[str, Any]:
-        md = read_metadata(opened(self._file, self.path).get("MetaData"), self.path, self._budget)
+        md = read_metadata(opened(self._file, self.path).get("MetaData"), self.path, self._limits)
         if self.kind == "ImageData":
             for key in ("DimOrder", "SizeC", "SizeZ", "SizeT"):
                 if key not in md and key in self._ds.attrs:
@@ -216,7 +216,7 @@ class H5Series(Series):
         return md
 
     def _read_events(self) -> np.ndarray:
-        return read_events(opened(self._file, self.path), self._budget)
+        return read_events(opened(self._file, self.path), self._limits)
 
     @property
     def storage(self) -> str:

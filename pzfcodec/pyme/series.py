@@ -99,7 +99,7 @@ class Series:
     _metadata: Optional[Dict[str, Any]] = None
     _events: Optional[np.ndarray] = None
     #: the reader's budget: its byte limit bounds every frame and every read
-    _budget: ReadBudget = ReadBudget()
+    _limits: ReadBudget = ReadBudget()
 
     # -- to implement -------------------------------------------------------
     def _read_frame(self, i: int) -> np.ndarray:
@@ -201,10 +201,10 @@ class Series:
                           f"{count} frame(s) of {tuple(self._frame_shape)} {self.dtype}")
 
     def _check_bytes(self, nbytes: int, what: str) -> None:
-        if nbytes > self._budget.max_bytes:
+        if nbytes > self._limits.max_bytes:
             raise DataTooLargeError(
                 f"{getattr(self, 'path', 'the series')}: {what} would need {nbytes} bytes, more than "
-                f"this reader's limit of {self._budget.max_bytes}; if the file is trusted, open it "
+                f"this reader's limit of {self._limits.max_bytes}; if the file is trusted, open it "
                 "with a larger max_decoded_size (or read fewer frames at once)")
 
     @staticmethod

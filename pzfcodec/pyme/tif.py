@@ -56,7 +56,7 @@ class TiffSeries(Series):
         import tifffile  # needed only for TIFF files
 
         self.path = Path(path)
-        self._budget = ReadBudget.of(max_decoded_size)
+        self._limits = ReadBudget.of(max_decoded_size)
         self.metadata_path = Path(metadata_path) if metadata_path is not None else find_sidecar(path)
         try:
             self._tif = tifffile.TiffFile(self.path)

@@ -5,7 +5,7 @@ a few distinct frames repeated) to a new file on disk, frame by frame, as an
 acquisition program would:
 
 * ``SeriesWriter`` into each target (PYME ``.h5``, HDF5 with the PZF filter,
-  Zarr v3, and ``.pcs`` when available), quantised at one noise sigma per step
+  Zarr v3, a local ``.pcs`` series), quantised at one noise sigma per step
   and lossless, on 2 coding threads;
 * ``h5py`` writing the same frames, one chunk per frame, uncompressed and with
   the best lossless filters (gzip+shuffle, Blosc LZ4/Zstd + bitshuffle from
@@ -58,7 +58,7 @@ QUANT = pzfcodec.camera_quantization(CAM.ad_offset, CAM.electrons_per_adu, 1.0)
 
 SPOOL_CASES = {f"{target}-{mode}": (suffix, q)
                for target, suffix in (("pyme-h5", ".h5"), ("hdf5-filter", ".hdf5"),
-                                      ("zarr", ".zarr"))
+                                      ("zarr", ".zarr"), ("pcs", ".pcs"))
                for mode, q in (("q1sigma", QUANT), ("lossless", None))}
 BLOSC = hdf5plugin.Blosc
 H5PY_CASES = {
@@ -127,6 +127,8 @@ def _run(frames, open_writer, paced: bool) -> tuple[float, np.ndarray, float]:
 
 def _spool_writer(path, q):
     def open_writer():
+        if path.endswith(".pcs"):  # a series is written once
+            shutil.rmtree(path, ignore_errors=True)
         w = pzfcodec.SeriesWriter(path, {"Camera.ADOffset": CAM.ad_offset}, quantization=q,
                                   threads=THREADS, overwrite=True)
 

@@ -18,7 +18,10 @@ The location chooses the target:
 * ``*.h5`` with ``dataset="ImageData"`` (or any dataset path), ``*.hdf5``
   and ``*.hdf`` -- an HDF5 dataset ``(frames, x, y)`` with the PZF filter,
   one chunk per frame, written as pre-coded chunks;
-* ``*.zarr`` -- a Zarr v3 array with the ``pzf`` codec, one chunk per frame.
+* ``*.zarr`` -- a Zarr v3 array with the ``pzf`` codec, one chunk per frame;
+* ``*.pcs`` (a directory, or a series path with ``roots=``/``servers=``),
+  ``PYME-CLUSTER://filter/path`` or ``http://host:port/path`` -- a PYME
+  cluster series on local data-server roots or on PYME data servers.
 
 Durability
 ----------
@@ -29,8 +32,10 @@ first, that are durable.  The writer also flushes on its own every
 to readers only when they are durable: the HDF5 targets run in HDF5's SWMR
 mode (a reader opens the file while it is written; a crash leaves it readable
 up to the last flush), the Zarr target rewrites ``zarr.json`` atomically after
-the chunks are on disk.  A series that was not closed reports itself
-incomplete (:func:`spool_status`).
+the chunks are on disk, a ``.pcs`` series stores one file per frame
+(fsynced, or acknowledged by its server) and writes ``events.json`` only when
+closed.  A series that was not closed reports itself incomplete
+(:func:`spool_status`).
 """
 from __future__ import annotations
 
@@ -48,12 +53,17 @@ import h5py
 import numpy as np
 
 from .codec import Quantization, as_quantization, compress
-from .errors import BadArgumentError, QueueFullError, SpoolError
+from .errors import (BadArgumentError, CorruptDataError, MissingFileError, QueueFullError,
+                     SpoolError, UnsupportedFormatError)
 from .hdf5 import PZF
 from .numcodecs import encode_chunk
 from .options import COMPRESSIONS, check_options
 from .pyme._hdf import EVENTS_H5_DTYPE, set_str_attr, tag_group, tag_table, write_metadata
-from .pyme.h5 import PathLike
+from .pyme.cluster import PCSWriter
+from .pyme.h5 import PathLike, open_hdf5_file
+from .pyme.pcs import _resolve as pcs_location
+from .pyme.pcs import is_pcs_location, open_pcs
+from .pyme.series import make_events
 from .pyme.writer import series_metadata
 
 __all__ = ["SeriesWriter", "SpoolStats", "SpoolStatus", "spool_status", "recover"]
@@ -125,7 +135,10 @@ class SpoolStatus:
 
 # -- targets ---------------------------------------------------------------------------------
 class _Target:
-    """One kind of storage.  Every method except ``encode`` runs on the writer thread."""
+    """One kind of storage.  ``encode`` runs on the coding threads, the rest on the
+    writer thread: ``start`` (first frame's layout), ``add`` (frames in order, not
+    yet durable), ``commit`` (make every added frame durable and visible, with the
+    events so far), ``close``."""
 
     needs_shape = False
 
@@ -133,14 +146,32 @@ class _Target:
         raise NotImplementedError
 
     def start(self, frame_shape: Tuple[int, ...], dtype: np.dtype) -> None:
-        """Called with the first frame's shape and type, before ``write``."""
+        """Called with the first frame's shape and type, before ``add``."""
 
-    def write(self, blobs: List[bytes], events: List[tuple]) -> None:
-        """Write coded frames (and events) and make them durable."""
+    def add(self, blob: bytes) -> None:
         raise NotImplementedError
+
+    def commit(self, events: List[tuple]) -> None:
+        raise NotImplementedError
+
+    def fail(self) -> None:
+        """After a failed ``add``/``commit``: forget what was not durable (best effort)."""
 
     def close(self, complete: bool) -> None:
         raise NotImplementedError
+
+
+def _pyme_coding(compression: str, quantization: Optional[Quantization]) -> None:
+    if compression not in PYME_COMPRESSIONS or (compression == "raw" and quantization):
+        raise BadArgumentError(
+            f"PYME cannot read {compression!r} frames{' when quantised' if quantization else ''}; "
+            "use compression='huffman' for PYME targets (.h5, .pcs), or write an HDF5 dataset "
+            "(dataset='ImageData') or a .zarr")
+
+
+def _chunk_options(compression: str, quantization: Optional[Quantization]) -> dict:
+    return check_options(quantization.offset if quantization else None,
+                         quantization.scale if quantization else None, compression, 1, None)
 
 
 def _fsync_h5(f: h5py.File) -> None:
@@ -169,6 +200,7 @@ class _H5Target(_Target):
 
     def __init__(self, path: str, metadata: Mapping[str, Any], overwrite: bool) -> None:
         self.path = path
+        self.durable = 0
         self.f = h5py.File(path, "w" if overwrite else "x", libver=_LIBVER)
         try:
             tag_group(self.f, root=True)
@@ -182,30 +214,29 @@ class _H5Target(_Target):
             self.f.close()
             raise
 
-    def _go_swmr(self) -> None:
+    def _go_swmr(self, hold_metadata: bool) -> None:
         self.status.attrs.create(DURABLE_ATTR, np.int64(0))
         self.status.attrs.create(COMPLETE_ATTR, np.int64(0))
-        # keep every metadata change in memory until a flush writes it (HDF5 would
-        # otherwise write some of it whenever its cache evicts an entry)
-        cfg = self.f.id.get_mdc_config()
-        cfg.incr_mode = cfg.flash_incr_mode = cfg.decr_mode = 0
-        cfg.evictions_enabled = False
-        self.f.id.set_mdc_config(cfg)
+        if hold_metadata:
+            # keep every metadata change in memory until a flush writes it (HDF5 would
+            # otherwise write some of it whenever its cache evicts an entry)
+            cfg = self.f.id.get_mdc_config()
+            cfg.incr_mode = cfg.flash_incr_mode = cfg.decr_mode = 0
+            cfg.evictions_enabled = False
+            self.f.id.set_mdc_config(cfg)
         self.f.swmr_mode = True
         _fsync_h5(self.f)
 
-    def _write_events(self, events: List[tuple]) -> None:
+    def _publish(self, durable: int, events: List[tuple]) -> None:
+        """The frames' data is on disk: record the count and the events, durably."""
         if events:
             n0 = self.events.shape[0]
             self.events.resize((n0 + len(events),))
             self.events[n0:] = _event_rows(events)
             self.events.attrs.modify("NROWS", np.int64(n0 + len(events)))
-
-    def _commit(self, durable: int, events: List[tuple]) -> None:
-        """Second phase: the frames' data is on disk; now publish them."""
-        self._write_events(events)
         self.status.attrs.modify(DURABLE_ATTR, np.int64(durable))
         _fsync_h5(self.f)
+        self.durable = durable
 
     def close(self, complete: bool) -> None:
         try:
@@ -217,17 +248,19 @@ class _H5Target(_Target):
 
 
 class _PymeH5Target(_H5Target):
-    """``/PZFImageData`` + ``/PZFImageIndex``: PYME's PZF layout (section 5 of the notes)."""
+    """``/PZFImageData`` + ``/PZFImageIndex``: PYME's PZF layout.
+
+    Blobs are appended to ``/PZFImageData`` as they come (HDF5 writes them when
+    it likes); a commit fsyncs them, then adds their ``/PZFImageIndex`` rows and
+    fsyncs again.  Rows without an index row are not frames to any reader, so
+    whatever a crash leaves of unpublished rows is refused, never decoded."""
 
     def __init__(self, path: str, metadata: Mapping[str, Any], overwrite: bool,
                  compression: str, quantization: Optional[Quantization], sequence_id: int) -> None:
-        if compression not in PYME_COMPRESSIONS or (compression == "raw" and quantization):
-            raise BadArgumentError(
-                f"PYME cannot read {compression!r} frames{' when quantised' if quantization else ''}; "
-                "use compression='huffman' for a PYME .h5, or write an HDF5 dataset "
-                "(dataset='ImageData'), a .zarr or a .pcs series")
+        _pyme_coding(compression, quantization)
         super().__init__(path, metadata, overwrite)
         self.compression, self.q, self.sequence_id = compression, quantization, sequence_id
+        self.pending: List[bytes] = []
         try:
             self.data = self.f.create_dataset(
                 "PZFImageData", shape=(0,), maxshape=(None,), chunks=(4096,),
@@ -241,7 +274,7 @@ class _PymeH5Target(_H5Target):
                 dtype=[("FrameNum", "<i4"), ("Position", "<i4")],
                 shuffle=True, compression="gzip", compression_opts=5)
             tag_table(self.index)
-            self._go_swmr()
+            self._go_swmr(hold_metadata=False)
         except BaseException:
             self.f.close()
             raise
@@ -250,42 +283,53 @@ class _PymeH5Target(_H5Target):
         return compress(frame, self.compression, self.q, sequence_id=self.sequence_id,
                         frame_num=index)
 
-    def write(self, blobs: List[bytes], events: List[tuple]) -> None:
-        n0, k = self.data.shape[0], len(blobs)
+    def add(self, blob: bytes) -> None:
+        self.pending.append(blob)
+        if len(self.pending) >= _ROWS_PER_WRITE:
+            self._write_rows()
+
+    def _write_rows(self) -> None:
+        k = len(self.pending)
         if k:
-            # phase 1: the blobs, then fsync; phase 2: the index rows that make them frames.
-            # A crash in phase 1 leaves rows without index entries, which readers refuse.
-            try:
-                self.data.resize((n0 + k,))
-                for j0 in range(0, k, _ROWS_PER_WRITE):  # one HDF5 call per piece
-                    piece = blobs[j0:j0 + _ROWS_PER_WRITE]
-                    rows = np.empty(len(piece), dtype=object)
-                    for j, blob in enumerate(piece):
-                        rows[j] = np.frombuffer(blob, dtype=np.uint8)
-                    self.data.write_direct(rows, dest_sel=np.s_[n0 + j0:n0 + j0 + len(piece)])
-                _fsync_h5(self.f)
-                self.index.resize((n0 + k,))
-                rows = np.empty(k, dtype=self.index.dtype)
-                rows["FrameNum"] = rows["Position"] = np.arange(n0, n0 + k)
-                self.index[n0:] = rows
-                self.index.attrs.modify("NROWS", np.int64(n0 + k))
-            except BaseException:
-                _shrink(self.data, (n0,))
-                _shrink(self.index, (n0,))
-                raise
-        self._commit(n0 + k, events)
+            n0 = self.data.shape[0]
+            rows = np.empty(k, dtype=object)
+            for j, blob in enumerate(self.pending):
+                rows[j] = np.frombuffer(blob, dtype=np.uint8)
+            self.data.resize((n0 + k,))
+            self.data.write_direct(rows, dest_sel=np.s_[n0:n0 + k])
+            self.pending = []
+
+    def commit(self, events: List[tuple]) -> None:
+        self._write_rows()
+        n0, n = self.index.shape[0], self.data.shape[0]
+        if n > n0:
+            _fsync_h5(self.f)  # phase 1: the blobs are on disk
+            self.index.resize((n,))
+            rows = np.empty(n - n0, dtype=self.index.dtype)
+            rows["FrameNum"] = rows["Position"] = np.arange(n0, n)
+            self.index[n0:] = rows
+            self.index.attrs.modify("NROWS", np.int64(n))
+        self._publish(n, events)  # phase 2: index rows, events, count
+
+    def fail(self) -> None:
+        self.pending = []
+        _shrink(self.data, (self.durable,))
+        _shrink(self.index, (self.durable,))
 
 
 class _FilterH5Target(_H5Target):
-    """An HDF5 dataset ``(frames, x, y)`` with the PZF filter, one pre-coded chunk per frame."""
+    """An HDF5 dataset ``(frames, x, y)`` with the PZF filter, one pre-coded chunk per frame.
+
+    Chunks go straight to the file as they come; the dataset's extent, grown in
+    HDF5's metadata cache, reaches the file only at a commit (evictions are off),
+    after the chunks it shows, in the order SWMR mode keeps (chunk index before
+    extent)."""
 
     needs_shape = True
 
     def __init__(self, path: str, metadata: Mapping[str, Any], overwrite: bool, dataset: str,
                  compression: str, quantization: Optional[Quantization]) -> None:
-        self.opts = check_options(quantization.offset if quantization else None,
-                                  quantization.scale if quantization else None,
-                                  compression, 1, None)
+        self.opts = _chunk_options(compression, quantization)
         self.md = metadata
         self.name = dataset.strip("/") or "ImageData"
         super().__init__(path, metadata, overwrite)
@@ -296,6 +340,7 @@ class _FilterH5Target(_H5Target):
     def start(self, frame_shape: Tuple[int, ...], dtype: np.dtype) -> None:
         o = self.opts
         self.frame_shape = tuple(frame_shape)
+        self.origin = (0,) * len(self.frame_shape)
         ds = self.f.create_dataset(self.name, shape=(0,) + self.frame_shape,
                                    maxshape=(None,) + self.frame_shape,
                                    chunks=(1,) + self.frame_shape, dtype=dtype,
@@ -309,22 +354,20 @@ class _FilterH5Target(_H5Target):
             for key in ("SizeC", "SizeZ", "SizeT"):
                 ds.attrs.create(key, np.int64(self.md[key]))
         self.ds = self.status = ds
-        self._go_swmr()
+        self._go_swmr(hold_metadata=True)
 
-    def write(self, blobs: List[bytes], events: List[tuple]) -> None:
-        n0, k = self.ds.shape[0], len(blobs)
-        if k:
-            # chunks go straight to the file; the extent that shows them is written after
-            # them (metadata is only written at flushes, SWMR orders index before extent)
-            try:
-                self.ds.resize((n0 + k,) + self.frame_shape)
-                for j, blob in enumerate(blobs):
-                    self.ds.id.write_direct_chunk((n0 + j,) + (0,) * len(self.frame_shape), blob)
-                _fsync_h5(self.f)
-            except BaseException:  # never leave frames in the extent that were not written
-                _shrink(self.ds, (n0,) + self.frame_shape)
-                raise
-        self._commit(n0 + k, events)
+    def add(self, blob: bytes) -> None:
+        n = self.ds.shape[0]
+        self.ds.resize((n + 1,) + self.frame_shape)
+        self.ds.id.write_direct_chunk((n,) + self.origin, blob)
+
+    def commit(self, events: List[tuple]) -> None:
+        _fsync_h5(self.f)
+        self._publish(self.ds.shape[0], events)
+
+    def fail(self) -> None:
+        if hasattr(self, "ds"):  # never leave frames in the extent that were not written
+            _shrink(self.ds, (self.durable,) + self.frame_shape)
 
     def close(self, complete: bool) -> None:
         if not hasattr(self, "ds"):
@@ -341,8 +384,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
     try:
         os.fsync(fd)
     finally:
@@ -352,27 +395,27 @@ def _fsync_dir(path: Path) -> None:
 class _ZarrTarget(_Target):
     """A Zarr v3 array ``(frames, x, y)`` with the ``pzf`` codec, one chunk per frame.
 
-    Chunks are written and fsynced first; ``zarr.json`` (shape = durable frames,
-    attributes ``pzfcodec_spool`` and ``pyme_events``) is then replaced atomically.
-    """
+    Chunk files are written as they come; a commit fsyncs them and their
+    directories, then replaces ``zarr.json`` (shape = durable frames,
+    attributes ``pzfcodec_spool``, ``pyme_metadata``, ``pyme_events``)
+    atomically."""
 
     needs_shape = True
 
     def __init__(self, path: str, metadata: Mapping[str, Any], overwrite: bool,
                  compression: str, quantization: Optional[Quantization]) -> None:
-        self.opts = check_options(quantization.offset if quantization else None,
-                                  quantization.scale if quantization else None,
-                                  compression, 1, None)
+        self.opts = _chunk_options(compression, quantization)
         self.root = Path(path)
         self.md = {str(k): v for k, v in metadata.items()}
         self.events: List[list] = []
-        self.n = 0
+        self.n = self.durable = 0
+        self.unsynced: List[Path] = []
 
     def encode(self, frame: np.ndarray, index: int) -> bytes:
         return encode_chunk(frame[np.newaxis], **self.opts)
 
     def start(self, frame_shape: Tuple[int, ...], dtype: np.dtype) -> None:
-        import zarr
+        import zarr  # only for this target (an optional dependency)
 
         from .zarr import PZF as ZarrPZF
 
@@ -384,26 +427,30 @@ class _ZarrTarget(_Target):
                           compressors=None, fill_value=0, overwrite=True)
         self.meta_path = self.root / "zarr.json"
         self.meta = json.loads(self.meta_path.read_text())
-        self.chunk_dir = self.root / "c"
+        self.rest = "/".join("0" * len(self.frame_shape))
         self._publish(complete=False)
 
-    def write(self, blobs: List[bytes], events: List[tuple]) -> None:
-        rest = "/".join("0" * len(self.frame_shape))
+    def add(self, blob: bytes) -> None:
+        p = self.root / "c" / str(self.n) / self.rest
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "wb") as fh:
+            fh.write(blob)
+        self.unsynced.append(p)
+        self.n += 1
+
+    def commit(self, events: List[tuple]) -> None:
         dirs = set()
-        for j, blob in enumerate(blobs):
-            p = self.chunk_dir / str(self.n + j) / rest
-            p.parent.mkdir(parents=True, exist_ok=True)
-            with open(p, "wb") as fh:
-                fh.write(blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-            dirs.add(p.parent)
-            dirs.update(p.parents[:len(self.frame_shape)])
+        for p in self.unsynced:
+            _fsync_path(p)
+            dirs.update(p.parents[:len(self.frame_shape) + 1])
         for d in sorted(dirs, key=lambda q: -len(q.parts)):
-            _fsync_dir(d)
-        self.n += len(blobs)
+            _fsync_path(d, directory=True)
+        self.unsynced = []
         self.events += [list(e) for e in events]
         self._publish(complete=False)
+
+    def fail(self) -> None:
+        self.n, self.unsynced = self.durable, []
 
     def _publish(self, complete: bool) -> None:
         self.meta["shape"] = [self.n, *self.frame_shape]
@@ -412,11 +459,65 @@ class _ZarrTarget(_Target):
         attrs["pyme_metadata"] = _jsonable(self.md)
         attrs["pyme_events"] = self.events
         _write_atomic(self.meta_path, json.dumps(self.meta, indent=2).encode())
-        _fsync_dir(self.root)
+        _fsync_path(self.root, directory=True)
+        self.durable = self.n
 
     def close(self, complete: bool) -> None:
         if hasattr(self, "meta"):
             self._publish(complete)
+
+
+class _PcsTarget(_Target):
+    """A PYME cluster series (``.pcs``) on local roots or PYME data servers, through
+    :class:`pzfcodec.pyme.cluster.PCSWriter`: ``metadata.json`` first, frames
+    spread over the roots/servers in PYME's blocks of 50, ``final_metadata.json``
+    and ``events.json`` (the mark of a complete series) when closed."""
+
+    def __init__(self, location: PathLike, metadata: Mapping[str, Any], compression: str,
+                 quantization: Optional[Quantization], sequence_id: int,
+                 roots: Optional[List[Any]], servers: Any) -> None:
+        _pyme_coding(compression, quantization)
+        self.compression, self.q, self.sequence_id = compression, quantization, sequence_id
+        self.md = dict(metadata)
+        self.events: List[tuple] = []
+        self.n = 0
+        self.store, series, name = pcs_location(location, roots, servers)
+        try:
+            try:
+                existing = self.store.list(series)
+            except MissingFileError:
+                existing = {}
+            if existing:
+                raise FileExistsError(f"{name} exists ({len(existing)} files); a series is "
+                                      "written once: choose a new name")
+            self.writer = PCSWriter(self.store, series)
+            self.writer.put_metadata(self.md)
+        except BaseException:
+            self.store.close()
+            raise
+
+    def encode(self, frame: np.ndarray, index: int) -> bytes:
+        return compress(frame, self.compression, self.q, sequence_id=self.sequence_id,
+                        frame_num=index)
+
+    def add(self, blob: bytes) -> None:
+        self.writer.put_frame(self.n, blob)
+        self.n += 1
+
+    def commit(self, events: List[tuple]) -> None:
+        self.writer.flush()  # local roots: fsynced; servers: acknowledged
+        self.events += events
+
+    def close(self, complete: bool) -> None:
+        try:
+            if complete:
+                names, descrs, times = zip(*self.events) if self.events else ((), (), ())
+                self.writer.finish(self.md, make_events(names, descrs, times))
+        finally:
+            try:
+                self.writer.close()
+            finally:
+                self.store.close()
 
 
 def _jsonable(md: Mapping[str, Any]) -> dict:
@@ -436,7 +537,11 @@ def _jsonable(md: Mapping[str, Any]) -> dict:
 
 def _make_target(location: PathLike, metadata: Mapping[str, Any], *, dataset: Optional[str],
                  compression: str, quantization: Optional[Quantization], sequence_id: int,
-                 overwrite: bool) -> _Target:
+                 overwrite: bool, roots: Optional[List[Any]], servers: Any) -> _Target:
+    if is_pcs_location(location) or (roots is not None or servers is not None) or \
+            os.fspath(location).rstrip("/\\").lower().endswith(".pcs"):
+        return _PcsTarget(location, metadata, compression, quantization, sequence_id, roots,
+                          servers)
     path = os.fspath(location)
     suffix = Path(path.rstrip("/")).suffix.lower()
     if not overwrite and os.path.lexists(path):
@@ -450,7 +555,8 @@ def _make_target(location: PathLike, metadata: Mapping[str, Any], *, dataset: Op
         return _PymeH5Target(path, metadata, overwrite, compression, quantization, sequence_id)
     raise BadArgumentError(
         f"cannot tell the target from {path!r}: use a name ending in .h5 (PYME), .h5 with "
-        "dataset=... or .hdf5 (HDF5 with the PZF filter) or .zarr (Zarr v3)")
+        "dataset=... or .hdf5 (HDF5 with the PZF filter), .zarr (Zarr v3), or .pcs / "
+        "PYME-CLUSTER:// / http:// (PYME cluster series)")
 
 
 # -- the writer ------------------------------------------------------------------------------
@@ -465,7 +571,8 @@ class SeriesWriter:
     location : str or os.PathLike
         Where to write; the name chooses the target (see the module notes):
         ``.h5`` (PYME), ``.h5`` with ``dataset`` or ``.hdf5`` (HDF5 + PZF
-        filter), ``.zarr`` (Zarr v3).
+        filter), ``.zarr`` (Zarr v3), ``.pcs``, ``PYME-CLUSTER://`` or
+        ``http://`` (PYME cluster series).
     metadata : mapping, optional
         Flat PYME metadata (``{"Camera.ADOffset": 100.0, ...}``);
         ``DimOrder``, ``SizeC``, ``SizeZ``, ``SizeT`` get PYME's spooling
@@ -490,7 +597,13 @@ class SeriesWriter:
     sequence_id : int, optional
         SequenceID of every PZF header (default: metadata ``imageID`` or 0).
     overwrite : bool
-        Replace an existing file; by default an existing location is refused.
+        Replace an existing file; by default an existing location is refused
+        (a ``.pcs`` series is never replaced).
+    roots, servers : optional
+        For a ``.pcs`` series: the data servers' roots as local directories
+        (``location`` relative to them), or ``"host:port"`` addresses of PYME
+        data servers (``location`` relative, ``PYME-CLUSTER://filter/path`` or
+        ``http://host:port/path``); see :func:`pzfcodec.pyme.open_pcs`.
 
     Raises
     ------
@@ -505,7 +618,8 @@ class SeriesWriter:
                  compression: str = "huffman", threads: int = 2, dataset: Optional[str] = None,
                  max_queue_frames: int = 64, max_queue_bytes: int = 1 << 30,
                  on_full: str = "block", flush_frames: int = 256, flush_seconds: float = 1.0,
-                 sequence_id: Optional[int] = None, overwrite: bool = False) -> None:
+                 sequence_id: Optional[int] = None, overwrite: bool = False,
+                 roots: Optional[List[Any]] = None, servers: Any = None) -> None:
         if compression not in COMPRESSIONS:
             raise BadArgumentError(
                 f"compression must be one of {', '.join(map(repr, COMPRESSIONS))}; got {compression!r}")
@@ -527,7 +641,8 @@ class SeriesWriter:
                 sequence_id = 0
         self.location = os.fspath(location)
         self._target = _make_target(location, md, dataset=dataset, compression=compression,
-                                    quantization=q, sequence_id=sequence_id, overwrite=overwrite)
+                                    quantization=q, sequence_id=sequence_id, overwrite=overwrite,
+                                    roots=roots, servers=servers)
         self.quantization, self.compression = q, compression
         self._on_full = on_full
         self._max_frames, self._max_bytes = int(max_queue_frames), int(max_queue_bytes)
@@ -718,13 +833,13 @@ class SeriesWriter:
 
     # -- writer thread -----------------------------------------------------------------------
     def _run(self) -> None:
-        blobs: List[bytes] = []
+        uncommitted = 0
         events: List[tuple] = []
         last = time.monotonic()
         started = False
         while True:
             timeout = None
-            if blobs or events:
+            if uncommitted or events:
                 timeout = max(0.0, last + self._flush_seconds - time.monotonic())
             try:
                 item = self._queue.get(timeout=timeout)
@@ -744,29 +859,32 @@ class SeriesWriter:
             try:
                 if kind == _FRAME:
                     _, index, fut, nbytes = item
-                    blob = fut.result()
-                    if not started:
-                        self._target.start(self._frame_shape, self._dtype)
-                        started = True
-                    blobs.append(blob)
+                    try:
+                        blob = fut.result()
+                        if not started:
+                            self._target.start(self._frame_shape, self._dtype)
+                            started = True
+                        self._target.add(blob)
+                    finally:
+                        self._release(nbytes)
+                    uncommitted += 1
                     with self._cond:
                         self._coded += 1
                         self._written += 1
                         self._raw_bytes += nbytes
                         self._coded_bytes += len(blob)
-                    self._release(nbytes)
-                    if len(blobs) >= self._flush_frames or \
+                    if uncommitted >= self._flush_frames or \
                             time.monotonic() - last >= self._flush_seconds:
-                        item = (_FLUSH, None)
                         kind = _FLUSH
+                        item = (_FLUSH, None)
                 elif kind == _EVENT:
                     events.append(item[1])
                 if kind in (_FLUSH, _CLOSE):
-                    if (blobs or events) and (started or not self._target.needs_shape):
-                        self._target.write(blobs, events)
+                    if (uncommitted or events) and (started or not self._target.needs_shape):
+                        self._target.commit(events)
                         with self._cond:
-                            self._durable += len(blobs)
-                        blobs, events = [], []
+                            self._durable += uncommitted
+                        uncommitted, events = 0, []
                     last = time.monotonic()
                     if kind == _FLUSH and item[1] is not None:
                         item[1].set()
@@ -775,8 +893,7 @@ class SeriesWriter:
                     return
             except BaseException as exc:  # noqa: BLE001 - reported to the caller
                 self._error = exc
-                if kind == _FRAME:
-                    self._release(item[3])
+                self._target.fail()
                 if kind == _FLUSH and item[1] is not None:
                     item[1].set()
                 with self._cond:
@@ -800,27 +917,35 @@ class SeriesWriter:
 
 
 # -- after the fact ----------------------------------------------------------------------------
-def spool_status(location: PathLike) -> SpoolStatus:
+def spool_status(location: PathLike, *, roots: Optional[List[Any]] = None,
+                 servers: Any = None) -> SpoolStatus:
     """Whether a spooled series was closed, and how many frames were durable.
 
     Parameters
     ----------
     location : str or os.PathLike
         A series written by :class:`SeriesWriter`.
+    roots, servers : optional
+        For a ``.pcs`` series, as for :class:`SeriesWriter`.
 
     Returns
     -------
     SpoolStatus
+        For ``.h5``/``.hdf5``/``.zarr`` the count the writer recorded at its
+        last flush; for ``.pcs`` (whose completeness is ``events.json``, as
+        PYME decides it) the frames present from frame 0 without a gap.
 
     Raises
     ------
     UnsupportedFormatError
         Not a series written by :class:`SeriesWriter`.
     """
-    from .errors import UnsupportedFormatError
-    from .pyme.h5 import open_hdf5_file
-
     path = os.fspath(location)
+    if is_pcs_location(path) or roots is not None or servers is not None or \
+            path.rstrip("/\\").lower().endswith(".pcs"):
+        with open_pcs(path, roots=roots, servers=servers) as s:
+            missing = s.missing_frames
+            return SpoolStatus(bool(s.complete), int(missing[0]) if len(missing) else len(s))
     if Path(path.rstrip("/")).suffix.lower() == ".zarr":
         attrs = json.loads((Path(path) / "zarr.json").read_text()).get("attributes", {})
         st = attrs.get("pzfcodec_spool")
@@ -899,8 +1024,6 @@ def recover(location: PathLike) -> bool:
     CorruptDataError
         The superblock's checksum does not match.
     """
-    from .errors import CorruptDataError, UnsupportedFormatError
-
     path = os.fspath(location)
     with open(path, "r+b") as fh:
         head = fh.read(48)

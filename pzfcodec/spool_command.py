@@ -3,7 +3,7 @@
 Frames of the built-in simulated sCMOS camera (:mod:`pzfcodec.simulate`)
 arrive at ``--fps`` frames per second (0: as fast as the writer takes them)
 and go through :class:`pzfcodec.SeriesWriter` into TARGET (``.h5``,
-``.hdf5``, ``.zarr``, ...).  A progress line shows the rate of camera data,
+``.hdf5``, ``.zarr``, ``.pcs``, with ``--servers`` on PYME data servers).  A progress line shows the rate of camera data,
 the queue depth, the compression ratio and the durable frames (one updating
 line on a terminal, a plain line a second otherwise).  Ctrl-C stops cleanly:
 everything appended is written and the durable count reported.
@@ -41,10 +41,11 @@ def _run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     mode = "lossless" if q is None else f"sqrt-quantised, step {args.step:g} sigma"
     print(f"spooling {args.size}x{args.size} uint16 frames ({mode}, {args.compression}, "
           f"{args.threads} threads) to {args.target}; Ctrl-C stops", file=out, flush=True)
-    if args.overwrite is False and os.path.lexists(args.target):
+    if not args.overwrite and not args.servers and os.path.lexists(args.target):
         raise FileExistsError(f"{args.target} exists; choose a new name, or replace it with --overwrite")
     w = SeriesWriter(args.target, md, quantization=q, compression=args.compression,
-                     threads=args.threads, dataset=args.dataset, overwrite=args.overwrite)
+                     threads=args.threads, dataset=args.dataset, overwrite=args.overwrite,
+                     servers=args.servers)
     interval = 1.0 / args.fps if args.fps > 0 else 0.0
     t0 = time.perf_counter()
     last_print = t0
@@ -109,7 +110,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("spool", help="stream the simulated camera into a series, live",
                               description=__doc__)
     p.add_argument("target", metavar="TARGET",
-                   help="where to write: NAME.h5 (PYME), NAME.hdf5 (HDF5 + PZF filter), NAME.zarr")
+                   help="where to write: NAME.h5 (PYME), NAME.hdf5 (HDF5 + PZF filter), NAME.zarr, "
+                        "NAME.pcs (PYME cluster series; with --servers a path on the servers)")
     p.add_argument("--frames", type=_at_least(0), default=0,
                    help="frames to write (default 0: until Ctrl-C)")
     p.add_argument("--fps", type=_fps, default=100.0,
@@ -121,6 +123,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--compression", default="huffman", help="PZF coding (default huffman)")
     p.add_argument("--threads", type=_at_least(1), default=2, help="coding threads (default 2)")
     p.add_argument("--dataset", help="HDF5 dataset for the PZF-filter target (e.g. ImageData)")
+    p.add_argument("--servers", metavar="HOST:PORT,...",
+                   help="PYME data servers for a .pcs TARGET (never discovered by mDNS)")
     p.add_argument("--seed", type=_at_least(0), default=0, help="simulation seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing TARGET")
     p.set_defaults(func=_run)

@@ -1,4 +1,5 @@
 """SeriesWriter: targets, queue policy, counters, durability, crashes (SIGKILL), full disks."""
+import json
 import os
 import random
 import signal
@@ -15,13 +16,15 @@ import pytest
 import pzfcodec
 from common import IN_CI, assert_bits_equal, require_module
 from pyme_peer import run_pyme
+from pyme_servers import pyme_server_factory, pyme_servers, result_line  # noqa: F401 (fixtures)
+from pyme_servers import run_pyme as run_pyme_client
 from pzfcodec.spool import recover, spool_status
 from spool_child import QUANT, frame
 
 CHILD = Path(__file__).parent / "spool_child.py"
-TARGETS = {"pyme": "run.h5", "filter": "run.hdf5", "zarr": "run.zarr"}
+TARGETS = {"pyme": "run.h5", "filter": "run.hdf5", "zarr": "run.zarr", "pcs": "run.pcs"}
 #: SIGKILL runs per local target and mode; more with PZF_SPOOL_CRASH_RUNS
-CRASH_RUNS = int(os.environ.get("PZF_SPOOL_CRASH_RUNS", "3"))
+CRASH_RUNS = int(os.environ.get("PZF_SPOOL_CRASH_RUNS", "2"))
 
 
 def expected(i, q):
@@ -36,13 +39,30 @@ def read_back(loc):
         a = zarr.open_array(str(loc), mode="r")
         return {i: a[i] for i in range(a.shape[0])}
     out = {}
-    with pzfcodec.open(loc) as s:
+    with pzfcodec.open(str(loc)) as s:
         for i in range(len(s)):
             try:
                 out[i] = s[i]
             except pzfcodec.PZFError as exc:
                 out[i] = exc
     return out
+
+
+READ_ELSEWHERE = """
+import json, sys, numpy as np, pzfcodec
+sys.path.insert(0, sys.argv[2])
+from test_spool import read_back
+got = read_back(sys.argv[1])
+print(json.dumps({i: f.tobytes().hex()[:64] + str(f.sum()) for i, f in got.items()}))
+"""
+
+
+def read_back_elsewhere(loc):
+    """:func:`read_back` in another process: ``{index: a digest of the frame}``."""
+    r = subprocess.run([sys.executable, "-c", READ_ELSEWHERE, str(loc), str(Path(__file__).parent)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return {int(k): v for k, v in json.loads(r.stdout).items()}
 
 
 def pyme_frames(path, n):
@@ -78,7 +98,7 @@ def test_round_trip(tmp_path, target, q):
     for i in range(30):
         assert_bits_equal(got[i], expected(i, q))
     if target != "zarr":
-        with pzfcodec.open(loc) as s:
+        with pzfcodec.open(str(loc)) as s:
             assert s.metadata["Camera.ADOffset"] == 100.0 and s.metadata["SizeT"] == -1
             ev = s.events
             assert list(ev["EventName"]) == ["ProtocolFocus"] and ev["Time"][0] == 1700000000.25
@@ -107,10 +127,10 @@ def test_pyme_reads_pyme_target(tmp_path, q):
 
 @pytest.mark.parametrize("compression", pzfcodec.options.COMPRESSIONS)
 def test_every_compression(tmp_path, compression):
-    for name in ("a.hdf5", "a.zarr", "a.h5"):
+    for name in ("a.hdf5", "a.zarr", "a.h5", "a.pcs"):
         loc = tmp_path / name
-        pyme_ok = compression == "huffman" or (compression == "raw")
-        if name == "a.h5" and not pyme_ok:
+        pyme_ok = compression in ("huffman", "raw")
+        if name in ("a.h5", "a.pcs") and not pyme_ok:
             with pytest.raises(pzfcodec.BadArgumentError, match="PYME cannot read"):
                 pzfcodec.SeriesWriter(loc, compression=compression)
             assert not loc.exists()
@@ -231,10 +251,13 @@ def test_read_while_writing(tmp_path, target):
         w.flush()
         for i in range(6, 9):
             w.append(frame(i))  # not flushed: not visible
-        got = read_back(loc)
-        assert sorted(got) == list(range(6))
-        for i in range(6):
-            assert_bits_equal(got[i], frame(i))
+        got = read_back_elsewhere(loc)  # another process, as a viewer would
+        if target == "pcs":  # files appear whole as they are stored, fsynced at the flush
+            assert set(range(6)) <= set(got)
+        else:  # frames appear when durable
+            assert sorted(got) == list(range(6))
+        for i in got:
+            assert got[i] == frame(i).tobytes().hex()[:64] + str(frame(i).sum())
         assert not spool_status(loc).complete
     assert len(read_back(loc)) == 9 and spool_status(loc).complete
 
@@ -246,10 +269,10 @@ def test_write_error_reported_with_durable_count(tmp_path):
         w.append(frame(i))
     assert w.flush() == 4
 
-    def fail(blobs, events):
+    def fail(events):
         raise OSError(28, "No space left on device")
 
-    w._target.write = fail
+    w._target.commit = fail
     w.append(frame(4))
     with pytest.raises(pzfcodec.SpoolError, match="after 4 durable frames") as info:
         w.flush()
@@ -413,3 +436,68 @@ def test_spool_command_ctrl_c(tmp_path):
     assert last.startswith("stopped: ") and "Traceback" not in err
     n = int(last.split()[1])
     assert n > 0 and len(read_back(loc)) == n and spool_status(loc) == pzfcodec.spool.SpoolStatus(True, n)
+
+
+# -- .pcs on PYME data servers ------------------------------------------------------------------
+PYME_CLUSTER_READ = r"""
+import json, numpy as np
+from PYME.IO.DataSources.ClusterPZFDataSource import DataSource
+ds = DataSource(URL)
+n = ds.getNumSlices()
+np.save(OUT, np.stack([ds.getSlice(i) for i in range(n)]))
+print("@@RESULT " + json.dumps({"n": int(n), "complete": bool(ds.is_complete),
+      "events": [e["EventName"].decode() for e in ds.getEvents()]}))
+"""
+
+
+def test_pcs_on_pyme_servers(pyme_servers, tmp_path):
+    addresses = [s.address for s in pyme_servers]
+    url = "PYME-CLUSTER://pzfcodec-test/spool/run01.pcs"
+    with pzfcodec.SeriesWriter(url, {"Camera.ADOffset": 100.0}, quantization=QUANT,
+                               servers=addresses, flush_frames=20) as w:
+        for i in range(120):
+            w.append(frame(i))
+            if i == 30:
+                w.event("ProtocolFocus", "10, 1.25")
+                assert w.flush() == 31  # acknowledged by the servers
+    assert spool_status(url, servers=addresses) == pzfcodec.spool.SpoolStatus(True, 120)
+    with pzfcodec.pyme.open_pcs(url, servers=addresses) as s:
+        assert len(s) == 120 and s.complete
+        for i in (0, 49, 50, 119):
+            assert_bits_equal(s[i], expected(i, QUANT))
+    # PYME's spooling layout: blocks of 50 frames alternate between the servers
+    held = [sorted(int(n[5:-4]) for n in os.listdir(s.root / "spool/run01.pcs") if n.endswith(".pzf"))
+            for s in pyme_servers]
+    assert held == [list(range(50)) + list(range(100, 120)), list(range(50, 100))]
+    out = tmp_path / "pyme.npy"
+    info = result_line(run_pyme_client(f"URL = {url!r}\nOUT = {str(out)!r}\n" + PYME_CLUSTER_READ,
+                                       pyme_servers))
+    assert info == {"n": 120, "complete": True, "events": ["ProtocolFocus"]}
+    pyme = np.load(out)
+    for i in range(120):
+        assert_bits_equal(pyme[i].reshape(frame(i).shape).astype(np.uint16), expected(i, QUANT))
+
+
+def test_pcs_server_stopped_mid_run(pyme_server_factory):
+    servers = [pyme_server_factory(), pyme_server_factory()]
+    addresses = [s.address for s in servers]
+    w = pzfcodec.SeriesWriter("spool/stopped.pcs", servers=addresses, flush_frames=1000)
+    durable, err = 0, None
+    try:
+        for i in range(400):
+            if i == 60:
+                servers[1].kill()  # holds frames 50-99, 150-199, ...
+            w.append(frame(i))
+            if i % 10 == 9:
+                durable = w.flush()
+    except pzfcodec.SpoolError as exc:
+        err = exc
+    with pytest.raises(pzfcodec.SpoolError):
+        w.close()
+    assert err is not None and err.durable == durable == w.durable and 50 <= durable <= 60
+    assert "durable frames" in str(err) and servers[1].address in str(err)
+    # nothing durable is lost: the servers' roots hold every durable frame
+    with pzfcodec.pyme.open_pcs("spool/stopped.pcs", roots=[s.root for s in servers]) as s:
+        assert not s.complete
+        for i in range(durable):
+            assert_bits_equal(s[i], frame(i))

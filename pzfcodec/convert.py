@@ -5,7 +5,15 @@ Two outputs:
 * ``--to hdf5`` (default): PYME's ``/ImageData`` layout compressed with the
   PZF HDF5 filter, readable by any HDF5 program that has the filter plugin;
 * ``--to pyme``: PYME's own ``/PZFImageData`` layout, which PYME reads with
-  no extra software.
+  no extra software;
+* ``--to zarr``: a Zarr v3 array ``(frames, x, y)``, one PZF chunk per frame,
+  with the metadata and events in its attributes.
+
+The input may be a PYME cluster series: a ``.pcs`` directory or a
+``PYME-CLUSTER://`` / ``http://`` URL (data servers from
+``PZFCODEC_PYME_SERVERS``).  Frames missing from it are an error unless
+``--allow-gaps``, which writes them as zero frames and lists them in the
+summary and in the output's ``pzfcodec.MissingFrames`` metadata.
 
 Lossless by default; ``--step SIGMA`` quantises with a step of SIGMA photon
 noise standard deviations, from the camera's ADU offset and electrons per
@@ -17,9 +25,11 @@ then renamed into place; the input is never overwritten.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -27,7 +37,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .errors import BadArgumentError, CorruptDataError, PZFError, UnsupportedFormatError
+from .errors import BadArgumentError, CorruptDataError, MissingFileError, PZFError, UnsupportedFormatError
 
 __all__ = ["ConvertReport", "convert", "add_parser"]
 
@@ -83,6 +93,8 @@ class ConvertReport:
     rms_error: float
     max_error: float
     rms_error_sigma: Optional[float]
+    missing_frames: int = 0
+    missing: str = ""
 
     @property
     def ratio(self) -> float:
@@ -108,6 +120,9 @@ class ConvertReport:
             lines[1] = (f"  tile pyramid of {self.frames} levels, level 0 {self.shape[1]} x {self.shape[2]} "
                         f"{self.dtype}: {self.raw_bytes / 1e6:.1f} MB raw (tiles present), input "
                         f"{self.src_bytes / 1e6:.1f} MB, output {self.dst_bytes / 1e6:.1f} MB")
+        if self.missing_frames:
+            lines.append(f"  {self.missing_frames} frames missing from the input ({self.missing}): "
+                         "written as zero frames")
         if self.quantization is None:
             lines.append(f"  lossless: every {'level' if self.to == 'ome-zarr' else 'frame'} verified bit-exact")
         else:
@@ -175,7 +190,8 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
 
 
-_OUTPUT_NAMES = {"hdf5": "PZF HDF5 filter", "pyme": "PYME PZF", "ome-zarr": "OME-Zarr multiscale, PZF"}
+_OUTPUT_NAMES = {"hdf5": "PZF HDF5 filter", "pyme": "PYME PZF", "zarr": "Zarr v3, PZF chunks",
+                 "ome-zarr": "OME-Zarr multiscale, PZF"}
 
 
 def _tree_bytes(path: str) -> int:
@@ -263,15 +279,55 @@ def convert_tile_pyramid(src: "os.PathLike[str] | str", dst: "os.PathLike[str] |
         rms_error_sigma=None)
 
 
+def write_zarr(path: str, frames: Any, metadata: Dict[str, Any], events: Any, *, compression: str = "huffman",
+               quantization: Any = None, threads: int = 1, progress: Any = None) -> int:
+    """Write a ``(frames, x, y)`` stack as a Zarr v3 array, one PZF-coded chunk per frame.
+
+    The metadata goes to the attribute ``pyme_metadata`` and the events to
+    ``pyme_events`` (``[name, description, time]`` rows), as
+    :class:`pzfcodec.SeriesWriter` writes them.  ``threads`` is accepted for
+    symmetry with the HDF5 writers (Zarr codes chunks itself).
+    """
+    import json
+
+    import zarr
+
+    from .codec import as_quantization
+    from .pyme.cluster import events_json, metadata_json
+    from .pyme.writer import frame_batches, frame_info
+    from .zarr import PZF as ZarrPZF
+
+    n, frame_shape, dtype = frame_info(frames)
+    q = as_quantization(quantization)
+    arr = zarr.create_array(path, shape=(n,) + frame_shape, chunks=(1,) + frame_shape, dtype=dtype,
+                            serializer=ZarrPZF(q.offset if q else None, q.scale if q else None,
+                                               compression=compression),
+                            compressors=None, fill_value=0)
+    arr.attrs.update({"pyme_metadata": json.loads(metadata_json(metadata)),
+                      "pyme_events": json.loads(events_json(events))})
+    for k0, batch in frame_batches(frames, n, frame_shape, dtype):
+        arr[k0:k0 + len(batch)] = batch
+        if progress is not None:
+            progress(k0 + len(batch), n)
+    return n
+
+
+def _source_bytes(src: str, frames: Any) -> int:
+    stored = getattr(frames, "stored_bytes", None)  # a cluster series: its files, as listed
+    return int(stored) if stored is not None else _tree_bytes(src)
+
+
 def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to: str = "hdf5",
             quantization: Any = None, step_sigma: Optional[float] = None,
             ad_offset: Optional[float] = None, electrons_per_adu: Optional[float] = None,
             compression: str = "huffman", threads: int = 1, overwrite: bool = False,
-            progress: Progress = None, dask: Any = None) -> ConvertReport:
-    """Convert a PYME ``.h5``, ``.tif`` (+ sidecar) or ``.npy`` stack to PZF-compressed HDF5.
+            progress: Progress = None, dask: Any = None, allow_gaps: bool = False) -> ConvertReport:
+    """Convert a PYME ``.h5``, ``.pcs``, ``.tif`` (+ sidecar) or ``.npy`` stack to PZF-compressed HDF5 or Zarr.
 
-    The ``.h5`` may use either layout.  A ``.tif``/``.tiff`` stack takes its
-    metadata (``Camera.*``...) from the PYME sidecar next to it (``.xml``,
+    The ``.h5`` may use either layout.  A ``.pcs`` cluster series may be a
+    directory or a ``PYME-CLUSTER://`` / ``http://`` URL (see
+    :func:`pzfcodec.pyme.open_pcs`); its metadata and events are copied.
+    A ``.tif``/``.tiff`` stack takes its metadata (``Camera.*``...) from the PYME sidecar next to it (``.xml``,
     ``.md`` or ``.json``), if there is one.  A ``.npy`` with such a sidecar
     is PYME's export (axes x, y, z...); without one, a (frames, x, y) stack.
     A directory holding a PYME tile pyramid goes to
@@ -282,9 +338,10 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     ----------
     src, dst : path
         Input and output.  ``dst`` must differ from ``src``.
-    to : {"hdf5", "pyme"}
-        Output layout: ``/ImageData`` with the PZF HDF5 filter, or PYME's
-        ``/PZFImageData`` + ``/PZFImageIndex``.
+    to : {"hdf5", "pyme", "zarr"}
+        Output layout: ``/ImageData`` with the PZF HDF5 filter, PYME's
+        ``/PZFImageData`` + ``/PZFImageIndex``, or a Zarr v3 array with one
+        PZF chunk per frame (see :func:`write_zarr`).
     quantization : Quantization or (offset, scale), optional
         Explicit square-root quantisation.
     step_sigma : float, optional
@@ -309,6 +366,10 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         Compress on a Dask cluster (``to="hdf5"`` only): a scheduler address,
         a number of local worker processes, or a client.  The workers read
         the input lazily by its path, so they must see it.
+    allow_gaps : bool
+        A ``.pcs`` input with missing frames converts, the missing frames
+        written as zeros and listed in the report and in the output's
+        ``pzfcodec.MissingFrames`` metadata; without it they are an error.
 
     Returns
     -------
@@ -324,31 +385,42 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         The input is damaged, or the output did not verify (it is then deleted).
     """
     from .codec import Quantization, as_quantization, camera_quantization, dequantize, quantize
-    from .pyme import open_h5, write_h5, write_h5_filtered
+    from .pyme import write_h5, write_h5_filtered
+    from .pyme.pcs import frame_ranges, is_pcs_location
     from .pyme.writer import frame_batches, frame_info
 
     src, dst = os.fspath(src), os.fspath(dst)
-    if to not in ("hdf5", "pyme"):
-        raise BadArgumentError(f"to must be 'hdf5' or 'pyme', got {to!r}")
+    if to not in ("hdf5", "pyme", "zarr"):
+        raise BadArgumentError(f"to must be 'hdf5', 'pyme' or 'zarr', got {to!r}")
+    pcs = is_pcs_location(src)
     if dask is not None and to != "hdf5":
         raise BadArgumentError("parallel compression with Dask writes --to hdf5 only")
     if quantization is not None and step_sigma is not None:
         raise BadArgumentError("give either an explicit quantization (offset, scale) or step_sigma, not both")
-    if not os.path.exists(src):
+    if not pcs and not os.path.exists(src):
         raise FileNotFoundError(f"{src} does not exist")
-    if os.path.abspath(src) == os.path.abspath(dst) or (os.path.exists(dst) and os.path.samefile(src, dst)):
+    if os.path.abspath(src) == os.path.abspath(dst) or (not pcs and os.path.exists(dst) and os.path.samefile(src, dst)):
         raise BadArgumentError(f"refusing to overwrite the input {src}; choose another output name")
     if os.path.exists(dst) and not overwrite:
         raise BadArgumentError(f"{dst} exists; remove it or pass overwrite=True (--overwrite)")
 
-    if os.path.isdir(src):
+    if os.path.isdir(src) and not pcs:
         if quantization is not None or step_sigma is not None or to != "hdf5" or dask is not None:
             raise BadArgumentError(f"{src} is a directory: only PYME tile pyramids convert, losslessly, "
                                    "to an OME-Zarr (no --to, --step, --offset/--scale or --dask)")
         return convert_tile_pyramid(src, dst, overwrite=overwrite)
     frames, md, events, close = _open_source(src)
     tmp = f"{dst}.partial"
+    missing = getattr(frames, "missing_frames", np.empty(0, dtype=np.int64))
     try:
+        if missing.size:
+            if not allow_gaps:
+                raise MissingFileError(
+                    f"{src}: {missing.size} of the {len(frames)} frames are missing ({frame_ranges(missing)}); "
+                    "pass allow_gaps=True (--allow-gaps) to write them as zero frames", path=src)
+            frames.missing_fill = 0
+            md = dict(md, **{"pzfcodec.MissingFrames": frame_ranges(missing, limit=10000)})
+        src_bytes = _source_bytes(src, frames)
         try:
             n, frame_shape, dtype = frame_info(frames)
         except BadArgumentError as exc:
@@ -365,7 +437,7 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         if q is not None:  # the header stores float32: verify against what the decoder will use
             q = Quantization(float(np.float32(q.offset)), float(np.float32(q.scale)))
 
-        writer = write_h5 if to == "pyme" else write_h5_filtered
+        writer = {"pyme": write_h5, "zarr": write_zarr}.get(to, write_h5_filtered)
         source = frames
         if dask is not None:  # the workers read the input lazily, by its path
             from .dask import open_lazy
@@ -379,7 +451,7 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
 
         t0 = time.perf_counter()
         sq_err, sq_sigma, max_err = 0.0, 0.0, 0.0
-        with open_h5(tmp) as out:
+        with _open_output(tmp, to) as out:
             if out.shape != shape or out.dtype != dtype:
                 raise CorruptDataError(f"verification failed: wrote {out.shape} {out.dtype}, expected {shape} {dtype}")
             for k0, original in frame_batches(frames, n, frame_shape, dtype):
@@ -403,9 +475,13 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
                 if progress is not None:
                     progress("verifying", k0 + len(original), n)
         verify_seconds = time.perf_counter() - t0
+        if os.path.isdir(tmp) and os.path.isdir(dst) and overwrite:  # a Zarr output replacing one
+            shutil.rmtree(dst)
         os.replace(tmp, dst)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.isdir(tmp) and not os.path.islink(tmp):
+            shutil.rmtree(tmp)
+        elif os.path.exists(tmp):
             os.remove(tmp)
         raise
     finally:
@@ -414,11 +490,23 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     npix = float(np.prod(shape))
     return ConvertReport(
         src=src, dst=dst, to=to, frames=n, shape=shape, dtype=str(dtype),
-        raw_bytes=int(np.prod(shape)) * dtype.itemsize, src_bytes=os.path.getsize(src),
-        dst_bytes=os.path.getsize(dst), seconds=seconds, verify_seconds=verify_seconds,
+        raw_bytes=int(np.prod(shape)) * dtype.itemsize, src_bytes=src_bytes,
+        dst_bytes=_tree_bytes(dst), seconds=seconds, verify_seconds=verify_seconds,
         quantization=None if q is None else (q.offset, q.scale),
         rms_error=math.sqrt(sq_err / npix), max_error=max_err,
-        rms_error_sigma=None if q is None or camera is None else math.sqrt(sq_sigma / npix))
+        rms_error_sigma=None if q is None or camera is None else math.sqrt(sq_sigma / npix),
+        missing_frames=int(missing.size), missing=frame_ranges(missing) if missing.size else "")
+
+
+def _open_output(path: str, to: str) -> Any:
+    """The written output, for verification: a series or a Zarr array (context manager)."""
+    from .pyme import open_h5
+
+    if to != "zarr":
+        return open_h5(path)
+    import zarr
+
+    return contextlib.nullcontext(zarr.open_array(path, mode="r"))
 
 
 class _ProgressLine:
@@ -445,14 +533,17 @@ class _ProgressLine:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``pzfcodec convert``."""
     p = subparsers.add_parser(
-        "convert", help="recompress a PYME .h5, .tif (+ sidecar) or .npy stack, or a .tiles pyramid, with PZF",
+        "convert", help="recompress a PYME .h5, .pcs, .tif (+ sidecar) or .npy stack, or a .tiles pyramid, with PZF",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("src", help="PYME .h5 (ImageData or PZFImageData), .tif (+ sidecar), .npy (frames, x, y; "
+    p.add_argument("src", help="PYME .h5 (ImageData or PZFImageData), .pcs cluster series (directory, "
+                               "PYME-CLUSTER:// or http:// URL), .tif (+ sidecar), .npy (frames, x, y; "
                                "with a PYME sidecar: PYME's x, y, z) or a .tiles pyramid directory")
-    p.add_argument("dst", help="output .h5 (must differ from SRC); for a .tiles pyramid, an OME-Zarr directory")
-    p.add_argument("--to", choices=("hdf5", "pyme"), default="hdf5",
+    p.add_argument("dst", help="output .h5, or a directory for --to zarr or a .tiles pyramid's OME-Zarr "
+                               "(must differ from SRC)")
+    p.add_argument("--to", choices=("hdf5", "pyme", "zarr"), default="hdf5",
                    help="hdf5: /ImageData with the PZF HDF5 filter (default); "
-                        "pyme: PYME's own PZF layout, opened by PYME without plugins")
+                        "pyme: PYME's own PZF layout, opened by PYME without plugins; "
+                        "zarr: a Zarr v3 array with one PZF chunk per frame")
     q = p.add_argument_group("quantisation (default: lossless)")
     q.add_argument("--step", type=float, metavar="SIGMA",
                    help="quantise with a step of SIGMA photon-noise sigmas (0.5-1 is typical)")
@@ -467,6 +558,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="SCHEDULER",
                    help="compress on a Dask cluster: a scheduler address (tcp://host:8786) or a "
                         "number of local worker processes (--to hdf5 only)")
+    p.add_argument("--allow-gaps", action="store_true",
+                   help="a .pcs series with missing frames converts, writing them as zero frames "
+                        "(default: an error naming them)")
     p.add_argument("--overwrite", action="store_true", help="replace DST if it exists (never SRC)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
@@ -483,7 +577,8 @@ def run(args: argparse.Namespace) -> int:
         report = convert(args.src, args.dst, to=args.to, quantization=quantization, step_sigma=args.step,
                          ad_offset=args.ad_offset, electrons_per_adu=args.electrons_per_adu,
                          compression=args.compression, threads=args.threads, overwrite=args.overwrite,
-                         progress=None if args.quiet else _ProgressLine(), dask=args.dask)
+                         progress=None if args.quiet else _ProgressLine(), dask=args.dask,
+                         allow_gaps=args.allow_gaps)
     except (PZFError, OSError) as exc:
         print(f"pzfcodec convert: error: {exc}", file=sys.stderr)
         return 1

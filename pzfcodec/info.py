@@ -84,22 +84,27 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
     from .pyme import BivariateSpline, H5RFile, Series, VoxelSize
     from .pyme import open as open_any
     from .pyme.npy import load_npy
+    from .pyme.pcs import frame_ranges, is_pcs_location
     from .pyme.sidecar import find_sidecar
 
     path = os.fspath(path)
-    if os.path.isdir(path):
+    pcs = open_any(path) if is_pcs_location(path) else None  # a cluster series: directory or URL
+    if os.path.isdir(path) and pcs is None:
         return "\n".join(_pyramid_lines(path, open_any(path), metadata))
-    size = os.path.getsize(path)
-    lines = [f"file:        {path} ({size / 1e6:.3f} MB)"]
+    size = pcs.stored_bytes if pcs is not None else os.path.getsize(path)
+    lines = [f"{'series:' if pcs is not None else 'file:':<13}{path} ({size / 1e6:.3f} MB)"]
     if path.lower().endswith(".npy") and find_sidecar(path) is None:
         arr = load_npy(path)
         lines.append("kind:        numpy array (uncompressed; pzfcodec convert compresses it)")
         lines.append(f"shape:       {arr.shape}")
         lines.append(f"dtype:       {arr.dtype}")
         return "\n".join(lines)
-    with open(path, "rb") as fh:
-        head = fh.read(64 + 4096)
-    obj = None if head.startswith(b"BD") else open_any(path)  # a PZF frame: its header suffices
+    if pcs is not None:
+        obj = pcs
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(64 + 4096)
+        obj = None if head.startswith(b"BD") else open_any(path)  # a PZF frame: its header suffices
     if obj is None:
         h = read_header(head)
         q = h.quantization
@@ -119,6 +124,11 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
             storage = getattr(s, "storage", None)
             if storage:
                 lines.append(f"compression: {storage}")
+            missing = getattr(s, "missing_frames", None)
+            if missing is not None:
+                state = "complete" if s.complete else "incomplete (no events.json: being acquired, or interrupted)"
+                lines.append(f"frames:      {len(s) - missing.size} stored, {missing.size} missing "
+                             f"({frame_ranges(missing)}); {state}")
             lines.append(f"size:        {raw / 1e6:.3f} MB raw, ratio {raw / max(size, 1):.2f}")
             try:
                 sizes = s.sizes
@@ -169,9 +179,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "info", help="describe a PYME or PZF file",
         description="Describe a file: kind, shape, dtype, compression, metadata summary and events. "
                     "Reads .h5 (image series), .h5r (results), .pzf, .psf, .sf, .tif (+ sidecar), "
-                    ".json, .md and .xml files; pickles are read safely and nothing in a file "
-                    "is executed.")
-    p.add_argument("path", help="file to describe")
+                    ".json, .md and .xml files, and PYME cluster series (.pcs directories, "
+                    "PYME-CLUSTER:// and http:// URLs, servers from PZFCODEC_PYME_SERVERS); pickles are "
+                    "read safely and nothing in a file is executed.")
+    p.add_argument("path", help="file, .pcs directory or cluster URL to describe")
     p.add_argument("--metadata", action="store_true", help="print every metadata entry")
     p.add_argument("--events", type=int, default=10, metavar="N", help="print up to N events (default 10)")
     p.set_defaults(func=run)

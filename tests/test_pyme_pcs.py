@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pzfcodec.pyme import make_events, open_pcs, write_pcs
 from pzfcodec.pyme.cluster import (HTTPStore, LocalStore, PCSWriter, frame_name, metadata_json,
                                    open_store)
 from pzfcodec.pyme.pcs import frame_ranges, is_pcs_location
+from common import require_module
 from pyme_servers import pyme_server_factory, pyme_servers, result_line, run_pyme  # noqa: F401 (fixtures)
 
 EVENTS = make_events(["StartAq", "ProtocolFocus"], ["0", "10, 1.25"], [1700000000.25, 1700000000.5])
@@ -208,6 +210,40 @@ def test_locations_need_explicit_servers(monkeypatch):
     assert metadata_json({"b": np.int64(3), "a": np.arange(2)}) == b'{\n  "a": [\n    0,\n    1\n  ],\n  "b": 3\n}'
 
 
+def test_info_and_convert(tmp_path, capsys):
+    from pzfcodec.cli import main
+
+    zarr = require_module("zarr")
+    frames = _frames(60)
+    src = tmp_path / "run.pcs"
+    write_pcs(src, frames, MD, EVENTS)
+    assert main(["info", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "image series (pcs)" in out and "60 stored, 0 missing (none); complete" in out and "ProtocolFocus" in out
+    for to, name in (("hdf5", "a.h5"), ("pyme", "b.h5"), ("zarr", "c.zarr")):
+        assert main(["convert", str(src), str(tmp_path / name), "--to", to, "-q"]) == 0
+        if to == "zarr":
+            arr = zarr.open_array(str(tmp_path / name), mode="r")
+            got, md, ev = arr[:], arr.attrs["pyme_metadata"], arr.attrs["pyme_events"]
+        else:
+            with pzfcodec.open(tmp_path / name) as s:
+                got, md, ev = s[:], s.metadata, _events_list(s.events)
+        assert np.array_equal(got, frames) and md["Camera.ADOffset"] == 100.0
+        assert ev == _events_list(EVENTS)
+    for i in (20, 21, 22, 40):
+        _remove(src / frame_name(i))
+    assert main(["info", str(src)]) == 0
+    assert "56 stored, 4 missing (20-22, 40); complete" in capsys.readouterr().out
+    assert main(["convert", str(src), str(tmp_path / "gaps.h5")]) == 1
+    assert "4 of the 60 frames are missing (20-22, 40); pass allow_gaps=True (--allow-gaps)" in capsys.readouterr().err
+    assert not (tmp_path / "gaps.h5").exists()
+    assert main(["convert", str(src), str(tmp_path / "gaps.h5"), "--allow-gaps"]) == 0
+    assert "4 frames missing from the input (20-22, 40): written as zero frames" in capsys.readouterr().out
+    with pzfcodec.open(tmp_path / "gaps.h5") as s:
+        assert not s[[20, 21, 22, 40]].any() and np.array_equal(s[41:], frames[41:])
+        assert s.metadata["pzfcodec.MissingFrames"] == "20-22, 40"
+
+
 # ---- a hostile HTTP server ------------------------------------------------------
 
 class _Hostile(http.server.BaseHTTPRequestHandler):
@@ -325,7 +361,7 @@ def _events_list(events):
     return [[str(e["EventName"]), str(e["EventDescr"]), float(e["Time"])] for e in events]
 
 
-def test_series_spooled_by_pyme_read_like_pyme(pyme_servers, tmp_path, monkeypatch):
+def test_series_spooled_by_pyme_read_like_pyme(pyme_servers, tmp_path, monkeypatch, capsys):
     frames = {"lossless": _frames(120, seed=1), "quantised": _frames(120, seed=2)}
     jobs = []
     for kind, f in frames.items():
@@ -354,6 +390,16 @@ def test_series_spooled_by_pyme_read_like_pyme(pyme_servers, tmp_path, monkeypat
                 assert s.metadata == info["metadata"]
                 assert _events_list(s.events) == info["events"]
                 assert ("quantised" in s.storage) == quant
+    # the command line on a spooled series: info and convert straight from the servers
+    from pzfcodec.cli import main
+
+    monkeypatch.setenv("PZFCODEC_PYME_SERVERS", ",".join(addresses))
+    assert main(["info", urls[1]]) == 0
+    assert "120 stored, 0 missing (none); complete" in capsys.readouterr().out
+    assert main(["convert", urls[1], str(tmp_path / "spooled.h5")]) == 0
+    print(capsys.readouterr().out, file=sys.stderr)  # the summary, for the record (pytest -s)
+    with pzfcodec.open(tmp_path / "spooled.h5") as s:
+        assert np.array_equal(s[:], pyme[urls[1]][0]) and _events_list(s.events) == pyme[urls[1]][1]["events"]
 
 
 def test_write_pcs_opens_in_pyme(pyme_servers, tmp_path):

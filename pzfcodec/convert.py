@@ -327,8 +327,8 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     The ``.h5`` may use either layout.  A ``.pcs`` cluster series may be a
     directory or a ``PYME-CLUSTER://`` / ``http://`` URL (see
     :func:`pzfcodec.pyme.open_pcs`); its metadata and events are copied.
-    A ``.tif``/``.tiff`` stack takes its metadata (``Camera.*``...) from the PYME sidecar next to it (``.xml``,
-    ``.md`` or ``.json``), if there is one.  A ``.npy`` with such a sidecar
+    A ``.tif``/``.tiff`` stack takes its metadata (``Camera.*``...) from the
+    PYME sidecar next to it (``.xml``, ``.md`` or ``.json``), if there is one.  A ``.npy`` with such a sidecar
     is PYME's export (axes x, y, z...); without one, a (frames, x, y) stack.
     A directory holding a PYME tile pyramid goes to
     :func:`convert_tile_pyramid` (an OME-Zarr, lossless).  A series without

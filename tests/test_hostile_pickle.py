@@ -405,3 +405,22 @@ def test_info_on_hostile_sidecars(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pzfcodec", "info", "--metadata", str(tmp_path / "s.md")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and len(proc.stdout) < 10_000, proc.stderr
+
+
+def test_printing_shared_holders_is_bounded():
+    md = safe_loads(shared_holders(16))  # 2**16 paths to the innermost value
+    text = repr([md, md])
+    assert len(text) < 1000 and "PickledMetadata(...)" in text
+    assert len(md.as_dict()) == 2 ** 16
+    with pytest.raises(pzfcodec.DataTooLargeError):
+        md.as_dict(ReadBudget(max_items=1000))
+
+
+def test_psf_and_sf_take_the_callers_budget(tmp_path):
+    path = tmp_path / "a.psf"
+    path.write_bytes(fx.psf_pickle(np.zeros((16, 16, 8), np.float32), (0.1, 0.1, 0.2), layout="modern"))
+    with pytest.raises(pzfcodec.DataTooLargeError, match="a.psf"):
+        pzfcodec.pyme.load_psf(path, max_decoded_size=10_000)
+    assert pzfcodec.pyme.load_psf(path, max_decoded_size=100_000)[0].shape == (16, 16, 8)
+    with pytest.raises(pzfcodec.DataTooLargeError, match="a.psf"):
+        pzfcodec.pyme.load_sf(path, max_decoded_size=ReadBudget(max_items=10))

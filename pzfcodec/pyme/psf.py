@@ -1,6 +1,6 @@
 """PYME point-spread functions (``.psf``) and shift fields (``.sf``).
 
-Both are pickles; they are read with the restricted unpickler of
+Both are pickles; they are read with the pickle interpreter of
 :mod:`pzfcodec.pyme.safe_pickle`, so a hostile file cannot run code.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, Tuple
 
 import numpy as np
 
+from ..budget import BudgetLike, ReadBudget
 from ..errors import CorruptDataError
 from .h5 import PathLike
 from .safe_pickle import PickledMetadata, PickledVoxelSize, safe_loads
@@ -37,10 +38,13 @@ class VoxelSize(NamedTuple):
         return VoxelSize(self.x * f, self.y * f, self.z * f, "nm")
 
 
-def _read(path: PathLike) -> Any:
+def _read(path: PathLike, max_decoded_size: BudgetLike) -> Any:
     path = os.fspath(path)
+    budget = ReadBudget.of(max_decoded_size)
     with open(path, "rb") as fh:
-        return safe_loads(fh.read(), encoding="latin1", source=path)
+        size = os.fstat(fh.fileno()).st_size
+        budget.charge_bytes(size, f"{path}: the pickle file")
+        return safe_loads(fh.read(size + 1), encoding="latin1", source=path, max_decoded_size=budget)
 
 
 def _voxelsize(obj: Any, source: str) -> VoxelSize:
@@ -61,14 +65,17 @@ def _voxelsize(obj: Any, source: str) -> VoxelSize:
     raise CorruptDataError(f"{source}: expected a voxel size, found {type(obj).__name__}")
 
 
-def load_psf(path: PathLike) -> Tuple[np.ndarray, VoxelSize]:
+def load_psf(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Tuple[np.ndarray, VoxelSize]:
     """Load a PYME ``.psf`` file (legacy Python 2 and current pickles).
 
     Parameters
     ----------
     path : str or os.PathLike
         The ``.psf`` file: a pickled ``(array, voxelsize)`` tuple, read with
-        the restricted unpickler (Python 2 text decoded as latin-1).
+        the pickle interpreter (Python 2 text decoded as latin-1).
+    max_decoded_size : int or ReadBudget, optional
+        The read's budget (bytes, values, nesting depth; default: a new
+        :class:`~pzfcodec.budget.ReadBudget`).
 
     Returns
     -------
@@ -83,25 +90,29 @@ def load_psf(path: PathLike) -> Tuple[np.ndarray, VoxelSize]:
     ------
     pzfcodec.UnsafePickleError
         The file refers to anything a legitimate ``.psf`` does not (nothing is executed).
+    pzfcodec.DataTooLargeError
+        The file or its values exceed the budget.
     pzfcodec.CorruptDataError
         The file is not a ``(array, voxelsize)`` pickle, or the voxel size
         lacks ``x``, ``y`` or ``z``.
     """
     source = os.fspath(path)
-    obj = _read(path)
+    obj = _read(path, max_decoded_size)
     if not (isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], np.ndarray)):
         raise CorruptDataError(f"{source}: a .psf holds a pickled (array, voxelsize) tuple")
     return obj[0], _voxelsize(obj[1], source)
 
 
-def load_sf(path: PathLike) -> Tuple[BivariateSpline, BivariateSpline]:
+def load_sf(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Tuple[BivariateSpline, BivariateSpline]:
     """Load a PYME shift field (``.sf``): splines of the x and y shifts (nm).
 
     Parameters
     ----------
     path : str or os.PathLike
         The ``.sf`` file: a pickled pair of scipy ``SmoothBivariateSpline``
-        objects, read with the restricted unpickler.
+        objects, read with the pickle interpreter.
+    max_decoded_size : int or ReadBudget, optional
+        The read's budget (as for :func:`load_psf`).
 
     Returns
     -------
@@ -117,7 +128,7 @@ def load_sf(path: PathLike) -> Tuple[BivariateSpline, BivariateSpline]:
         a spline is inconsistent (knots, degrees, coefficients).
     """
     source = os.fspath(path)
-    obj = _read(path)
+    obj = _read(path, max_decoded_size)
     if not (isinstance(obj, tuple) and len(obj) == 2 and all(isinstance(s, BivariateSpline) for s in obj)):
         raise CorruptDataError(f"{source}: a .sf holds a pickled (dx, dy) pair of bivariate splines")
     return obj[0], obj[1]

@@ -41,6 +41,7 @@ import codecs
 import re
 import reprlib
 import struct
+import threading
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -55,9 +56,10 @@ __all__ = ["safe_loads", "PickledMetadata", "PickledVoxelSize", "MAX_PICKLE_VALU
 MAX_PICKLE_VALUES = 1_000_000
 
 _REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 4, 12, 12, 12
-_REPR.maxset = _REPR.maxfrozenset = 12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 8, 8, 8
+_REPR.maxset = _REPR.maxfrozenset = 8
 _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 200, 200, 60
+_NESTED = threading.local()
 
 
 def bounded_repr(value: Any) -> str:
@@ -123,7 +125,13 @@ class PickledMetadata:
         return out
 
     def __repr__(self) -> str:
-        return f"PickledMetadata({bounded_repr(self._attrs)})"
+        if getattr(_NESTED, "inside", False):  # a holder within a holder: its repr is not expanded
+            return "PickledMetadata(...)"
+        _NESTED.inside = True
+        try:
+            return f"PickledMetadata({bounded_repr(self._attrs)})"
+        finally:
+            _NESTED.inside = False
 
 
 class PickledVoxelSize(NamedTuple):

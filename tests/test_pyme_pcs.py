@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import threading
-from pathlib import Path
+import time
 
 import numpy as np
 import pytest
@@ -247,10 +247,39 @@ def test_info_and_convert(tmp_path, capsys):
 # ---- a hostile HTTP server ------------------------------------------------------
 
 class _Hostile(http.server.BaseHTTPRequestHandler):
+    """Answers from ``responses_by_path``: a value, or a list consumed one answer per
+    request; an answer is ``(status, body, headers)``, ``"drop"`` (close without
+    answering) or ``("sleep", seconds)``.  PUT bodies are kept in ``puts``."""
+
+    protocol_version = "HTTP/1.1"
     responses_by_path: dict = {}
+    puts: dict = {}
+
+    def _answer(self):
+        answer = self.responses_by_path.get(self.path, (404, b"", {}))
+        if isinstance(answer, list):
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
+        return answer
+
+    def do_PUT(self):  # noqa: N802
+        self.puts[self.path] = self.rfile.read(int(self.headers["Content-Length"]))
+        answer = self._answer()
+        if answer == "drop":  # stored, but the answer is lost
+            self.close_connection = True
+            return
+        self._send(*answer)
 
     def do_GET(self):  # noqa: N802
-        status, body, headers = self.responses_by_path.get(self.path, (404, b"", {}))
+        answer = self._answer()
+        if answer == "drop":
+            self.close_connection = True
+            return
+        if answer[0] == "sleep":
+            time.sleep(answer[1])
+            answer = (200, b"late", {})
+        self._send(*answer)
+
+    def _send(self, status, body, headers):
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
@@ -292,6 +321,47 @@ def test_hostile_frame_number_span(hostile_server):
     _Hostile.responses_by_path = {"/s.pcs/": (200, b'{"frame4000000000.pzf": [0, 100]}', {})}
     with pytest.raises(DataTooLargeError, match="frame numbers"):
         open_pcs(f"http://127.0.0.1:{hostile_server.server_port}/s.pcs")
+
+
+def test_retries_timeouts_and_write_once_over_http(hostile_server):
+    port = hostile_server.server_port
+    store = HTTPStore([f"127.0.0.1:{port}"], timeout=0.5, retries=2)
+    _Hostile.responses_by_path = {"/a.pzf": [(503, b"", {}), (502, b"", {}), (200, b"data", {})],
+                                  "/b.pzf": ["drop", (200, b"again", {})],
+                                  "/slow.pzf": [("sleep", 2.0)],
+                                  "/put1.pzf": ["drop", (405, b"", {}), (200, b"mine", {})],
+                                  "/put2.pzf": [(405, b"", {})]}
+    assert store.get("a.pzf") == b"data"  # 5xx retried
+    assert store.get("b.pzf") == b"again"  # a dropped connection retried
+    with pytest.raises(StorageError, match=rf"127.0.0.1:{port} did not answer GET /slow.pzf within 0.5 s"):
+        store.get("slow.pzf")
+    # a PUT whose answer was lost, answered 405 on the retry: done if the server holds our bytes
+    store.put("put1.pzf", b"mine")
+    _Hostile.responses_by_path["/put1.pzf"] = ["drop", (405, b"", {}), (200, b"other", {})]
+    with pytest.raises(StorageError, match="already exists"):
+        store.put("put1.pzf", b"mine")
+    with pytest.raises(StorageError, match="already exists"):  # a first answer 405: never ours
+        store.put("put2.pzf", b"mine")
+
+
+def test_writer_reports_failed_puts(hostile_server):
+    port = hostile_server.server_port
+    _Hostile.responses_by_path = {"/s.pcs/metadata.json": (200, b"", {})}
+    _Hostile.puts = {}
+    for i in range(6):
+        _Hostile.responses_by_path[f"/s.pcs/{frame_name(i)}"] = (500, b"", {}) if i == 4 else (200, b"", {})
+    w = PCSWriter(HTTPStore([f"127.0.0.1:{port}"], retries=0), "s.pcs", threads=1)
+    w.put_metadata(MD)
+    for i in range(4):
+        w.put_frame(i, b"blob")
+    assert w.flush() == 4
+    w.put_frame(5, b"blob")
+    w.put_frame(4, b"blob")
+    with pytest.raises(StorageError, match=r"HTTP 500.*frames 0\.\.3 are durable"):
+        w.finish(MD, EVENTS)
+    assert w.frames_durable == 5 and w.durable == 4
+    assert "/s.pcs/frame00003.pzf" in _Hostile.puts and "/s.pcs/events.json" not in _Hostile.puts
+    w.close()
 
 
 def test_server_errors_name_server_and_path(hostile_server):

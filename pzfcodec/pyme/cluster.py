@@ -69,15 +69,17 @@ from ..errors import (BadArgumentError, CorruptDataError, DataTooLargeError, Mis
 
 __all__ = [
     "Store", "LocalStore", "HTTPStore", "FileEntry", "PCSWriter", "open_store", "parse_servers",
-    "SERVERS_ENV", "BLOCK_FRAMES", "frame_name", "metadata_json", "events_json", "loads_json",
+    "SERVERS_ENV", "BLOCK_FRAMES", "MAX_JSON_BYTES", "frame_name", "check_relpath", "metadata_json",
+    "events_json", "loads_json",
 ]
 
 #: Environment variable naming PYME data servers: ``"host:port,host:port"``.
 SERVERS_ENV = "PZFCODEC_PYME_SERVERS"
 #: Frames per block: PYME's spooler sends block ``b`` (frames 50b..50b+49) to server ``b % n``.
 BLOCK_FRAMES = 50
-#: Default size limit of a listing or JSON file read from a server or root.
-MAX_JSON_BYTES = 256 << 20
+#: Size limit of a listing or JSON file read from a server or root (a listing of
+#: a million frames is about 30 MB; parsed, JSON takes many times its size).
+MAX_JSON_BYTES = 64 << 20
 _TMP_PREFIX = ".pzfcodec-tmp-"
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 _RETRY_STATUS = (500, 502, 503, 504)
@@ -244,7 +246,11 @@ class Store:
     def exists(self, path: str) -> bool:
         """Whether the file exists on some root or server (listing its directory)."""
         head, _, name = check_relpath(path).rpartition("/")
-        return name in self.list(head) or name + "/" in self.list(head)
+        try:
+            listing = self.list(head)
+        except MissingFileError:
+            return False
+        return name in listing or name + "/" in listing
 
     def close(self) -> None:
         """Release connections."""

@@ -25,17 +25,17 @@ import os
 import re
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..budget import BudgetLike, ReadBudget
 from ..errors import (BadArgumentError, CorruptDataError, DataTooLargeError, MissingFileError, PZFError,
                       UnsupportedFormatError)
-from .cluster import (HTTPStore, LocalStore, PCSWriter, Store, check_relpath, frame_name,
-                      loads_json, open_store, parse_servers)
+from .cluster import (MAX_JSON_BYTES, HTTPStore, LocalStore, PCSWriter, Store, check_relpath,
+                      frame_name, loads_json, open_store, parse_servers)
 from .series import Series, empty_events, make_events
-from .writer import Frames, Progress, series_metadata, frame_batches, frame_info
+from .writer import Frames, Progress, frame_batches, frame_info, series_metadata
 
 __all__ = ["PCSSeries", "open_pcs", "write_pcs", "is_pcs_location", "frame_ranges"]
 
@@ -301,7 +301,7 @@ class PCSSeries(Series):
         entry = self._names[name]
         budget = self._budget()
         data = self.store.get(f"{self.series}/{name}", target=entry.targets[0],
-                              max_size=min(budget.bytes_left, 256 << 20))
+                              max_size=min(budget.bytes_left, MAX_JSON_BYTES))
         return loads_json(data, f"{self.location}: {name}", budget)
 
     def _metadata_file(self, name: str) -> Optional[Dict[str, Any]]:

@@ -21,7 +21,6 @@ from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError, File
                      UnsafePickleError, UnsupportedFormatError)
 from .hdf5 import FILTER_ID, PLUGIN_PATH, PZF
 from .hdf5 import register as _register_hdf5
-from .spool import SeriesWriter, SpoolStats
 
 __version__: str = _core_version()
 
@@ -58,3 +57,12 @@ def open(path, *, max_decoded_size=None):  # noqa: A001 - mirrors the builtin on
     """
     from .pyme import open as _open
     return _open(path, max_decoded_size=max_decoded_size)
+
+
+def __getattr__(name):
+    # the streaming writer loads h5py, numcodecs and the PYME storage code: only on first use
+    if name in ("SeriesWriter", "SpoolStats"):
+        from . import spool
+
+        return getattr(spool, name)
+    raise AttributeError(f"module 'pzfcodec' has no attribute {name!r}")

@@ -44,7 +44,7 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple, Union
@@ -736,8 +736,14 @@ class SeriesWriter:
                 np.copyto(buf, arr)
                 arr = buf
             fut = self._pool.submit(self._encode, arr, index, pooled)
+            fut.add_done_callback(self._on_coded)
             self._queue.put((_FRAME, index, fut, nbytes))
         return index
+
+    def _on_coded(self, fut: "Future[bytes]") -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            with self._cond:
+                self._coded += 1
 
     def _encode(self, frame: np.ndarray, index: int, pooled: bool) -> bytes:
         try:
@@ -869,7 +875,6 @@ class SeriesWriter:
                         self._release(nbytes)
                     uncommitted += 1
                     with self._cond:
-                        self._coded += 1
                         self._written += 1
                         self._raw_bytes += nbytes
                         self._coded_bytes += len(blob)

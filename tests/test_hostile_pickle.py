@@ -198,6 +198,10 @@ HOSTILE = {**HOSTILE_P0,
     "hash-collisions": (colliding_keys(2000), "CorruptDataError"),
     "huge-long": (P2 + b"\x8b" + struct.pack("<i", 1 << 20) + b"\x01" * (1 << 20) + fx.STOP, "DataTooLargeError"),
     "unhashable-key": (P2 + fx.EMPTY_DICT + b"]" + fx.NONE + b"s" + fx.STOP, "CorruptDataError"),
+    "U-beyond-unicode": (pickle.dumps(np.array(["a", "b"], "<U1"), protocol=4).replace(
+        b"b\0\0\0", b"\xff\xff\xff\xff"), "CorruptDataError"),
+    "U-scalar-beyond-unicode": (pickle.dumps(np.str_("a"), protocol=4).replace(b"a\0\0\0", b"\0\0\x11\0"),
+                                "CorruptDataError"),
     "binbytes8-claims-2**63": (P2 + b"\x8e" + struct.pack("<Q", 1 << 63) + fx.STOP, "CorruptDataError"),
 }
 

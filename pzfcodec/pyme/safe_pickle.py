@@ -42,7 +42,7 @@ import re
 import reprlib
 import struct
 import threading
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -230,6 +230,15 @@ def _dtype_with_state(dt: np.dtype, state: Any) -> np.dtype:
     return dt
 
 
+def _check_text(raw: bytes, dt: np.dtype) -> None:
+    """Refuse ``U`` data holding code points that are not characters (numpy
+    would fail with SystemError whenever the text is read)."""
+    if dt.kind == "U" and raw:
+        order = dt.byteorder if dt.byteorder in "<>" else "="
+        if np.frombuffer(raw, np.dtype(np.uint32).newbyteorder(order)).max() >= 0x110000:
+            raise CorruptDataError("pickled numpy text holds code points beyond Unicode")
+
+
 def _array(what: str, dt: Any, shape: Any, raw: Any, order: str, charge: Any, *,
            native: bool = False) -> np.ndarray:
     """A new array of ``dt`` and ``shape`` holding a copy of ``raw`` (in native
@@ -253,6 +262,7 @@ def _array(what: str, dt: Any, shape: Any, raw: Any, order: str, charge: Any, *,
         raise CorruptDataError(f"{what}: shape {shape} of {dt} needs {count * dt.itemsize} bytes, "
                                f"the pickle holds {len(raw)}")
     charge(1, len(raw))
+    _check_text(raw, dt)
     try:
         if count == 0:
             return np.zeros(shape, dt.newbyteorder("=") if native else dt, order=order)
@@ -364,16 +374,15 @@ class _Interpreter:
         self.charge(items, nbytes)
         self.stack.append(value)
 
-    def new(self, obj: Any, children: List[Any], *, hashable: bool = False, plain: bool = True,
-            own_bytes: int = 0) -> Any:
+    def new(self, obj: Any, children: List[Any], *, hashable: bool = False, plain: bool = True) -> Any:
         """Record a container or holder built from ``children`` (already charged)."""
-        items, nbytes, depth = 1, own_bytes, 0
+        items, nbytes, depth = 1, 0, 0
         for child in children:
             ci, cb, cd = self.cost(child)
             items += ci
             nbytes += cb
             depth = max(depth, cd)
-        self.charge(1, own_bytes, depth + 1)
+        self.charge(1, 0, depth + 1)
         self.info[id(obj)] = _Info(obj, items, nbytes, depth + 1, hashable, plain)
         return obj
 
@@ -502,6 +511,7 @@ class _Interpreter:
                 data = data.encode("latin1")
             if not isinstance(data, bytes) or len(data) != dt.itemsize:
                 raise CorruptDataError("pickled numpy scalar has the wrong number of bytes for its dtype")
+            _check_text(data, dt)
             return np.frombuffer(data, dtype=dt)[0]
         if func is _FROMBUFFER:
             if n != 4 or args[3] not in ("C", "F"):
@@ -693,20 +703,30 @@ def _dup(self: _Interpreter) -> None:
     self.stack.append(self.refer(self.stack[-1]))
 
 
-# numbers
-@_op(b"N")
-def _none(self: _Interpreter) -> None:
-    self.push_atom(None)
+# arguments: how each opcode stores its argument
+def _u1(self: _Interpreter) -> int:
+    return self.take(1)[0]
 
 
-@_op(b"\x88")
-def _true(self: _Interpreter) -> None:
-    self.push_atom(True)
+def _i4(self: _Interpreter) -> int:
+    return self.unpack("<i")
 
 
-@_op(b"\x89")
-def _false(self: _Interpreter) -> None:
-    self.push_atom(False)
+def _u4(self: _Interpreter) -> int:
+    return self.unpack("<I")
+
+
+def _u8(self: _Interpreter) -> int:
+    return self.unpack("<Q")
+
+
+def _text_int(self: _Interpreter) -> int:
+    return _parse(int, self.line())
+
+
+def _sized(length: Callable[[_Interpreter], int]) -> Callable[[_Interpreter], bytes]:
+    """Bytes preceded by their ``length``."""
+    return lambda self: self.take(length(self))
 
 
 def _parse(kind: Any, text: bytes) -> Any:
@@ -716,51 +736,32 @@ def _parse(kind: Any, text: bytes) -> Any:
         raise CorruptDataError(f"invalid number in a pickle: {exc}") from None
 
 
-@_op(b"I")
-def _int(self: _Interpreter) -> None:
+def _int_or_bool(self: _Interpreter) -> Any:
     line = self.line()
-    self.push_atom({b"00": False, b"01": True}[line] if line in (b"00", b"01") else _parse(int, line))
+    return {b"00": False, b"01": True}[line] if line in (b"00", b"01") else _parse(int, line)
 
 
-@_op(b"L")
-def _long(self: _Interpreter) -> None:
+def _text_long(self: _Interpreter) -> int:
     line = self.line()
-    self.push_atom(_parse(int, line[:-1] if line.endswith(b"L") else line))
+    return _parse(int, line[:-1] if line.endswith(b"L") else line)
 
 
-@_op(b"F")
-def _float(self: _Interpreter) -> None:
-    self.push_atom(_parse(float, self.line()))
+def _register(action: Callable[[_Interpreter, Any], None],
+              opcodes: Dict[bytes, Callable[[_Interpreter], Any]]) -> None:
+    """Each opcode reads its argument and calls ``action`` with it."""
+    for code, argument in opcodes.items():
+        _DISPATCH[code[0]] = (lambda arg: lambda self: action(self, arg(self)))(argument)
 
 
-@_op(b"J")
-def _binint(self: _Interpreter) -> None:
-    self.push_atom(self.unpack("<i"))
-
-
-@_op(b"K")
-def _binint1(self: _Interpreter) -> None:
-    self.push_atom(self.take(1)[0])
-
-
-@_op(b"M")
-def _binint2(self: _Interpreter) -> None:
-    self.push_atom(self.unpack("<H"))
-
-
-@_op(b"\x8a")
-def _long1(self: _Interpreter) -> None:
-    self.push_atom(int.from_bytes(self.take(self.take(1)[0]), "little", signed=True))
-
-
-@_op(b"\x8b")
-def _long4(self: _Interpreter) -> None:
-    self.push_atom(int.from_bytes(self.take(self.unpack("<i")), "little", signed=True))
-
-
-@_op(b"G")
-def _binfloat(self: _Interpreter) -> None:
-    self.push_atom(self.unpack(">d"))
+_register(_Interpreter.push_atom, {
+    b"N": lambda self: None, b"\x88": lambda self: True, b"\x89": lambda self: False,
+    b"I": _int_or_bool, b"L": _text_long, b"F": lambda self: _parse(float, self.line()),
+    b"J": _i4, b"K": _u1, b"M": lambda self: self.unpack("<H"), b"G": lambda self: self.unpack(">d"),
+    b"\x8a": lambda self: int.from_bytes(self.take(_u1(self)), "little", signed=True),
+    b"\x8b": lambda self: int.from_bytes(self.take(_i4(self)), "little", signed=True),
+    b"B": _sized(_u4), b"C": _sized(_u1), b"\x8e": _sized(_u8),
+    b"\x96": lambda self: bytearray(self.take(_u8(self))),
+})
 
 
 # text and bytes
@@ -776,14 +777,7 @@ def _string(self: _Interpreter) -> None:
     self.push_atom(self.text(raw))
 
 
-@_op(b"T")
-def _binstring(self: _Interpreter) -> None:
-    self.push_atom(self.text(self.take(self.unpack("<i"))))
-
-
-@_op(b"U")
-def _short_binstring(self: _Interpreter) -> None:
-    self.push_atom(self.text(self.take(self.take(1)[0])))
+_register(lambda self, raw: self.push_atom(self.text(raw)), {b"T": _sized(_i4), b"U": _sized(_u1)})
 
 
 def _unicode(self: _Interpreter, raw: bytes, codec: str = "utf-8") -> None:
@@ -801,39 +795,7 @@ def _unicode0(self: _Interpreter) -> None:
         raise CorruptDataError(f"pickled text is not valid ({exc.reason})") from None
 
 
-@_op(b"X")
-def _binunicode(self: _Interpreter) -> None:
-    _unicode(self, self.take(self.unpack("<I")))
-
-
-@_op(b"\x8c")
-def _short_binunicode(self: _Interpreter) -> None:
-    _unicode(self, self.take(self.take(1)[0]))
-
-
-@_op(b"\x8d")
-def _binunicode8(self: _Interpreter) -> None:
-    _unicode(self, self.take(self.unpack("<Q")))
-
-
-@_op(b"B")
-def _binbytes(self: _Interpreter) -> None:
-    self.push_atom(self.take(self.unpack("<I")))
-
-
-@_op(b"C")
-def _short_binbytes(self: _Interpreter) -> None:
-    self.push_atom(self.take(self.take(1)[0]))
-
-
-@_op(b"\x8e")
-def _binbytes8(self: _Interpreter) -> None:
-    self.push_atom(self.take(self.unpack("<Q")))
-
-
-@_op(b"\x96")
-def _bytearray8(self: _Interpreter) -> None:
-    self.push_atom(bytearray(self.take(self.unpack("<Q"))))
+_register(_unicode, {b"X": _sized(_u4), b"\x8c": _sized(_u1), b"\x8d": _sized(_u8)})
 
 
 @_op(b"\x97")
@@ -993,39 +955,8 @@ def _get(self: _Interpreter, index: int) -> None:
     self.stack.append(self.refer(value))
 
 
-@_op(b"p")
-def _put_text(self: _Interpreter) -> None:
-    _put(self, _parse(int, self.line()))
-
-
-@_op(b"q")
-def _binput(self: _Interpreter) -> None:
-    _put(self, self.take(1)[0])
-
-
-@_op(b"r")
-def _long_binput(self: _Interpreter) -> None:
-    _put(self, self.unpack("<I"))
-
-
-@_op(b"\x94")
-def _memoize(self: _Interpreter) -> None:
-    _put(self, len(self.memo))
-
-
-@_op(b"g")
-def _get_text(self: _Interpreter) -> None:
-    _get(self, _parse(int, self.line()))
-
-
-@_op(b"h")
-def _binget(self: _Interpreter) -> None:
-    _get(self, self.take(1)[0])
-
-
-@_op(b"j")
-def _long_binget(self: _Interpreter) -> None:
-    _get(self, self.unpack("<I"))
+_register(_put, {b"p": _text_int, b"q": _u1, b"r": _u4, b"\x94": lambda self: len(self.memo)})
+_register(_get, {b"g": _text_int, b"h": _u1, b"j": _u4})
 
 
 # globals and calls

@@ -32,7 +32,7 @@
  *   [2] quantisation offset, float32 bit pattern (default 0.0)
  *   [3] quantisation scale, float32 bit pattern (must be > 0 if quantised)
  *   [4] threads for chunked coding and decoding (0 or 1: calling thread)
- *   [5] decoded bytes per chunk in chunked mode (0: library default)
+ *   [5] stream bytes per chunk in chunked mode (0: library default)
  *   [6] cd_values layout version (set_local: 1)
  *   [7] PZF data format of the blobs (set_local: 0 uint8, 1 uint16,
  *       2 float32)

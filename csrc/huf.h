@@ -41,7 +41,7 @@ int64_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, u
 int64_t pzf_huf_encode_mapped(const pzf_huf_plan *plan, const void *src, int width,
                               const uint8_t *table, size_t n, uint8_t *dst, size_t cap);
 
-/* Plan and encode n symbols (bytes, or mapped as above): blocks of 2^18
+/* Plan and encode n symbols (bytes, or mapped as above): blocks of 2^16
  * symbols or more are planned from a sample, with an exact count when the
  * sample misses too many possible symbols or its code does not fit cap.
  * Returns the stream size or an error; never PZF_ERR_DST_SIZE when

@@ -383,7 +383,7 @@ int64_t pzf_huf_encode(const pzf_huf_plan *plan, const uint8_t *src, size_t n, u
 /* Blocks of at least this many symbols are planned from every
  * SAMPLE_STEP-th symbol (odd, so the bytes of 2-, 4- or 8-byte values are
  * all sampled). */
-#define SAMPLE_MIN_PIXELS ((size_t)1 << 18)
+#define SAMPLE_MIN_PIXELS ((size_t)1 << 16)
 #define SAMPLE_STEP 7
 /* More unseen possible symbols than this: count exactly instead. */
 #define SAMPLE_MAX_UNSEEN 64

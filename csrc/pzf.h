@@ -61,8 +61,12 @@ enum { PZF_QUANT_NONE = 0, PZF_QUANT_SQRT = 1 };
 #define PZF_FORMAT_VERSION 3 /* header version pzfcodec writes */
 /* Default refusal limit for the decoded size claimed by a header. */
 #define PZF_DEFAULT_MAX_DECODED ((uint64_t)4 << 30)
-/* Default decoded bytes per chunk in chunked Huffman mode. */
-#define PZF_DEFAULT_CHUNK_SIZE ((size_t)1 << 20)
+/* Default chunk size in chunked Huffman mode, in bytes of the coded stream
+ * (one per pixel when quantised, else the pixels' bytes): a quantised
+ * 2048x2048 frame gets 32 chunks, so one frame codes on 16+ threads, and
+ * smaller regions with their own codes store 0.2-6% smaller than 1 MiB
+ * chunks on the benchmark scenes (benchmarks/bench_threads.py). */
+#define PZF_DEFAULT_CHUNK_SIZE ((size_t)128 << 10)
 
 typedef struct {
     uint8_t version;        /* 1, 2 or 3                                    */
@@ -102,7 +106,8 @@ typedef struct {
     uint32_t frame_num;
     uint64_t timestamp;
     int nthreads;       /* threads for chunked mode (<= 1: calling thread)  */
-    size_t chunk_size;  /* decoded bytes per chunk, 0 = default             */
+    size_t chunk_size;  /* stream bytes per chunk (see PZF_DEFAULT_CHUNK_SIZE),
+                           0 = default                                      */
 } pzf_params;
 
 /* Fill p with defaults: uint16, Huffman, no quantisation, 'C', 1 thread. */

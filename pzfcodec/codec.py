@@ -231,7 +231,8 @@ def compress(frame: np.ndarray, compression: str = "huffman",
     threads : int, optional
         Threads for chunked mode (0 = all CPUs).
     chunk_size : int, optional
-        Decoded bytes per chunk in chunked mode (default 1 MiB).
+        Bytes of the coded stream per chunk in chunked mode: one per pixel
+        when quantised, else the pixels' bytes (default 128 KiB).
     dim_order : {"C", "F"}, optional
         Memory order to store; the frame is copied if it is not contiguous
         in that order.  Default: PYME's rule ("F" for Fortran-contiguous

@@ -55,7 +55,7 @@ index  meaning
 2      quantisation offset in ADU, float32 bit pattern
 3      quantisation scale in sqrt(ADU), float32 bit pattern, > 0
 4      threads for chunked coding and decoding (0 or 1: one thread)
-5      decoded bytes per chunk in chunked mode (0: 1 MiB)
+5      stream bytes per chunk in chunked mode (0: 128 KiB)
 6      layout version of these values (written by the plugin: 1)
 7      data format of the blobs: 0 uint8, 1 uint16, 2 float32 (plugin)
 8      element size in bytes (plugin)
@@ -155,7 +155,7 @@ class PZF(h5py.filters.FilterRefBase):
     threads : int
         Threads per chunk for ``compression="chunked"`` (1 to 256).
     chunk_size : int, optional
-        Decoded bytes per piece in chunked mode (default 1 MiB).
+        Stream bytes per piece in chunked mode (default 128 KiB).
 
     Examples
     --------

@@ -94,7 +94,7 @@ def encode_chunk(buf: Any, *, offset: Optional[float] = None, scale: Optional[fl
     threads : int
         Threads used by chunked coding.
     chunk_size : int, optional
-        Decoded bytes per piece in chunked mode (default 1 MiB).
+        Stream bytes per piece in chunked mode (default 128 KiB).
 
     Returns
     -------
@@ -182,7 +182,7 @@ class PZF(Codec):
         Threads for chunked coding and decoding of one chunk (1 to 256;
         more than 1 needs ``compression='chunked'``).
     chunk_size : int, optional
-        Decoded bytes per piece in chunked mode (default 1 MiB).
+        Stream bytes per piece in chunked mode (default 128 KiB).
 
     Notes
     -----

@@ -67,7 +67,7 @@ class PZF(ArrayBytesCodec):
         Threads for chunked coding and decoding of one chunk (1 to 256;
         more than 1 needs ``compression='chunked'``).
     chunk_size : int, optional
-        Decoded bytes per piece in chunked mode (default 1 MiB).
+        Stream bytes per piece in chunked mode (default 128 KiB).
     """
 
     is_fixed_size = False

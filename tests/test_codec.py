@@ -244,6 +244,11 @@ def test_dim_order_keyword():
         pzfcodec.compress(frame, dim_order="X")
 
 
+def _chunks(stream_bytes: int) -> int:
+    """Chunks of the default size in a stream of that many bytes."""
+    return -(-stream_bytes // pzfcodec._core.DEFAULT_CHUNK_SIZE)
+
+
 def test_sampled_plans_large_frames():
     """Large quantised frames are planned from a sample of their pixels: the
     stream stays within 0.5% of an exact plan, and a frame built to fool the
@@ -263,7 +268,7 @@ def test_sampled_plans_large_frames():
         blob = pzfcodec.compress(tricky, comp, q)
         want = pzfcodec.dequantize(pzfcodec.quantize(tricky, q.offset, q.scale), q.offset, q.scale)
         np.testing.assert_array_equal(pzfcodec.decompress(blob), want)
-        assert len(blob) <= 64 + 2 + 8 * 4 + tricky.size + 4 * 321
+        assert len(blob) <= 64 + 2 + _chunks(tricky.size) * (8 + 321) + tricky.size
 
 
 def test_sampled_plans_lossless():
@@ -285,7 +290,7 @@ def test_sampled_plans_lossless():
         for comp in ("huffman", "chunked"):
             blob = pzfcodec.compress(arr, comp)
             np.testing.assert_array_equal(pzfcodec.decompress(blob), arr)
-            assert len(blob) <= 64 + 2 + 8 + arr.size + 321
+            assert len(blob) <= 64 + 2 + _chunks(arr.size) * (8 + 321) + arr.size
 
 
 def test_destination_too_small_is_a_bad_argument():
@@ -295,3 +300,17 @@ def test_destination_too_small_is_a_bad_argument():
     blob = pzfcodec.compress(np.arange(64, dtype=np.uint16).reshape(8, 8))
     with pytest.raises(pzfcodec.BadArgumentError, match="at least the decoded size"):
         _core.decompress_into(blob, bytearray(100), 1 << 20, 1)
+
+
+def test_default_chunks_let_one_frame_use_16_threads():
+    """A quantised 2048x2048 frame gets at least 32 chunks by default, and its
+    blob and decoded frame are the same on any number of threads."""
+    q = pzfcodec.Quantization(100.0, 0.7)
+    rng = np.random.default_rng(5)
+    frame = (100 + rng.poisson(30, (2048, 2048))).astype(np.uint16)
+    blob = pzfcodec.compress(frame, "chunked", q)
+    assert int.from_bytes(blob[64:66], "little") >= 32
+    out = pzfcodec.decompress(blob)
+    for threads in (2, 5, 16):
+        assert pzfcodec.compress(frame, "chunked", q, threads=threads) == blob
+        np.testing.assert_array_equal(pzfcodec.decompress(blob, threads=threads), out)

@@ -178,7 +178,9 @@ def test_hostile_json(tmp_path, name, content, error):
         assert s[1].shape == (24, 20)
 
 
-def test_write_once_and_no_symlinks(tmp_path):
+@pytest.mark.parametrize("dir_fd", [True, False], ids=["dir-fd", "by-path"])
+def test_write_once_and_no_symlinks(tmp_path, monkeypatch, dir_fd):
+    monkeypatch.setattr(pzfcodec.pyme.cluster, "_DIR_FD", dir_fd)  # False: as on Windows
     store = LocalStore([tmp_path / "root"])
     store.put("a/b.pzf", b"one")
     with pytest.raises(StorageError, match="already exists"):

@@ -83,6 +83,8 @@ MAX_JSON_BYTES = 64 << 20
 _TMP_PREFIX = ".pzfcodec-tmp-"
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 _RETRY_STATUS = (500, 502, 503, 504)
+#: Whether this OS opens, creates and links files relative to directory descriptors (not Windows).
+_DIR_FD = {os.open, os.mkdir, os.link, os.unlink, os.stat, os.rename} <= os.supports_dir_fd
 
 
 @dataclass(frozen=True)
@@ -274,6 +276,12 @@ class Store:
         return DEFAULT_MAX_DECODED_SIZE if max_size is None else int(max_size)
 
 
+def _write_all(fd: int, view: memoryview) -> None:
+    done = 0
+    while done < len(view):
+        done += os.write(fd, view[done:done + (64 << 20)])
+
+
 class LocalStore(Store):
     """Data-server roots on this machine, merged; see :func:`open_store`."""
 
@@ -328,6 +336,8 @@ class LocalStore(Store):
         path, target = check_relpath(path), self._target(target)
         *dirs, name = path.split("/")
         view = memoryview(data).cast("B")
+        if not _DIR_FD:
+            return self._put_by_path(path, view, target)
         try:
             dfd = self._open_dir(target, dirs, create=True)
         except OSError as exc:
@@ -338,9 +348,7 @@ class LocalStore(Store):
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                              | getattr(os, "O_CLOEXEC", 0), 0o444, dir_fd=dfd)
                 try:
-                    done = 0
-                    while done < len(view):
-                        done += os.write(fd, view[done:done + (64 << 20)])
+                    _write_all(fd, view)
                     if durable:
                         os.fsync(fd)
                 finally:
@@ -362,6 +370,45 @@ class LocalStore(Store):
             raise self._error("write", path, target, exc) from None
         finally:
             os.close(dfd)
+
+    def _put_by_path(self, path: str, view: memoryview, target: int) -> None:
+        """:meth:`put` where the OS has no directory descriptors (Windows): the same
+        steps by path, each directory checked not to be a symbolic link, always fsynced."""
+        *dirs, name = path.split("/")
+        try:
+            folder = self._roots[target]
+            os.makedirs(folder, exist_ok=True)
+            for part in dirs:
+                folder = os.path.join(folder, part)
+                try:
+                    os.mkdir(folder)
+                except FileExistsError:
+                    pass
+                if os.path.islink(folder) or not os.path.isdir(folder):
+                    raise StorageError(f"{folder} is a symbolic link or not a directory; refusing to write "
+                                       "through it", location=self._roots[target], path=path)
+            final = os.path.join(folder, name)
+            tmp = os.path.join(folder, f"{_TMP_PREFIX}{secrets.token_hex(8)}-{name}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+            try:
+                try:
+                    _write_all(fd, view)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if os.path.lexists(final):  # Windows' rename refuses an existing name too
+                    raise FileExistsError(final)
+                os.rename(tmp, final)
+            finally:
+                if os.path.lexists(tmp):
+                    os.unlink(tmp)
+        except FileExistsError:
+            raise StorageError(f"{self.describe(path, target)} already exists; series files are written "
+                               "once and never replaced", location=self._roots[target], path=path) from None
+        except OSError as exc:
+            if isinstance(exc, StorageError):
+                raise
+            raise self._error("write", path, target, exc) from None
 
     def _link(self, tmp: str, name: str, dfd: int, path: str, target: int) -> None:
         """Give the temporary file its final name without replacing an existing file."""

@@ -64,7 +64,7 @@ from .pyme.h5 import PathLike, open_hdf5_file
 from .pyme.pcs import _resolve as pcs_location
 from .pyme.pcs import is_pcs_location, open_pcs
 from .pyme.series import make_events
-from .pyme.writer import series_metadata
+from .pyme.writer import series_metadata, series_sequence_id
 
 __all__ = ["SeriesWriter", "SpoolStats", "SpoolStatus", "spool_status", "recover"]
 
@@ -161,12 +161,21 @@ class _Target:
         raise NotImplementedError
 
 
-def _pyme_coding(compression: str, quantization: Optional[Quantization]) -> None:
-    if compression not in PYME_COMPRESSIONS or (compression == "raw" and quantization):
-        raise BadArgumentError(
-            f"PYME cannot read {compression!r} frames{' when quantised' if quantization else ''}; "
-            "use compression='huffman' for PYME targets (.h5, .pcs), or write an HDF5 dataset "
-            "(dataset='ImageData') or a .zarr")
+class _PymeBlobs:
+    """Frames as PZF blobs that PYME reads (the PYME .h5 and .pcs targets)."""
+
+    def _set_coding(self, compression: str, quantization: Optional[Quantization],
+                    sequence_id: int) -> None:
+        if compression not in PYME_COMPRESSIONS or (compression == "raw" and quantization):
+            raise BadArgumentError(
+                f"PYME cannot read {compression!r} frames{' when quantised' if quantization else ''}; "
+                "use compression='huffman' for PYME targets (.h5, .pcs), or write an HDF5 dataset "
+                "(dataset='ImageData') or a .zarr")
+        self.compression, self.q, self.sequence_id = compression, quantization, sequence_id
+
+    def encode(self, frame: np.ndarray, index: int) -> bytes:
+        return compress(frame, self.compression, self.q, sequence_id=self.sequence_id,
+                        frame_num=index)
 
 
 def _chunk_options(compression: str, quantization: Optional[Quantization]) -> dict:
@@ -247,7 +256,7 @@ class _H5Target(_Target):
             self.f.close()
 
 
-class _PymeH5Target(_H5Target):
+class _PymeH5Target(_PymeBlobs, _H5Target):
     """``/PZFImageData`` + ``/PZFImageIndex``: PYME's PZF layout.
 
     Blobs are appended to ``/PZFImageData`` as they come (HDF5 writes them when
@@ -257,9 +266,8 @@ class _PymeH5Target(_H5Target):
 
     def __init__(self, path: str, metadata: Mapping[str, Any], overwrite: bool,
                  compression: str, quantization: Optional[Quantization], sequence_id: int) -> None:
-        _pyme_coding(compression, quantization)
+        self._set_coding(compression, quantization, sequence_id)
         super().__init__(path, metadata, overwrite)
-        self.compression, self.q, self.sequence_id = compression, quantization, sequence_id
         self.pending: List[bytes] = []
         try:
             self.data = self.f.create_dataset(
@@ -278,10 +286,6 @@ class _PymeH5Target(_H5Target):
         except BaseException:
             self.f.close()
             raise
-
-    def encode(self, frame: np.ndarray, index: int) -> bytes:
-        return compress(frame, self.compression, self.q, sequence_id=self.sequence_id,
-                        frame_num=index)
 
     def add(self, blob: bytes) -> None:
         self.pending.append(blob)
@@ -467,7 +471,7 @@ class _ZarrTarget(_Target):
             self._publish(complete)
 
 
-class _PcsTarget(_Target):
+class _PcsTarget(_PymeBlobs, _Target):
     """A PYME cluster series (``.pcs``) on local roots or PYME data servers, through
     :class:`pzfcodec.pyme.cluster.PCSWriter`: ``metadata.json`` first, frames
     spread over the roots/servers in PYME's blocks of 50, ``final_metadata.json``
@@ -476,8 +480,7 @@ class _PcsTarget(_Target):
     def __init__(self, location: PathLike, metadata: Mapping[str, Any], compression: str,
                  quantization: Optional[Quantization], sequence_id: int,
                  roots: Optional[List[Any]], servers: Any) -> None:
-        _pyme_coding(compression, quantization)
-        self.compression, self.q, self.sequence_id = compression, quantization, sequence_id
+        self._set_coding(compression, quantization, sequence_id)
         self.md = dict(metadata)
         self.events: List[tuple] = []
         self.n = 0
@@ -495,10 +498,6 @@ class _PcsTarget(_Target):
         except BaseException:
             self.store.close()
             raise
-
-    def encode(self, frame: np.ndarray, index: int) -> bytes:
-        return compress(frame, self.compression, self.q, sequence_id=self.sequence_id,
-                        frame_num=index)
 
     def add(self, blob: bytes) -> None:
         self.writer.put_frame(self.n, blob)
@@ -634,11 +633,7 @@ class SeriesWriter:
             raise BadArgumentError(f"flush_seconds must be a number > 0, got {flush_seconds!r}")
         q = as_quantization(quantization)
         md = series_metadata(metadata)
-        if sequence_id is None:
-            try:
-                sequence_id = int(md.get("imageID", 0))
-            except (TypeError, ValueError):
-                sequence_id = 0
+        sequence_id = series_sequence_id(md, sequence_id)
         self.location = os.fspath(location)
         self._target = _make_target(location, md, dataset=dataset, compression=compression,
                                     quantization=q, sequence_id=sequence_id, overwrite=overwrite,

@@ -224,22 +224,23 @@ def test_queue_full_raise_and_block(tmp_path):
         assert not t.is_alive() and w.stats.appended == 2
 
 
+def wait_durable(w, n):
+    deadline = time.monotonic() + 10
+    while w.durable < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return w.durable
+
+
 def test_automatic_flush(tmp_path):
     with pzfcodec.SeriesWriter(tmp_path / "a.h5", flush_frames=1000, flush_seconds=0.1) as w:
         for i in range(5):
             w.append(frame(i))
-        deadline = time.monotonic() + 10
-        while w.durable < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert w.durable == 5  # without flush(): after flush_seconds
+        assert wait_durable(w, 5) == 5  # without flush(): after flush_seconds
         assert spool_status(tmp_path / "a.h5") == pzfcodec.spool.SpoolStatus(False, 5)
     with pzfcodec.SeriesWriter(tmp_path / "b.h5", flush_frames=4, flush_seconds=1000) as w:
         for i in range(9):
             w.append(frame(i))
-        deadline = time.monotonic() + 10
-        while w.durable < 8 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert w.durable == 8  # every flush_frames frames
+        assert wait_durable(w, 8) == 8  # every flush_frames frames
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

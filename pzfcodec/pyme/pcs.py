@@ -35,7 +35,7 @@ from ..errors import (BadArgumentError, CorruptDataError, DataTooLargeError, Mis
 from .cluster import (MAX_JSON_BYTES, HTTPStore, LocalStore, PCSWriter, Store, check_relpath,
                       frame_name, loads_json, open_store, parse_servers)
 from .series import Series, empty_events, make_events
-from .writer import Frames, Progress, frame_batches, frame_info, series_metadata
+from .writer import Frames, Progress, frame_batches, frame_info, series_metadata, series_sequence_id
 
 __all__ = ["PCSSeries", "open_pcs", "write_pcs", "is_pcs_location", "frame_ranges"]
 
@@ -446,11 +446,7 @@ def write_pcs(location: Location, frames: Frames, metadata: Optional[Mapping[str
 
     n, frame_shape, dtype = frame_info(frames)
     md = series_metadata(metadata)
-    if sequence_id is None:
-        try:
-            sequence_id = int(md.get("imageID", 0))
-        except (TypeError, ValueError):
-            sequence_id = 0
+    sequence_id = series_sequence_id(md, sequence_id)
     store, series, name = _resolve(location, roots, servers)
     try:
         try:

@@ -69,6 +69,17 @@ def series_metadata(metadata: Optional[Mapping[str, Any]]) -> dict:
     return md
 
 
+def series_sequence_id(metadata: Mapping[str, Any], sequence_id: Optional[int] = None) -> int:
+    """The SequenceID of a series' frame headers: ``sequence_id`` when given,
+    else the metadata's ``imageID`` (as PYME does), else 0."""
+    if sequence_id is not None:
+        return sequence_id
+    try:
+        return int(metadata.get("imageID", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 def _new_file(path: PathLike) -> h5py.File:
     f = h5py.File(os.fspath(path), "w")  # superblock 0, as PyTables writes
     tag_group(f, root=True)
@@ -113,11 +124,7 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
 
     n, frame_shape, dtype = frame_info(frames)
     md = series_metadata(metadata)
-    if sequence_id is None:
-        try:
-            sequence_id = int(md.get("imageID", 0))
-        except (TypeError, ValueError):
-            sequence_id = 0
+    sequence_id = series_sequence_id(md, sequence_id)
     with _new_file(path) as f:
         data = f.create_dataset("PZFImageData", shape=(n,), maxshape=(None,), chunks=(min(n, 65536),),
                                 dtype=h5py.vlen_dtype(np.uint8))

@@ -29,7 +29,11 @@ __all__ = [
 DEFAULT_MAX_DECODED_SIZE: int = int(_core.DEFAULT_MAX_DECODED)
 
 _FORMATS = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
-_COMPRESSIONS = ("raw", "huffman", "chunked")
+#: Payload codings, in the order of the header's DataCompression codes (the
+#: one list of compression names; :mod:`pzfcodec.options` exports it too).
+COMPRESSIONS = ("raw", "huffman", "chunked")
+#: Most threads the C core runs one call on.
+MAX_THREADS = 256
 BufferLike = Union[bytes, bytearray, memoryview, np.ndarray]
 
 
@@ -188,9 +192,9 @@ def _max_size(max_decoded_size: Optional[int]) -> int:
 
 
 def _threads(threads: Optional[int]) -> int:
-    """Threads for the C core: 0/None = all CPUs; the core uses at most 256."""
+    """Threads for the C core: 0/None = all CPUs, at most :data:`MAX_THREADS`."""
     t = 0 if threads is None else _integer("threads (0 = all CPUs)", threads, 0, 2**31 - 1)
-    return min(t or os.cpu_count() or 1, 256)
+    return min(t or os.cpu_count() or 1, MAX_THREADS)
 
 
 def as_quantization(q) -> Optional[Quantization]:
@@ -262,8 +266,8 @@ def compress(frame: np.ndarray, compression: str = "huffman",
             f"PZF frames are 2-D or 3-D, got {arr.ndim}-D; reshape the array first")
     if any(s > 0xFFFFFFFF for s in arr.shape):
         raise BadArgumentError("each dimension must be < 2**32")
-    if compression not in _COMPRESSIONS:
-        raise BadArgumentError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
+    if compression not in COMPRESSIONS:
+        raise BadArgumentError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
     q = as_quantization(quantization)
     if dim_order not in (None, "C", "F"):
         raise BadArgumentError(f"dim_order must be 'C', 'F' or None, got {dim_order!r}")
@@ -272,7 +276,7 @@ def compress(frame: np.ndarray, compression: str = "huffman",
     shape = tuple(arr.shape) + (1,) * (3 - arr.ndim)
     return _core.compress(
         _flat_bytes(arr), _FORMATS.index(arr.dtype), shape, order,
-        _COMPRESSIONS.index(compression), 1 if q else 0,
+        COMPRESSIONS.index(compression), 1 if q else 0,
         q.offset if q else 0.0, q.scale if q else 1.0,
         _integer("sequence_id", sequence_id, -2**63, 2**63 - 1),
         _integer("frame_num", frame_num, 0, 2**32 - 1),
@@ -319,7 +323,7 @@ def read_header(blob: BufferLike, *, max_decoded_size: Optional[int] = None) -> 
         object.__setattr__(quant, "scale", float(h["quant_scale"]))
     return FrameHeader(
         version=h["version"], dtype=_FORMATS[h["data_format"]],
-        compression=_COMPRESSIONS[h["compression"]], quantization=quant,
+        compression=COMPRESSIONS[h["compression"]], quantization=quant,
         dim_order=h["dim_order"], sequence_id=h["sequence_id"], frame_num=h["frame_num"],
         shape=tuple(h["shape"]), timestamp=h["timestamp"], data_offset=h["data_offset"],
         decoded_size=h["decoded_size"])

@@ -37,7 +37,17 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from .codec import Quantization, as_quantization, camera_quantization, dequantize, quantize
+from .dask import open_lazy, write_hdf5
 from .errors import BadArgumentError, CorruptDataError, MissingFileError, PZFError, UnsupportedFormatError
+from .pyme import Series, open_h5, write_h5, write_h5_filtered
+from .pyme import open as open_any
+from .pyme.cluster import events_json, metadata_json
+from .pyme.npy import load_npy
+from .pyme.pcs import frame_ranges, is_pcs_location
+from .pyme.sidecar import find_sidecar
+from .pyme.tiles import open_tile_pyramid
+from .pyme.writer import frame_batches, frame_info
 
 __all__ = ["ConvertReport", "convert", "add_parser"]
 
@@ -142,10 +152,6 @@ class _Camera:
 
 def _open_source(src: str) -> Tuple[Any, Dict[str, Any], Any, Callable[[], None]]:
     """(frames, metadata, events, close) of a convertible input."""
-    from .pyme import Series, open as open_any
-    from .pyme.npy import load_npy
-    from .pyme.sidecar import find_sidecar
-
     if src.lower().endswith(".npy") and find_sidecar(src) is None:  # with a sidecar: PYME's export
         arr = load_npy(src)
         if arr.ndim == 2:
@@ -223,8 +229,7 @@ def convert_tile_pyramid(src: "os.PathLike[str] | str", dst: "os.PathLike[str] |
 
     import zarr
 
-    from .pyme.tiles import open_tile_pyramid
-    from .zarr import PZF
+    from .zarr import PZF  # needs zarr, an optional extra
 
     src, dst = os.fspath(src), os.fspath(dst)
     if os.path.exists(dst) and not overwrite:
@@ -292,10 +297,7 @@ def write_zarr(path: str, frames: Any, metadata: Dict[str, Any], events: Any, *,
 
     import zarr
 
-    from .codec import as_quantization
-    from .pyme.cluster import events_json, metadata_json
-    from .pyme.writer import frame_batches, frame_info
-    from .zarr import PZF as ZarrPZF
+    from .zarr import PZF as ZarrPZF  # needs zarr, an optional extra
 
     n, frame_shape, dtype = frame_info(frames)
     q = as_quantization(quantization)
@@ -384,11 +386,6 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     CorruptDataError
         The input is damaged, or the output did not verify (it is then deleted).
     """
-    from .codec import Quantization, as_quantization, camera_quantization, dequantize, quantize
-    from .pyme import write_h5, write_h5_filtered
-    from .pyme.pcs import frame_ranges, is_pcs_location
-    from .pyme.writer import frame_batches, frame_info
-
     src, dst = os.fspath(src), os.fspath(dst)
     if to not in ("hdf5", "pyme", "zarr"):
         raise BadArgumentError(f"to must be 'hdf5', 'pyme' or 'zarr', got {to!r}")
@@ -440,10 +437,9 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         writer = {"pyme": write_h5, "zarr": write_zarr}.get(to, write_h5_filtered)
         source = frames
         if dask is not None:  # the workers read the input lazily, by its path
-            from .dask import open_lazy
-
             source = open_lazy(src).reshape(shape)  # a 2-D .npy is one frame
-            writer = functools.partial(write_h5_filtered, dask=dask)
+            writer = functools.partial(write_h5_filtered, fill=functools.partial(
+                _fill_with_dask, client=dask))
         t0 = time.perf_counter()
         writer(tmp, source, md, events, compression=compression, quantization=q, threads=threads,
                progress=None if progress is None else (lambda d, t: progress("writing", d, t)))
@@ -500,13 +496,15 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
 
 def _open_output(path: str, to: str) -> Any:
     """The written output, for verification: a series or a Zarr array (context manager)."""
-    from .pyme import open_h5
-
     if to != "zarr":
         return open_h5(path)
     import zarr
 
     return contextlib.nullcontext(zarr.open_array(path, mode="r"))
+
+
+def _fill_with_dask(frames: Any, ds: Any, progress: Any, *, client: Any) -> None:
+    write_hdf5(frames, ds, client=client, progress=progress)
 
 
 class _ProgressLine:

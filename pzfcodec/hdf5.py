@@ -69,19 +69,17 @@ For instance ``h5repack -f UD=53338,0,0 in.h5 out.h5`` stores losslessly;
 from __future__ import annotations
 
 import ctypes
-import struct
 import sys
 import threading
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Optional
 
 import h5py
 
-from .errors import BadArgumentError, PZFError
-from .options import COMPRESSIONS, check_options
+from .errors import PZFError
+from .options import Options, OptionsMixin
 
-__all__ = ["FILTER_ID", "PLUGIN_PATH", "PZF", "options_from_cd_values", "register"]
+__all__ = ["FILTER_ID", "PLUGIN_PATH", "PZF", "register"]
 
 FILTER_ID = 53338
 """HDF5 filter id of PZF (fixed; in the range for unregistered filters)."""
@@ -89,53 +87,12 @@ FILTER_ID = 53338
 PLUGIN_PATH = str(Path(__file__).parent / "plugins")
 """Folder holding the plugin library, for the ``HDF5_PLUGIN_PATH`` variable."""
 
-#: The user's part of the cd_values when nothing is given: lossless Huffman.
-_DEFAULT_CD_VALUES = (1, 0, 0, 0, 1, 0)
-
 _PLUGIN_NAME = {"win32": "h5pzf.dll", "darwin": "libh5pzf.dylib"}.get(
     sys.platform, "libh5pzf.so"
 )
 
 
-def _float32_bits(value: float) -> int:
-    """Bit pattern of a float32 value (already checked to be finite)."""
-    return struct.unpack("<I", struct.pack("<f", value))[0]
-
-
-def options_from_cd_values(cd_values: Sequence[int]) -> dict[str, Any]:
-    """The options of :class:`PZF` that a filter's ``cd_values`` hold.
-
-    The inverse of :attr:`PZF.filter_options`; missing values take their
-    defaults, values after the first six (the plugin's) are ignored.
-
-    Parameters
-    ----------
-    cd_values : sequence of int
-        The filter's parameters, as ``h5py`` reports them.
-
-    Returns
-    -------
-    dict
-        ``offset`` and ``scale`` (floats, or None when lossless),
-        ``compression``, ``threads`` and ``chunk_size`` (None: default).
-
-    Raises
-    ------
-    BadArgumentError
-        An unknown compression code.
-    """
-    comp, quant, offset_bits, scale_bits, threads, chunk = \
-        (tuple(cd_values) + _DEFAULT_CD_VALUES[len(cd_values):])[:len(_DEFAULT_CD_VALUES)]
-    if comp >= len(COMPRESSIONS):
-        raise BadArgumentError(f"unknown PZF compression code {comp} in the filter's parameters")
-    offset = scale = None
-    if quant:
-        offset, scale = struct.unpack("<2f", struct.pack("<2I", offset_bits, scale_bits))
-    return dict(offset=offset, scale=scale, compression=COMPRESSIONS[comp], threads=threads,
-                chunk_size=chunk or None)
-
-
-class PZF(h5py.filters.FilterRefBase):
+class PZF(OptionsMixin, h5py.filters.FilterRefBase):
     """PZF filter description for ``h5py`` ``create_dataset``.
 
     Use as ``f.create_dataset(name, data=..., chunks=..., compression=PZF(...))``
@@ -144,18 +101,16 @@ class PZF(h5py.filters.FilterRefBase):
 
     Parameters
     ----------
-    offset, scale : float, optional
-        Square-root quantisation ``q = round(sqrt(x - offset) / scale)``:
-        offset in ADU, step in sqrt(ADU).  Give both for lossy storage of
-        uint8, uint16 or float32 data, or neither for lossless storage of any
-        fixed-size type.  :meth:`from_camera` derives them from the camera.
-    compression : {"huffman", "chunked", "raw"}
-        ``"chunked"`` codes each chunk in independent pieces on ``threads``
-        threads (and decodes them likewise).
-    threads : int
-        Threads per chunk for ``compression="chunked"`` (1 to 256).
-    chunk_size : int, optional
-        Stream bytes per piece in chunked mode (default 128 KiB).
+    offset, scale, compression, threads, chunk_size
+        See :class:`pzfcodec.options.Options` (lossless by default, for any
+        fixed-size type; quantised for uint8, uint16 and float32).
+
+    Attributes
+    ----------
+    options : pzfcodec.options.Options
+        The validated options.
+    filter_options : tuple of int
+        The filter's parameters (``cd_values``, see above).
 
     Examples
     --------
@@ -170,55 +125,18 @@ class PZF(h5py.filters.FilterRefBase):
     filter_id = FILTER_ID
     filter_name = "pzf"
 
-    def __init__(
-        self,
-        offset: float | None = None,
-        scale: float | None = None,
-        *,
-        compression: str = "huffman",
-        threads: int = 1,
-        chunk_size: int | None = None,
-    ) -> None:
-        opts = check_options(offset, scale, compression, threads, chunk_size)
-        quantised = scale is not None
-        offset_bits = _float32_bits(opts["offset"]) if quantised else 0
-        scale_bits = _float32_bits(opts["scale"]) if quantised else 0
-        self.filter_options: tuple[int, ...] = (
-            COMPRESSIONS.index(compression), int(quantised), offset_bits, scale_bits,
-            threads, chunk_size or 0,
-        )
-
-    @classmethod
-    def from_camera(
-        cls, ad_offset: float, electrons_per_adu: float, step_sigma: float = 1.0, **kwargs: Any
-    ) -> "PZF":
-        """Quantised filter with a step of ``step_sigma`` photon-noise sigmas.
-
-        Uses :func:`pzfcodec.camera_quantization`; ``kwargs`` are passed on
-        to :class:`PZF` (``compression``, ``threads``, ``chunk_size``).
-        """
-        from . import camera_quantization
-
-        q = camera_quantization(ad_offset, electrons_per_adu, step_sigma)
-        return cls(q.offset, q.scale, **kwargs)
+    def __init__(self, offset: Optional[float] = None, scale: Optional[float] = None, *,
+                 compression: str = "huffman", threads: int = 1,
+                 chunk_size: Optional[int] = None) -> None:
+        self.options = Options(offset, scale, compression=compression, threads=threads,
+                               chunk_size=chunk_size)
+        self.filter_options: tuple[int, ...] = self.options.cd_values()
 
     @property
     def h5repack_filter(self) -> str:
         """This filter as the value of ``h5repack -f`` (``UD=53338,0,6,...``)."""
         values = ",".join(map(str, self.filter_options))
         return f"UD={self.filter_id},0,{len(self.filter_options)},{values}"
-
-    def __repr__(self) -> str:
-        o = options_from_cd_values(self.filter_options)
-        args = []
-        if o["scale"] is not None:
-            args += [f"offset={o['offset']!r}", f"scale={o['scale']!r}"]
-        args.append(f"compression={o['compression']!r}")
-        if o["threads"] > 1:
-            args.append(f"threads={o['threads']}")
-        if o["chunk_size"]:
-            args.append(f"chunk_size={o['chunk_size']}")
-        return f"PZF({', '.join(args)})"
 
 
 _lock = threading.Lock()
@@ -233,7 +151,7 @@ def register() -> bool:
     Returns
     -------
     bool
-        True once the filter is registered, False if h5py is not installed.
+        True once the filter is registered.
 
     Raises
     ------
@@ -245,10 +163,6 @@ def register() -> bool:
     with _lock:
         if _plugin is not None:
             return True
-        try:
-            from h5py import h5z
-        except ImportError:
-            return False
         path = Path(PLUGIN_PATH) / _PLUGIN_NAME
         try:
             lib = ctypes.CDLL(str(path))
@@ -257,7 +171,7 @@ def register() -> bool:
                 f"cannot load the HDF5 plugin {path} ({exc}); reinstall pzfcodec"
             ) from exc
         lib.H5PLget_plugin_info.restype = ctypes.c_void_p
-        if h5z.register_filter(lib.H5PLget_plugin_info()) < 0:
+        if h5py.h5z.register_filter(lib.H5PLget_plugin_info()) < 0:
             raise PZFError("h5py refused to register the PZF filter")
         _plugin = lib
         return True

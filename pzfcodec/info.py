@@ -8,8 +8,14 @@ from typing import Any, Dict, List
 
 import numpy as np
 
+from .codec import read_header
 from .errors import PZFError
+from .pyme import BivariateSpline, H5RFile, Series, VoxelSize
+from .pyme import open as open_any
+from .pyme.npy import load_npy
+from .pyme.pcs import frame_ranges, is_pcs_location
 from .pyme.safe_pickle import bounded_repr
+from .pyme.sidecar import find_sidecar
 
 __all__ = ["describe", "add_parser"]
 
@@ -80,13 +86,6 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
     PZFError
         The file is damaged, unsupported or unsafe (see the subclasses).
     """
-    from .codec import read_header
-    from .pyme import BivariateSpline, H5RFile, Series, VoxelSize
-    from .pyme import open as open_any
-    from .pyme.npy import load_npy
-    from .pyme.pcs import frame_ranges, is_pcs_location
-    from .pyme.sidecar import find_sidecar
-
     path = os.fspath(path)
     pcs = open_any(path) if is_pcs_location(path) else None  # a cluster series: directory or URL
     if os.path.isdir(path) and pcs is None:

@@ -21,6 +21,8 @@ from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from .codec import quantize
+
 __all__ = ["Camera", "CAMERA", "background", "camera_frames", "Scene", "SCENES",
            "SceneFrames", "scene_frames", "information_floor"]
 
@@ -323,7 +325,6 @@ def information_floor(truth: SceneFrames, quantization: Optional[Tuple[float, fl
     if quantization is None:
         table = None
     else:
-        from .codec import quantize
         table = quantize(np.arange(65536, dtype=np.uint16), *quantization).astype(np.int64)
     sigma = float(truth.read_noise_e)
     rates = truth.rate_e.reshape(-1).astype(np.float64)

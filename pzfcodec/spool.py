@@ -53,11 +53,11 @@ import h5py
 import numpy as np
 
 from .codec import Quantization, as_quantization, compress
+from .chunks import encode_chunk
 from .errors import (BadArgumentError, CorruptDataError, MissingFileError, QueueFullError,
                      SpoolError, UnsupportedFormatError)
 from .hdf5 import PZF
-from .numcodecs import encode_chunk
-from .options import COMPRESSIONS, check_options
+from .options import COMPRESSIONS, Options
 from .pyme._hdf import EVENTS_H5_DTYPE, set_str_attr, tag_group, tag_table, write_metadata
 from .pyme.cluster import PCSWriter
 from .pyme.h5 import PathLike, open_hdf5_file
@@ -179,8 +179,9 @@ class _PymeBlobs:
 
 
 def _chunk_options(compression: str, quantization: Optional[Quantization]) -> dict:
-    return check_options(quantization.offset if quantization else None,
-                         quantization.scale if quantization else None, compression, 1, None)
+    return Options(quantization.offset if quantization else None,
+                   quantization.scale if quantization else None,
+                   compression=compression).kwargs()
 
 
 def _fsync_h5(f: h5py.File) -> None:

@@ -9,10 +9,11 @@ Zarr's ``bytes`` serializer::
                           serializer=pzfcodec.zarr.PZF(offset=100, scale=0.7),
                           compressors=None)
 
-The array metadata then names the codec::
+The array metadata then names the codec and the options that decide the
+stored bytes (``threads``, a run-time setting, is not stored)::
 
     {"name": "pzf", "configuration": {"offset": 100.0, "scale": 0.7,
-     "compression": "huffman", "threads": 1, "chunk_size": null}}
+     "compression": "huffman", "chunk_size": null}}
 
 The codec is registered under the name ``"pzf"`` through Zarr's
 ``zarr.codecs`` entry point, so the array opens in a fresh process without
@@ -20,7 +21,8 @@ importing pzfcodec.  It also works as the inner codec of Zarr's sharding
 codec (``shards=...``), which gives partial reads of large shards.
 
 Every stored chunk is a complete PZF v3 blob (little-endian, C order), laid
-out as described in :mod:`pzfcodec.numcodecs`.  Data types other than uint8,
+out as described in :mod:`pzfcodec.chunks`; the options are those of
+:class:`pzfcodec.options.Options`.  Data types other than uint8,
 uint16 and float32 are coded losslessly as their little-endian bytes;
 quantisation (``scale=...``) accepts uint8, uint16 and float32 only.
 """
@@ -35,9 +37,9 @@ from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.common import parse_named_configuration
 from zarr.registry import register_codec
 
+from .chunks import TYPED, decode_chunk, encode_chunk
 from .errors import BadArgumentError
-from .numcodecs import TYPED, decode_chunk, encode_chunk
-from .options import check_options
+from .options import Options, OptionsMixin
 
 if TYPE_CHECKING:
     from zarr.core.array_spec import ArraySpec
@@ -51,60 +53,35 @@ __all__ = ["PZF", "CODEC_NAME"]
 CODEC_NAME = "pzf"
 
 
-@dataclass(frozen=True)
-class PZF(ArrayBytesCodec):
+@dataclass(frozen=True, repr=False)
+class PZF(OptionsMixin, ArrayBytesCodec):
     """Zarr v3 serializer storing each chunk as a PZF v3 blob.
 
     Parameters
     ----------
-    offset, scale : float, optional
-        Square-root quantisation: offset in ADU, step in sqrt(ADU).  Give
-        both for lossy storage of uint8, uint16 or float32 arrays, or neither
-        (default) for lossless storage of any fixed-size type.
-    compression : {'huffman', 'chunked', 'raw'}
-        Payload coding; 'chunked' Huffman-codes pieces on ``threads`` threads.
-    threads : int
-        Threads for chunked coding and decoding of one chunk (1 to 256;
-        more than 1 needs ``compression='chunked'``).
-    chunk_size : int, optional
-        Stream bytes per piece in chunked mode (default 128 KiB).
+    offset, scale, compression, threads, chunk_size
+        See :class:`pzfcodec.options.Options` (lossless by default; any
+        fixed-size type losslessly, uint8, uint16 and float32 quantised).
     """
 
     is_fixed_size = False
 
-    offset: Optional[float]
-    scale: Optional[float]
-    compression: str
-    threads: int
-    chunk_size: Optional[int]
+    options: Options
 
     def __init__(self, offset: Optional[float] = None, scale: Optional[float] = None, *,
                  compression: str = "huffman", threads: int = 1,
                  chunk_size: Optional[int] = None) -> None:
-        for key, value in check_options(offset, scale, compression, threads, chunk_size).items():
-            object.__setattr__(self, key, value)
-
-    @classmethod
-    def from_camera(cls, ad_offset: float, electrons_per_adu: float, step_sigma: float = 1.0,
-                    **kwargs: Any) -> "PZF":
-        """Quantised codec whose step is ``step_sigma`` photon-noise standard deviations."""
-        from . import camera_quantization
-
-        q = camera_quantization(ad_offset, electrons_per_adu, step_sigma)
-        return cls(offset=q.offset, scale=q.scale, **kwargs)
+        object.__setattr__(self, "options", Options(offset, scale, compression=compression,
+                                                    threads=threads, chunk_size=chunk_size))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PZF":
         _, configuration = parse_named_configuration(data, CODEC_NAME,
                                                      require_configuration=False)
-        return cls(**(configuration or {}))
+        return cls(**Options.from_config(configuration or {}).kwargs())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": CODEC_NAME, "configuration": self._options()}
-
-    def _options(self) -> dict[str, Any]:
-        return {"offset": self.offset, "scale": self.scale, "compression": self.compression,
-                "threads": self.threads, "chunk_size": self.chunk_size}
+        return {"name": CODEC_NAME, "configuration": self.options.config()}
 
     def validate(self, *, shape: tuple[int, ...], dtype: "ZDType[Any, Any]",
                  chunk_grid: "ChunkGrid") -> None:
@@ -119,7 +96,7 @@ class PZF(ArrayBytesCodec):
     def _encode_sync(self, chunk_array: "NDBuffer", chunk_spec: "ArraySpec") -> "Buffer":
         arr = np.ascontiguousarray(chunk_array.as_numpy_array())
         arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-        blob = encode_chunk(arr, **self._options())
+        blob = encode_chunk(arr, **self.options.kwargs())
         return chunk_spec.prototype.buffer.from_bytes(blob)
 
     def _decode_sync(self, chunk_bytes: "Buffer", chunk_spec: "ArraySpec") -> "NDBuffer":

@@ -14,7 +14,7 @@ import pytest
 import pzfcodec
 from pzfcodec.errors import BadArgumentError
 from pzfcodec.hdf5 import FILTER_ID, PLUGIN_PATH, PZF, register
-from common import require_module, require_tool
+from common import ADAPTERS, CONTRACT, require_module, require_tool
 
 h5py = require_module("h5py")
 
@@ -63,6 +63,11 @@ def chunk_blobs(path, name="x"):
 
 
 # ---- registration -----------------------------------------------------------
+@pytest.mark.parametrize("check", CONTRACT, ids=lambda c: c.__name__)
+def test_codec_contract(check):
+    check(ADAPTERS["hdf5"]())
+
+
 def test_filter_id_and_plugin_path():
     assert 32768 <= FILTER_ID <= 65535
     assert pzfcodec.FILTER_ID == FILTER_ID == 53338  # never changes once released

@@ -9,12 +9,13 @@ import pytest
 
 import pzfcodec
 from pzfcodec.simulate import camera_frames
-from common import require_module
+import common as nc
+from common import ADAPTERS, CONTRACT, require_module
 
 numcodecs = require_module("numcodecs")
-from numcodecs.tests import common as nc  # noqa: E402
 
-from pzfcodec.numcodecs import PZF, frame_shape  # noqa: E402
+from pzfcodec.chunks import frame_shape  # noqa: E402
+from pzfcodec.numcodecs import PZF  # noqa: E402
 
 LOSSLESS_DTYPES = ["u1", "<u2", "<f4", "i1", "<i2", "<i4", "<u4", "<i8", "<f8", "<c8",
                    ">u2", ">f4", "?", "<M8[ms]"]
@@ -99,6 +100,20 @@ def test_config_round_trip(codec):
     assert config["id"] == "pzf"
     assert numcodecs.get_codec(json.loads(json.dumps(config))).get_config() == config
     assert eval(repr(codec), {"PZF": PZF}) == codec
+
+
+@pytest.mark.parametrize("check", CONTRACT, ids=lambda c: c.__name__)
+def test_codec_contract(check):
+    check(ADAPTERS["numcodecs"]())
+
+
+def test_config_does_not_store_threads():
+    config = PZF(compression="chunked", threads=4).get_config()
+    assert config == {"id": "pzf", "offset": None, "scale": None, "compression": "chunked",
+                      "chunk_size": None}
+    # configurations written by earlier versions, with threads, still open
+    old = numcodecs.get_codec(dict(config, threads=4))
+    assert old == PZF(compression="chunked") and old.threads == 1
 
 
 def test_from_camera_uses_camera_quantization():

@@ -9,7 +9,7 @@ import pytest
 
 import pzfcodec
 from pzfcodec.simulate import camera_frames
-from common import require_module
+from common import ADAPTERS, CONTRACT, require_module
 
 zarr = require_module("zarr")
 from zarr.storage import LocalStore, WrapperStore  # noqa: E402
@@ -29,6 +29,11 @@ def run_fresh(code, *args):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+@pytest.mark.parametrize("check", CONTRACT, ids=lambda c: c.__name__)
+def test_codec_contract(check):
+    check(ADAPTERS["zarr"]())
 
 
 def test_write_then_read_in_new_process(tmp_path):
@@ -58,7 +63,7 @@ def test_metadata_names_codec_and_configuration(tmp_path, codec):
     meta = json.loads((tmp_path / "m.zarr" / "zarr.json").read_text())
     assert meta["codecs"] == [{"name": "pzf", "configuration": {
         "offset": codec.offset, "scale": codec.scale, "compression": codec.compression,
-        "threads": codec.threads, "chunk_size": codec.chunk_size}}]
+        "chunk_size": codec.chunk_size}}]  # threads: a run-time setting, not stored
     reopened = zarr.open_array(tmp_path / "m.zarr", mode="r")
     assert reopened.metadata.codecs[0] == codec
     assert PZF.from_dict(codec.to_dict()) == codec

@@ -16,6 +16,8 @@ import numpy as np
 
 from ..budget import BudgetLike, ReadBudget
 from ..errors import BadArgumentError, CorruptDataError, UnsafePickleError
+from ..hdf5 import FILTER_ID
+from ..options import Options
 from .safe_pickle import safe_loads
 from .series import EVENTS_DTYPE, empty_events, make_events
 
@@ -205,8 +207,6 @@ def check_pzf_dataset(ds: h5py.Dataset, what: str) -> None:
     pzfcodec.CorruptDataError
         The parameters and the dataset disagree.
     """
-    from ..hdf5 import FILTER_ID
-
     plist = ds.id.get_create_plist()
     for i in range(plist.get_nfilters()):
         fid, _, cd, _ = plist.get_filter(i)
@@ -243,22 +243,18 @@ def uses_filter(ds: h5py.Dataset, filter_id: int) -> bool:
 
 def _pzf_filter_name(cd: tuple) -> str:
     """The PZF filter's settings in words."""
-    from ..hdf5 import options_from_cd_values
-
     try:
-        o = options_from_cd_values(cd)
-    except BadArgumentError:
-        return f"pzf (unknown compression code {cd[0]})"
-    if o["scale"] is None:
-        return f"pzf lossless ({o['compression']})"
-    return (f"pzf square-root quantised, lossy (offset {o['offset']:g}, scale {o['scale']:g}, "
-            f"{o['compression']})")
+        o = Options.from_cd_values(cd)
+    except BadArgumentError as exc:
+        return f"pzf (invalid parameters: {exc})"
+    if o.scale is None:
+        return f"pzf lossless ({o.compression})"
+    return (f"pzf square-root quantised, lossy (offset {o.offset:g}, scale {o.scale:g}, "
+            f"{o.compression})")
 
 
 def filter_names(ds: h5py.Dataset) -> list:
     """Names of the filters of a dataset, in pipeline order (PZF's with its settings)."""
-    from ..hdf5 import FILTER_ID
-
     plist = ds.id.get_create_plist()
     out = []
     for i in range(plist.get_nfilters()):

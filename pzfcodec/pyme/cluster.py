@@ -64,6 +64,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..budget import BudgetLike, ReadBudget
+from ..codec import DEFAULT_MAX_DECODED_SIZE
 from ..errors import (BadArgumentError, CorruptDataError, DataTooLargeError, MissingFileError,
                       PZFError, StorageError)
 
@@ -271,8 +272,6 @@ class Store:
 
     @staticmethod
     def _max_size(max_size: Optional[int]) -> int:
-        from ..codec import DEFAULT_MAX_DECODED_SIZE
-
         return DEFAULT_MAX_DECODED_SIZE if max_size is None else int(max_size)
 
 

@@ -6,8 +6,9 @@ import os
 from typing import Any, Callable, Dict
 
 from ..budget import BudgetLike, ReadBudget
+from ..codec import decompress
 from ..errors import UnsupportedFormatError
-from .h5 import PathLike, open_h5
+from .h5 import PathLike, open_h5, open_hdf5_file
 from .h5r import open_h5r
 from .npy import open_npy
 from .pcs import is_pcs_location, open_pcs
@@ -45,16 +46,12 @@ def load_pzf(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Any:
         The header claims more than
         :data:`pzfcodec.DEFAULT_MAX_DECODED_SIZE` bytes.
     """
-    from ..codec import decompress
-
     with builtins.open(path, "rb") as fh:
         return decompress(fh.read(), max_decoded_size=ReadBudget.of(max_decoded_size).bytes_left)
 
 
 def _open_hdf5(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Any:
     """Image series when the file has one, otherwise localisation results."""
-    from .h5 import open_hdf5_file
-
     with open_hdf5_file(path) as f:
         is_series = "ImageData" in f or "PZFImageData" in f
     reader = open_h5 if is_series else open_h5r

@@ -20,7 +20,9 @@ from typing import Any, Dict, Optional, Tuple, Union
 import h5py
 import numpy as np
 
+from .. import hdf5
 from ..budget import BudgetLike, ReadBudget
+from ..codec import decompress, read_header
 from ..errors import CorruptDataError, FileLockedError, PZFError, UnsupportedFormatError
 from ._hdf import (check_pzf_dataset, check_stored, filter_names, opened, read_events,
                    read_metadata, read_rows)
@@ -68,8 +70,6 @@ def _make_filters_available(ds: h5py.Dataset) -> None:
         import hdf5plugin  # noqa: F401  (registers blosc, zstd, lz4, ...)
     except ImportError:
         pass
-    from .. import hdf5
-
     hdf5.register()  # the PZF filter
 
 
@@ -143,7 +143,6 @@ class H5Series(Series):
         self._check_frames(1)
 
     def _first_frame_layout(self) -> Tuple[Tuple[int, ...], np.dtype]:
-        from ..codec import read_header
 
         for row in range(min(self._nframes, _HEADER_SCAN_ROWS)):
             try:
@@ -175,7 +174,6 @@ class H5Series(Series):
         opened(self._file, self.path)
         if self.kind == "ImageData":
             return self._read_image(np.s_[i])
-        from ..codec import decompress
 
         pos = self._position(i)
         expected = int(np.prod(self._frame_shape)) * self._dtype.itemsize
@@ -226,7 +224,6 @@ class H5Series(Series):
             return "+".join(names) if names else "uncompressed"
         if not self._nframes:
             return "PZF (no frames)"
-        from ..codec import read_header
 
         try:
             h = read_header(self._ds[self._position(0)].tobytes())

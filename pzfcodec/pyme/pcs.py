@@ -30,6 +30,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..budget import BudgetLike, ReadBudget
+from ..codec import compress_stack, decompress, read_header
 from ..errors import (BadArgumentError, CorruptDataError, DataTooLargeError, MissingFileError, PZFError,
                       UnsupportedFormatError)
 from .cluster import (MAX_JSON_BYTES, HTTPStore, LocalStore, PCSWriter, Store, check_relpath,
@@ -207,8 +208,6 @@ class PCSSeries(Series):
         return n
 
     def _probe_layout(self) -> None:
-        from ..codec import read_header
-
         errors = []
         for num in self._present[:_LAYOUT_PROBES]:
             try:
@@ -264,8 +263,6 @@ class PCSSeries(Series):
                                        "no longer on any " + self.store.target_kind, path=path) from None
 
     def _read_frame(self, i: int) -> np.ndarray:
-        from ..codec import decompress
-
         self._check_open()
         if i not in self._where:
             if self.missing_fill is not None:
@@ -442,8 +439,6 @@ def write_pcs(location: Location, frames: Frames, metadata: Optional[Mapping[str
         The series already exists, or a root/server failed (naming it); the
         series is then left incomplete (no ``events.json``).
     """
-    from ..codec import compress_stack
-
     n, frame_shape, dtype = frame_info(frames)
     md = series_metadata(metadata)
     sequence_id = series_sequence_id(md, sequence_id)

@@ -36,6 +36,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 
 from ..budget import BudgetLike, ReadBudget
+from ..codec import decompress
 from ..errors import CorruptDataError, DataTooLargeError, PZFError, UnsupportedFormatError
 from .sidecar import read_metadata
 
@@ -268,8 +269,6 @@ class TilePyramid:
 
                 tile = np.load(io.BytesIO(data), allow_pickle=False)
             else:
-                from ..codec import decompress
-
                 tile = decompress(data, max_decoded_size=nbytes)
         except DataTooLargeError:
             raise CorruptDataError(f"{path}: its header claims more than a {ts}x{ts} float32 tile") from None

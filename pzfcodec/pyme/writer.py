@@ -18,7 +18,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 import h5py
 import numpy as np
 
+from ..codec import MAX_THREADS, as_quantization, compress_stack
 from ..errors import BadArgumentError
+from ..hdf5 import PZF
 from ._hdf import set_str_attr, tag_group, tag_table, write_events, write_metadata
 from .h5 import PathLike
 
@@ -26,6 +28,8 @@ __all__ = ["write_h5", "write_h5_filtered"]
 
 Frames = Union[np.ndarray, Sequence[np.ndarray]]
 Progress = Optional[Callable[[int, int], None]]
+#: ``fill(frames, dataset, progress)`` writes the frames into the dataset
+Fill = Callable[[Any, h5py.Dataset, Progress], Any]
 _INDEX_DTYPE = np.dtype([("FrameNum", "<i4"), ("Position", "<i4")])
 _BATCH_BYTES = 64 << 20
 
@@ -120,8 +124,6 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
     int
         Number of frames written.
     """
-    from ..codec import compress_stack
-
     n, frame_shape, dtype = frame_info(frames)
     md = series_metadata(metadata)
     sequence_id = series_sequence_id(md, sequence_id)
@@ -152,28 +154,26 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
 def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any]] = None,
                       events: Optional[np.ndarray] = None, *, compression: str = "huffman",
                       quantization: Any = None, threads: int = 1, progress: Progress = None,
-                      dask: Any = None) -> int:
+                      fill: Optional[Fill] = None) -> int:
     """Write a series as PYME's ``/ImageData`` layout with the PZF HDF5 filter.
 
     One chunk per frame.  Parameters as for :func:`write_h5`; lossy
-    quantisation applies to uint8, uint16 and float32 frames.  With
-    ``dask`` (a scheduler address, a number of local worker processes or a
-    ``distributed.Client``) the frames are compressed in parallel on that
-    cluster (see :func:`pzfcodec.dask.write_hdf5`); ``frames`` is then
-    best a lazy ``dask.array`` (:func:`pzfcodec.dask.open_lazy`).
+    quantisation applies to uint8, uint16 and float32 frames.  ``fill``,
+    when given, writes the frames into the new dataset instead of h5py
+    (called as ``fill(frames, dataset, progress)``): for instance
+    :func:`pzfcodec.dask.write_hdf5`, which compresses them on a Dask
+    cluster.
 
     Returns
     -------
     int
         Number of frames written.
     """
-    from ..codec import as_quantization
-    from ..hdf5 import PZF
-
     n, frame_shape, dtype = frame_info(frames)
     md = series_metadata(metadata)
-    # the filter runs threads only within a chunk, in chunked mode (range 1..256; 0 = all CPUs)
-    threads = max(1, min(256, threads or os.cpu_count() or 1)) if compression == "chunked" else 1
+    # the filter runs threads only within a chunk, in chunked mode (0 = all CPUs)
+    threads = max(1, min(MAX_THREADS, threads or os.cpu_count() or 1)) \
+        if compression == "chunked" else 1
     q = as_quantization(quantization)
     if q is not None and dtype not in (np.uint8, np.uint16, np.float32):
         raise BadArgumentError(
@@ -183,7 +183,7 @@ def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping
     opts = PZF(offset, scale, compression=compression, threads=threads)
     with _new_file(path) as f:
         ds = f.create_dataset("ImageData", shape=(n,) + frame_shape, maxshape=(None,) + frame_shape,
-                              chunks=(1,) + frame_shape, dtype=dtype, **opts)
+                              chunks=(1,) + frame_shape, dtype=dtype, compression=opts)
         set_str_attr(ds, "CLASS", b"EARRAY", utf8=False)
         ds.attrs.create("EXTDIM", np.int32(0))
         set_str_attr(ds, "TITLE", b"", utf8=False)
@@ -191,15 +191,16 @@ def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping
         set_str_attr(ds, "DimOrder", str(md["DimOrder"]))
         for key in ("SizeC", "SizeZ", "SizeT"):
             ds.attrs.create(key, np.int64(md[key]))
-        if dask is not None:
-            from ..dask import write_hdf5
-
-            write_hdf5(frames, ds, client=dask, progress=progress)
-        else:
-            for k0, batch in frame_batches(frames, n, frame_shape, dtype):
-                ds[k0:k0 + len(batch)] = batch
-                if progress is not None:
-                    progress(k0 + len(batch), n)
+        (fill or _fill)(frames, ds, progress)
         write_metadata(f, md)
         write_events(f, events)
     return n
+
+
+def _fill(frames: Frames, ds: h5py.Dataset, progress: Progress) -> None:
+    """Write frames into a dataset batch by batch, through h5py (and its filters)."""
+    n = ds.shape[0]
+    for k0, batch in frame_batches(frames, n, tuple(ds.shape[1:]), ds.dtype):
+        ds[k0:k0 + len(batch)] = batch
+        if progress is not None:
+            progress(k0 + len(batch), n)

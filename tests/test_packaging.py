@@ -1,14 +1,18 @@
 """Packaging: a wheel built with build isolation installs and runs in a
 fresh virtual environment, where pip compiles nothing."""
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tarfile
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from common import IN_CI
+from common import IN_CI, require_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +53,6 @@ def test_one_version_everywhere():
     """csrc/pzf.h's PZF_VERSION_* macros are the one source: the C core
     reports them, pzfcodec.__version__ is that, and the installed
     distribution's metadata (setup.py reads the header) agrees."""
-    import re
     from importlib.metadata import version
 
     import pzfcodec
@@ -61,3 +64,41 @@ def test_one_version_everywhere():
     assert pzfcodec.__version__ == _core.version() == f"{major}.{minor}.{patch}"
     assert _core.version_number() == major * 10000 + minor * 100 + patch
     assert version("pzfcodec") == pzfcodec.__version__
+
+
+@pytest.mark.skipif(not IN_CI and not os.environ.get("PZF_TEST_PACKAGING"),
+                    reason="builds an sdist and a wheel (about a minute; set "
+                           "PZF_TEST_PACKAGING=1; always run under CI)")
+def test_sdist_and_wheel_build(tmp_path):
+    """``python -m build`` makes an sdist holding the C sources, then a wheel
+    from that sdist; the wheel holds the extension and the HDF5 plugin, and
+    auditwheel finds it consistent with a manylinux policy (the tag a
+    manylinux build would get: no libraries outside the policy, no symbol
+    versions too new for it)."""
+    require_module("build")
+    require_module("auditwheel")
+    import pzfcodec
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "*.so", "_core.c", "__pycache__", ".*cache",
+        ".hypothesis", ".benchmarks"))
+    # no isolation: the build runs on the packages installed here (no index)
+    _run([sys.executable, "-m", "build", "--no-isolation", "--skip-dependency-check",
+          "--outdir", str(tmp_path / "dist"), str(src)], cwd=tmp_path)
+    version = pzfcodec.__version__
+    sdist, = (tmp_path / "dist").glob(f"pzfcodec-{version}.tar.gz")
+    wheel, = (tmp_path / "dist").glob(f"pzfcodec-{version}-*.whl")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    core = {str(p.relative_to(ROOT)) for p in (ROOT / "csrc").iterdir()
+            if p.suffix in (".c", ".h")}
+    assert core <= names, core - names
+    assert {"setup.py", "pyproject.toml", "README.md", "pzfcodec/_core.pyx"} <= names
+    with zipfile.ZipFile(wheel) as whl:
+        files = whl.namelist()
+    assert any(re.fullmatch(r"pzfcodec/_core\..*\.so", f) for f in files), files
+    assert "pzfcodec/plugins/libh5pzf.so" in files
+    assert not any(f.startswith(("csrc/", "tests/")) for f in files)
+    shown = _run([sys.executable, "-m", "auditwheel", "show", str(wheel)], cwd=tmp_path).stdout
+    assert re.search(r'is consistent with the\s+following platform tag:\s+"manylinux_\d+_\d+_',
+                     shown), shown

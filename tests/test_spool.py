@@ -263,6 +263,22 @@ def test_read_while_writing(tmp_path, target):
     assert len(read_back(loc)) == 9 and spool_status(loc).complete
 
 
+def test_reader_refresh_sees_new_frames(tmp_path):
+    loc = tmp_path / "a.h5"
+    child = subprocess.Popen([sys.executable, str(CHILD), str(loc), "lossless", "20"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        first = int(child.stdout.readline().split()[1])
+        with pzfcodec.open(str(loc)) as s:  # opened while another process writes it
+            assert len(s) >= first
+            second = int(child.stdout.readline().split()[1])
+            assert s.refresh() >= second > first
+            assert_bits_equal(s[second - 1], frame(second - 1))
+    finally:
+        child.kill()
+        child.wait()
+
+
 # -- write errors -------------------------------------------------------------------------------
 def test_write_error_reported_with_durable_count(tmp_path):
     w = pzfcodec.SeriesWriter(tmp_path / "a.h5", flush_seconds=1000)

@@ -87,6 +87,9 @@ class H5Series(Series):
     def __init__(self, path: PathLike, *, max_decoded_size: BudgetLike = None) -> None:
         self.path = os.fspath(path)
         self._limits = ReadBudget.of(max_decoded_size)
+        self._open()
+
+    def _open(self) -> None:
         self._file: Optional[h5py.File] = open_hdf5_file(self.path)
         try:
             if "PZFImageData" in self._file:
@@ -232,6 +235,14 @@ class H5Series(Series):
         q = h.quantization
         quant = f", sqrt-quantised (offset {q.offset:g}, scale {q.scale:g})" if q is not None else ", lossless"
         return f"PZF {h.compression}{quant} (frame 0)"
+
+    def refresh(self) -> int:
+        """Open the file again to see the frames a writer added since (e.g. a
+        :class:`pzfcodec.SeriesWriter` in another process); returns ``len(self)``."""
+        self.close()
+        self._metadata = self._events = None
+        self._open()
+        return len(self)
 
     def close(self) -> None:
         if self._file is not None:

@@ -587,7 +587,8 @@ class SeriesWriter:
     dataset : str, optional
         HDF5 dataset for the PZF-filter target (e.g. ``"ImageData"``).
     max_queue_frames, max_queue_bytes : int
-        Most frames (and raw bytes) appended but not yet written.
+        Most frames (and raw bytes) appended but not yet written (default
+        4096 frames, 1 GiB): the buffer that rides out a slow disk or server.
     on_full : {"block", "raise"}
         What :meth:`append` does when the queue is full: wait for room
         (default), or raise :class:`~pzfcodec.QueueFullError` at once
@@ -616,7 +617,7 @@ class SeriesWriter:
     def __init__(self, location: PathLike, metadata: Optional[Mapping[str, Any]] = None, *,
                  quantization: Union[Quantization, Tuple[float, float], None] = None,
                  compression: str = "huffman", threads: int = 2, dataset: Optional[str] = None,
-                 max_queue_frames: int = 64, max_queue_bytes: int = 1 << 30,
+                 max_queue_frames: int = 4096, max_queue_bytes: int = 1 << 30,
                  on_full: str = "block", flush_frames: int = 256, flush_seconds: float = 1.0,
                  sequence_id: Optional[int] = None, overwrite: bool = False,
                  roots: Optional[List[Any]] = None, servers: Any = None) -> None:
@@ -648,6 +649,7 @@ class SeriesWriter:
         self._queue: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(int(threads), thread_name_prefix="pzf-spool-code")
         self._buffers: List[np.ndarray] = []  # frame copies to reuse (list.pop/append are atomic)
+        self._keep_buffers = 4 * int(threads) + 8  # more are freed (the queue may have grown)
         self._frame_shape: Optional[Tuple[int, ...]] = None
         self._dtype: Optional[np.dtype] = None
         self._appended = self._coded = self._written = self._durable = 0
@@ -745,7 +747,7 @@ class SeriesWriter:
         try:
             return self._target.encode(frame, index)
         finally:
-            if pooled:
+            if pooled and len(self._buffers) < self._keep_buffers:
                 self._buffers.append(frame)
 
     def event(self, name: str, description: str = "", timestamp: Optional[float] = None) -> None:

@@ -668,8 +668,9 @@ class HTTPStore(Store):
                 raise StorageError(f"server {server.name} did not answer {method} /{path}{url_suffix} within "
                                    f"{self.timeout:g} s", location=server.name, path=path) from None
             except (OSError, http.client.HTTPException) as exc:
-                stale = getattr(exc, "reused_connection", False) and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError,
-                                                    BrokenPipeError))
+                # a kept-alive connection the server closed meanwhile: retry at once, uncounted
+                stale = getattr(exc, "reused_connection", False) and isinstance(
+                    exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
                 if attempt <= self.retries + (1 if stale else 0):
                     if not stale:
                         time.sleep(delay)

@@ -61,7 +61,7 @@ from .options import COMPRESSIONS, Options
 from .pyme._hdf import EVENTS_H5_DTYPE, set_str_attr, tag_group, tag_table, write_metadata
 from .pyme.cluster import PCSWriter
 from .pyme.h5 import PathLike, open_hdf5_file
-from .pyme.pcs import _resolve as pcs_location
+from .pyme.pcs import resolve_location as pcs_location
 from .pyme.pcs import is_pcs_location, open_pcs
 from .pyme.series import make_events
 from .pyme.writer import series_metadata, series_sequence_id

@@ -160,7 +160,7 @@ def test_corrupt_frames_fail_alone(tmp_path):
 
 
 @pytest.mark.parametrize("name, content, error", [
-    ("metadata.json", b"[" * 100000 + b"]" * 100000, CorruptDataError),  # deeper than Python recurses
+    ("metadata.json", b"[" * 100000 + b"]" * 100000, (CorruptDataError, DataTooLargeError)),  # too deep
     ("metadata.json", b"[1, 2]", CorruptDataError),
     ("metadata.json", b"\xff\xfe{}", CorruptDataError),
     ("events.json", b'{"a": 1}', CorruptDataError),
@@ -317,6 +317,20 @@ def test_hostile_listings(hostile_server, listing, error):
     _Hostile.responses_by_path = {"/s.pcs/": (200, listing, headers)}
     with pytest.raises(error):
         open_pcs(f"http://127.0.0.1:{hostile_server.server_port}/s.pcs", max_decoded_size=1 << 20)
+
+
+def test_huge_listing_refused_before_parsing(hostile_server):
+    """60 MB of tiny listing entries (millions of Python objects if parsed): a child
+    process under a memory limit gets a clean error from the item budget."""
+    from hostile import expect_clean
+
+    body = b"{" + b",".join(b'"f%07d":[0,0]' % i for i in range(3_500_000)) + b"}"
+    _Hostile.responses_by_path = {"/s.pcs/": (200, body, {})}
+    url = f"http://127.0.0.1:{hostile_server.server_port}/s.pcs"
+    res = expect_clean(f"open_pcs({url!r}, max_decoded_size=ReadBudget(max_items=1_000_000))",
+                       setup="from pzfcodec.pyme import open_pcs\nfrom pzfcodec.budget import ReadBudget\n",
+                       memory_mb=1024, timeout=120)
+    assert not res["ok"] and res["library"] and res["type"] == "DataTooLargeError", res
 
 
 def test_hostile_frame_number_span(hostile_server):
@@ -498,6 +512,27 @@ def test_put_is_write_once_on_servers(pyme_servers):
     with pytest.raises(StorageError, match="already exists"):
         store.put("once/a.pzf", b"second", target=1)
     assert store.get("once/a.pzf") == b"first" and store.list("once")["a.pzf"].targets == (1,)
+
+
+def test_growing_series_on_servers(pyme_servers):
+    frames = _frames(70, seed=5)
+    addresses = [s.address for s in pyme_servers]
+    with PCSWriter(HTTPStore(addresses), "2024/growing.pcs") as w:
+        w.put_metadata(MD)
+        for i in range(30):
+            w.put_frame(i, _pzf(frames[i], i))
+        assert w.flush() == 30
+        with open_pcs("PYME-CLUSTER://lab/2024/growing.pcs", servers=addresses) as s:
+            assert len(s) == 30 and not s.complete and s.final_metadata is None
+            assert np.array_equal(s[:], frames[:30])
+            for i in range(30, 70):
+                w.put_frame(i, _pzf(frames[i], i))
+            w.finish(MD, EVENTS)
+            deadline = time.monotonic() + 10  # PYME's server caches a listing for about a second
+            while s.refresh() < 70 or not s.complete:
+                assert time.monotonic() < deadline, (len(s), s.complete)
+                time.sleep(0.2)
+            assert np.array_equal(np.asarray(s), frames) and len(s.events) == 2 and s.final_metadata
 
 
 def test_server_dying_mid_read(pyme_server_factory, tmp_path):

@@ -38,7 +38,7 @@ from .cluster import (MAX_JSON_BYTES, HTTPStore, LocalStore, PCSWriter, Store, c
 from .series import Series, empty_events, make_events
 from .writer import Frames, Progress, frame_batches, frame_info, series_metadata, series_sequence_id
 
-__all__ = ["PCSSeries", "open_pcs", "write_pcs", "is_pcs_location", "frame_ranges"]
+__all__ = ["PCSSeries", "open_pcs", "write_pcs", "is_pcs_location", "resolve_location", "frame_ranges"]
 
 Location = Union[str, "os.PathLike[str]"]
 _FRAME_RE = re.compile(r"frame(\d{5,10})\.pzf")
@@ -71,9 +71,10 @@ def frame_ranges(numbers: Sequence[int], limit: int = 8) -> str:
     return ", ".join(parts) + (", ..." if len(starts) > limit else "")
 
 
-def _resolve(location: Location, roots: Optional[Sequence[Any]], servers: Any
-             ) -> Tuple[Store, str, str]:
-    """``(store, series path, name for messages)`` of a location."""
+def resolve_location(location: Location, roots: Optional[Sequence[Any]] = None, servers: Any = None
+                     ) -> Tuple[Store, str, str]:
+    """``(store, series path within it, name for messages)`` of a series location, as
+    :func:`open_pcs` and :func:`write_pcs` take it; the caller closes the store."""
     location = os.fspath(location)
     if not isinstance(location, str):
         raise BadArgumentError(f"a series location must be a path or URL string, got {location!r}")
@@ -146,7 +147,7 @@ class PCSSeries(Series):
 
     def __init__(self, location: Location, *, roots: Optional[Sequence[Any]] = None, servers: Any = None,
                  max_decoded_size: BudgetLike = None, threads: Optional[int] = None) -> None:
-        self.store, self.series, self.location = _resolve(location, roots, servers)
+        self.store, self.series, self.location = resolve_location(location, roots, servers)
         self._max_decoded = max_decoded_size
         self.missing_fill: Optional[float] = None
         self.complete = False
@@ -442,7 +443,7 @@ def write_pcs(location: Location, frames: Frames, metadata: Optional[Mapping[str
     n, frame_shape, dtype = frame_info(frames)
     md = series_metadata(metadata)
     sequence_id = series_sequence_id(md, sequence_id)
-    store, series, name = _resolve(location, roots, servers)
+    store, series, name = resolve_location(location, roots, servers)
     try:
         try:
             existing = store.list(series)

@@ -59,6 +59,22 @@
 #define PZF_TARGET(isa)
 #endif
 
+/* PZF_EXPORT: a symbol a shared library exports (the HDF5 plugin's entry
+ * points; the core itself is built with hidden visibility).
+ * PZF_RETURN_ADDRESS(): where the current function returns to. */
+#if defined(_WIN32)
+#define PZF_EXPORT __declspec(dllexport)
+#elif defined(PZF_GNUC)
+#define PZF_EXPORT __attribute__((visibility("default")))
+#else
+#define PZF_EXPORT
+#endif
+#if defined(PZF_GNUC)
+#define PZF_RETURN_ADDRESS() __builtin_return_address(0)
+#elif defined(PZF_MSVC)
+#define PZF_RETURN_ADDRESS() _ReturnAddress()
+#endif
+
 /* Index of the lowest set bit of m (m != 0). */
 PZF_INLINE unsigned pzf_ctz32(uint32_t m)
 {

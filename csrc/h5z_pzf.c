@@ -59,18 +59,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compat.h"
 #include "pzf.h"
 
 #ifdef _WIN32
 #  include <windows.h>
-#  include <intrin.h>
-#  define PZF_EXPORT __declspec(dllexport)
-#  define CALLER_ADDRESS() _ReturnAddress()
 #else
 #  include <dlfcn.h>
-#  define PZF_EXPORT __attribute__((visibility("default")))
-#  define CALLER_ADDRESS() __builtin_return_address(0)
 #endif
+#define CALLER_ADDRESS() PZF_RETURN_ADDRESS()
 
 #define PZF_FILTER_ID 53338
 #define CD_USER 6       /* values a user may give                     */
@@ -149,7 +146,12 @@ static void *lib_of(const void *addr)
 }
 static void *sym(void *lib, const char *name)
 {
-    return (void *)GetProcAddress((HMODULE)lib, name);
+    /* FARPROC is a function pointer, which ISO C cannot cast to void *:
+     * copy its bits (the same size on Windows) */
+    FARPROC f = GetProcAddress((HMODULE)lib, name);
+    void *p;
+    memcpy(&p, &f, sizeof p);
+    return p;
 }
 static void lib_release(void *lib) { (void)lib; }
 #else

@@ -257,10 +257,11 @@ def wine(tmp_path_factory):
 
 
 def test_windows_build_matches_native(wine, tmp_path):
-    """The core cross-compiled with MinGW-w64 (Win32 threads, the MSVC-free
-    Windows code paths) and run under wine prints exactly what the native
-    build prints, coding every case on 1 and 8 threads; its thread test
-    shows tasks running at once on Win32 threads."""
+    """The core cross-compiled with MinGW-w64 (Win32 threads, the Windows
+    code paths) and run under wine prints exactly what the native build
+    prints, coding every case on 1 and 8 threads; its thread test shows
+    tasks running at once on Win32 threads; the HDF5 plugin builds as a DLL
+    with -Werror."""
     mingw = require_tool("x86_64-w64-mingw32-gcc")
     flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Werror",
              f"-I{CSRC}", "-static"]
@@ -270,6 +271,14 @@ def test_windows_build_matches_native(wine, tmp_path):
         cmd = [mingw, *flags, *map(str, CORE + [TESTC / f"{name}.c"]), "-o", str(exes[name])]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
+    # the HDF5 filter plugin as a DLL exporting HDF5's two entry points
+    dll = tmp_path / "h5pzf.dll"
+    cmd = [mingw, *flags, "-shared", *map(str, [CSRC / "h5z_pzf.c", *CORE]), "-o", str(dll)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
+    exports = subprocess.run([require_tool("x86_64-w64-mingw32-objdump"), "-p", str(dll)],
+                             capture_output=True, text=True).stdout
+    assert "H5PLget_plugin_info" in exports and "H5PLget_plugin_type" in exports
     native = tmp_path / "selftest"
     _compile(require_tool("gcc"), native, CORE + [TESTC / "selftest.c"], ["-O2"])
     blobs = [ROOT / "tests" / "data" / "vectors" / c["files"]["blob"]

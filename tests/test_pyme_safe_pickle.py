@@ -1,5 +1,8 @@
-"""The restricted unpickler: loads what legitimate PYME files hold, refuses the rest."""
+"""The pickle interpreter: loads what legitimate PYME files hold, refuses the rest."""
+import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -142,3 +145,23 @@ def test_build_on_a_class_refused():
     with pytest.raises(pzfcodec.UnsafePickleError, match="state"):
         safe_loads(data)
     assert callable(PickledMetadata.as_dict)
+
+
+def test_pickles_of_pymes_own_classes(tmp_path):
+    """Metadata handlers and VoxelSize pickled by PYME's own classes, every protocol."""
+    require_module("PYME")
+    code = (
+        "import pickle, sys\n"
+        "from PYME.IO import MetaDataHandler as M\n"
+        "md = M.NestedClassMDHandler()\n"
+        "md['voxelsize.x'] = 0.07; md['voxelsize.units'] = 'um'; md['Camera.ROI'] = [0, 0, 10, 10]\n"
+        "vs = M.VoxelSize(0.07, 0.0725, 0.05)\n"
+        "pickle.dump([pickle.dumps((md, vs), p) for p in range(6)], open(sys.argv[1], 'wb'))\n")
+    out = tmp_path / "pickles"
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True, capture_output=True, timeout=120,
+                   env=dict(os.environ, HOME=str(tmp_path), PYTHONWARNINGS="ignore"), cwd=tmp_path)
+    for data in pickle.loads(out.read_bytes()):  # our own file
+        md, vs = safe_loads(data)
+        assert md.as_dict() == {"voxelsize.x": 0.07, "voxelsize.units": "um", "Camera.ROI": [0, 0, 10, 10]}
+        assert md.voxelsize.units == "um"
+        assert vs == (0.07, 0.0725, 0.05) and type(vs).__name__ == "PickledVoxelSize"

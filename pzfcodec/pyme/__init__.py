@@ -1,7 +1,7 @@
 """Readers and writers of PYME (python-microscopy) files, without PYME.
 
 Everything here needs only numpy, h5py and hdf5plugin, and is safe on files
-from strangers: pickles are read with a restricted unpickler
+from strangers: pickles are interpreted as inert data
 (:func:`safe_loads`), metadata sidecars are parsed, never run, and damaged
 frames raise when read.
 

@@ -321,7 +321,7 @@ def _plain(value: Any) -> Any:
 
 def _pickled(name: str, value: Any) -> bytes:
     """Protocol-0 pickle of a metadata value, checked to read back as it was
-    through the restricted unpickler (else BadArgumentError)."""
+    through the pickle interpreter (else BadArgumentError)."""
     try:
         text = pickle.dumps(_plain(value), protocol=0)
         ok = b"\0" not in text and safe_loads(text) == _plain(value)

@@ -158,8 +158,8 @@ class _Global:
 _RECONSTRUCT, _SCALAR, _DTYPE, _FROMBUFFER = (_Global(n) for n in ("_reconstruct", "scalar", "dtype", "_frombuffer"))
 _NDARRAY, _ENCODE, _RECONSTRUCTOR, _OBJECT = (_Global(n) for n in ("ndarray", "encode", "_reconstructor", "object"))
 _METADATA, _VOXELSIZE, _SPLINE = (_Global(n) for n in ("MetaDataHandler", "VoxelSize", "SmoothBivariateSpline"))
-_SET, _FROZENSET, _BYTEARRAY, _BYTES, _COMPLEX = (_Global(n) for n in ("set", "frozenset", "bytearray", "bytes",
-                                                                       "complex"))
+_SET, _FROZENSET, _BYTEARRAY, _BYTES, _COMPLEX, _TUPLE = (
+    _Global(n) for n in ("set", "frozenset", "bytearray", "bytes", "complex", "tuple"))
 _CLASSES = (_METADATA, _VOXELSIZE, _SPLINE)
 
 _ALLOWED: Dict[Tuple[str, str], _Global] = {}
@@ -174,7 +174,7 @@ _ALLOWED[("_codecs", "encode")] = _ENCODE
 for _mod in ("copy_reg", "copyreg"):
     _ALLOWED[(_mod, "_reconstructor")] = _RECONSTRUCTOR
 for _mod in ("__builtin__", "builtins"):
-    for _tok in (_OBJECT, _SET, _FROZENSET, _BYTEARRAY, _BYTES, _COMPLEX):
+    for _tok in (_OBJECT, _SET, _FROZENSET, _BYTEARRAY, _BYTES, _COMPLEX, _TUPLE):
         _ALLOWED[(_mod, _tok.name)] = _tok
 for _mod in ("PYME.IO.MetaDataHandler", "PYME.io.MetaDataHandler", "PYME.Acquire.MetaDataHandler"):
     for _cls in ("NestedClassMDHandler", "SimpleMDHandler", "DictMDHandler", "CachingMDHandler",
@@ -530,6 +530,8 @@ class _Interpreter:
             if n == 3 and args[0] in _CLASSES and args[0] is not _VOXELSIZE and args[1] is _OBJECT \
                     and args[2] is None:
                 return self.instance(args[0], ())
+            if n == 3 and args[0] is _VOXELSIZE and args[1] is _TUPLE and isinstance(args[2], tuple):
+                return self.instance(_VOXELSIZE, args[2])  # how protocols 0 and 1 store a named tuple
             raise UnsafePickleError("copyreg._reconstructor is allowed only for PYME's metadata "
                                     "and spline classes")
         if func in (_SET, _FROZENSET):

@@ -59,7 +59,7 @@ from .errors import (BadArgumentError, CorruptDataError, MissingFileError, Queue
 from .hdf5 import PZF
 from .options import COMPRESSIONS, Options
 from .pyme._hdf import EVENTS_H5_DTYPE, set_str_attr, tag_group, tag_table, write_metadata
-from .pyme.cluster import PCSWriter
+from .pyme.cluster import PCSWriter, loads_json
 from .pyme.h5 import PathLike, open_hdf5_file
 from .pyme.pcs import resolve_location as pcs_location
 from .pyme.pcs import is_pcs_location, open_pcs
@@ -76,6 +76,7 @@ COMPLETE_ATTR = "pzfcodec_complete"
 _FRAME_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _LIBVER = ("v110", "v110")  # SWMR needs >= 1.10; PyTables (PYME) reads it
 _ROWS_PER_WRITE = 16
+_MAX_ZARR_JSON = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -460,7 +461,7 @@ class _ZarrTarget(_Target):
     def _publish(self, complete: bool) -> None:
         self.meta["shape"] = [self.n, *self.frame_shape]
         attrs = self.meta.setdefault("attributes", {})
-        attrs["pzfcodec_spool"] = {"complete": complete, "durable": self.n}
+        attrs["pzfcodec_spool"] = {"complete": int(complete), "durable": self.n}
         attrs["pyme_metadata"] = _jsonable(self.md)
         attrs["pyme_events"] = self.events
         _write_atomic(self.meta_path, json.dumps(self.meta, indent=2).encode())
@@ -950,17 +951,27 @@ def spool_status(location: PathLike, *, roots: Optional[List[Any]] = None,
             missing = s.missing_frames
             return SpoolStatus(bool(s.complete), int(missing[0]) if len(missing) else len(s))
     if Path(path.rstrip("/")).suffix.lower() == ".zarr":
-        attrs = json.loads((Path(path) / "zarr.json").read_text()).get("attributes", {})
-        st = attrs.get("pzfcodec_spool")
-        if not isinstance(st, dict):
-            raise UnsupportedFormatError(f"{path} was not written by SeriesWriter")
-        return SpoolStatus(bool(st.get("complete")), int(st.get("durable", 0)))
+        meta = Path(path) / "zarr.json"
+        if meta.stat().st_size > _MAX_ZARR_JSON:
+            raise CorruptDataError(f"{meta} is larger than {_MAX_ZARR_JSON} bytes")
+        st = loads_json(meta.read_bytes(), str(meta))
+        st = st.get("attributes", {}).get("pzfcodec_spool") if isinstance(st, dict) else None
+        return _status(path, st.get("complete") if isinstance(st, dict) else None,
+                       st.get("durable") if isinstance(st, dict) else None)
     with open_hdf5_file(path) as f:
         for node in [f] + [v for v in f.values() if isinstance(v, h5py.Dataset)]:
             if DURABLE_ATTR in node.attrs:
-                return SpoolStatus(bool(node.attrs.get(COMPLETE_ATTR, 0)),
-                                   int(node.attrs[DURABLE_ATTR]))
-    raise UnsupportedFormatError(f"{path} was not written by SeriesWriter")
+                return _status(path, node.attrs.get(COMPLETE_ATTR), node.attrs[DURABLE_ATTR])
+    return _status(path, None, None)
+
+
+def _status(path: str, complete: Any, durable: Any) -> SpoolStatus:
+    """The recorded values, if they are what SeriesWriter records."""
+    ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 0
+             for v in (complete, durable))
+    if not ok:
+        raise UnsupportedFormatError(f"{path} was not written by SeriesWriter (no spooling record)")
+    return SpoolStatus(bool(complete), int(durable))
 
 
 def _lookup3(data: bytes) -> int:

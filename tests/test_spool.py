@@ -409,6 +409,17 @@ def test_sigkill_loses_no_durable_frame(tmp_path, target, mode):
     print(f"\ncrash totals so far: {CRASH_TOTALS}")
 
 
+def test_status_of_other_files(tmp_path):
+    pzfcodec.pyme.write_h5(tmp_path / "plain.h5", np.stack([frame(0)]))
+    with pytest.raises(pzfcodec.UnsupportedFormatError, match="not written by SeriesWriter"):
+        spool_status(tmp_path / "plain.h5")
+    (tmp_path / "x.zarr").mkdir()
+    for text in ('{"attributes": {"pzfcodec_spool": {"complete": "yes", "durable": -1}}}', "[1]", "{"):
+        (tmp_path / "x.zarr" / "zarr.json").write_text(text)
+        with pytest.raises((pzfcodec.UnsupportedFormatError, pzfcodec.CorruptDataError)):
+            spool_status(tmp_path / "x.zarr")
+
+
 def test_recover_clears_only_the_mark(tmp_path):
     loc = tmp_path / "a.h5"
     with pzfcodec.SeriesWriter(loc) as w:

@@ -307,7 +307,8 @@ def test_arbitrary_bytes_raise_only_library_errors(tmp_path, suffix):
     st = hypothesis.strategies
     seed = {
         ".json": b'{"a": [1, 2.5, "x"], "b": null}',
-        ".md": b"md['c'] = {'k': (1, [2])}\nmd['a'] = (1, u'x', [2.5]) # c\nmd['b'] = pickle.loads('''(lp0\nI1\na.''')\n",
+        ".md": b"md['c'] = {'k': (1, [2])}\nmd['a'] = (1, u'x', [2.5]) # c\nmd['b'] = pickle.loads('''(lp0\nI1\na.''')\n"
+               b"md['d'] = 2**md['a'][0] * [md['b'], 3 % 2] + [-1.5 // 2, 'x' * 3]\n",
         ".xml": b'<PYMEImageData><MetaData><A><B class="int" value="1"/></A></MetaData></PYMEImageData>',
     }[suffix]
     # the seed with a few bytes replaced, inserted or cut off

@@ -12,7 +12,8 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from .errors import PZFError
+from .atomic import Interrupted, interrupt_handlers
+from .errors import PZFError, one_line
 
 #: subcommand modules, in the order ``--help`` lists them
 COMMANDS = ("demo", "info", "convert", "spool_command")
@@ -35,9 +36,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # its complaints about damaged files: we print one line
     try:
-        return int(args.func(args) or 0)
+        with interrupt_handlers():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else 2
+        print(f"pzfcodec {args.command}: {exc or 'interrupted'}", file=sys.stderr)
+        return 128 + signum
     except (PZFError, OSError) as exc:
-        print(f"pzfcodec {args.command}: error: {exc}", file=sys.stderr)
+        print(f"pzfcodec {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except (MemoryError, RecursionError) as exc:
+        print(f"pzfcodec {args.command}: error: the input needs more memory or nesting than this "
+              f"process has ({type(exc).__name__})", file=sys.stderr)
         return 1
 
 

@@ -29,7 +29,6 @@ import contextlib
 import functools
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -39,7 +38,9 @@ import numpy as np
 
 from .codec import Quantization, as_quantization, camera_quantization, dequantize, quantize
 from .dask import open_lazy, write_hdf5
-from .errors import BadArgumentError, CorruptDataError, MissingFileError, PZFError, UnsupportedFormatError
+from .atomic import AtomicOutput, Interrupted, check_interrupted, interrupt_handlers
+from .errors import (BadArgumentError, CorruptDataError, MissingFileError, PZFError, UnsupportedFormatError,
+                     one_line)
 from .pyme import Series, open_h5, write_h5, write_h5_filtered
 from .pyme import open as open_any
 from .pyme.cluster import events_json, metadata_json
@@ -216,8 +217,9 @@ def convert_tile_pyramid(src: "os.PathLike[str] | str", dst: "os.PathLike[str] |
     attribute holds OME-NGFF 0.5 ``multiscales`` with a scale of
     ``Pyramid.PixelSize * 2**level`` um and a translation of
     (``Pyramid.x0``, ``Pyramid.y0``) um; its ``pyme`` attribute holds the
-    pyramid's ``metadata.json``.  The group is written under
-    ``<dst>.partial``, verified tile by tile and renamed to ``dst``.
+    pyramid's ``metadata.json``.  The group is written to a new temporary
+    folder beside ``dst`` (see :mod:`pzfcodec.atomic`), verified tile by
+    tile and renamed to ``dst``.
 
     Returns
     -------
@@ -225,19 +227,14 @@ def convert_tile_pyramid(src: "os.PathLike[str] | str", dst: "os.PathLike[str] |
         ``to="ome-zarr"``, ``frames`` = number of levels, ``shape`` =
         ``(levels, x, y)`` of level 0.
     """
-    import shutil
-
     import zarr
 
     from .zarr import PZF  # needs zarr, an optional extra
 
     src, dst = os.fspath(src), os.fspath(dst)
-    if os.path.exists(dst) and not overwrite:
-        raise BadArgumentError(f"{dst} exists; remove it or pass overwrite=True (--overwrite)")
-    tmp = f"{dst}.partial"
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp) if os.path.isdir(tmp) else os.remove(tmp)
     pyramid = open_tile_pyramid(src)
+    out = AtomicOutput(dst, inputs=[src], overwrite=overwrite, directory=True)
+    tmp = out.path
     ts, ps = pyramid.tile_size, pyramid.pixel_size
     raw = 0
     try:
@@ -253,6 +250,7 @@ def convert_tile_pyramid(src: "os.PathLike[str] | str", dst: "os.PathLike[str] |
             arr = group.create_array(str(level.level), shape=level.shape, chunks=(ts, ts), dtype="float32",
                                      serializer=PZF(), compressors=None, fill_value=0.0)
             for (x, y) in sorted(level.tiles):
+                check_interrupted()
                 arr[x * ts:(x + 1) * ts, y * ts:(y + 1) * ts] = level.tile(x, y)
                 raw += ts * ts * 4
         group.attrs["ome"] = {"version": "0.5", "multiscales": [{
@@ -268,14 +266,11 @@ def convert_tile_pyramid(src: "os.PathLike[str] | str", dst: "os.PathLike[str] |
             if not _same_bits(check[str(level.level)][...], np.asarray(level)):
                 raise CorruptDataError(f"verification failed: level {level.level} of {tmp} does not read back")
         verify_seconds = time.perf_counter() - t0
-        if os.path.isdir(dst):
-            shutil.rmtree(dst)
-        elif os.path.exists(dst):
+        if overwrite and os.path.lexists(dst) and not os.path.isdir(dst):
             os.remove(dst)
-        os.replace(tmp, dst)
+        out.commit()
     except BaseException:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        out.discard()
         raise
     return ConvertReport(
         src=src, dst=dst, to="ome-zarr", frames=len(pyramid.levels), shape=(len(pyramid.levels),) + pyramid.shape,
@@ -396,18 +391,26 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         raise BadArgumentError("give either an explicit quantization (offset, scale) or step_sigma, not both")
     if not pcs and not os.path.exists(src):
         raise FileNotFoundError(f"{src} does not exist")
-    if os.path.abspath(src) == os.path.abspath(dst) or (not pcs and os.path.exists(dst) and os.path.samefile(src, dst)):
-        raise BadArgumentError(f"refusing to overwrite the input {src}; choose another output name")
-    if os.path.exists(dst) and not overwrite:
-        raise BadArgumentError(f"{dst} exists; remove it or pass overwrite=True (--overwrite)")
-
     if os.path.isdir(src) and not pcs:
         if quantization is not None or step_sigma is not None or to != "hdf5" or dask is not None:
             raise BadArgumentError(f"{src} is a directory: only PYME tile pyramids convert, losslessly, "
                                    "to an OME-Zarr (no --to, --step, --offset/--scale or --dask)")
         return convert_tile_pyramid(src, dst, overwrite=overwrite)
-    frames, md, events, close = _open_source(src)
-    tmp = f"{dst}.partial"
+    out = AtomicOutput(dst, inputs=[] if pcs else [src], overwrite=overwrite, directory=to == "zarr")
+    tmp = out.path
+    try:
+        frames, md, events, close = _open_source(src)
+    except BaseException:
+        out.discard()
+        raise
+
+    def report(phase: str) -> Callable[[int, int], None]:
+        def call(done: int, total: int) -> None:
+            check_interrupted()
+            if progress is not None:
+                progress(phase, done, total)
+        return call
+
     missing = getattr(frames, "missing_frames", np.empty(0, dtype=np.int64))
     try:
         if missing.size:
@@ -442,16 +445,17 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
                 _fill_with_dask, client=dask))
         t0 = time.perf_counter()
         writer(tmp, source, md, events, compression=compression, quantization=q, threads=threads,
-               progress=None if progress is None else (lambda d, t: progress("writing", d, t)))
+               progress=report("writing"))
         seconds = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         sq_err, sq_sigma, max_err = 0.0, 0.0, 0.0
-        with _open_output(tmp, to) as out:
-            if out.shape != shape or out.dtype != dtype:
-                raise CorruptDataError(f"verification failed: wrote {out.shape} {out.dtype}, expected {shape} {dtype}")
+        with _open_output(tmp, to) as written:
+            if written.shape != shape or written.dtype != dtype:
+                raise CorruptDataError(
+                    f"verification failed: wrote {written.shape} {written.dtype}, expected {shape} {dtype}")
             for k0, original in frame_batches(frames, n, frame_shape, dtype):
-                decoded = out[k0:k0 + len(original)]
+                decoded = written[k0:k0 + len(original)]
                 expected = original if q is None else \
                     dequantize(quantize(original, q.offset, q.scale), q.offset, q.scale, dtype)
                 if not _same_bits(decoded, expected):
@@ -468,17 +472,11 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
                             var *= np.float32(1.0 / camera.electrons_per_adu)
                             var += np.float32((camera.read_noise_e / camera.electrons_per_adu) ** 2 + 1.0 / 12.0)
                             sq_sigma += float(np.sum(sq / var, dtype=np.float64))
-                if progress is not None:
-                    progress("verifying", k0 + len(original), n)
+                report("verifying")(k0 + len(original), n)
         verify_seconds = time.perf_counter() - t0
-        if os.path.isdir(tmp) and os.path.isdir(dst) and overwrite:  # a Zarr output replacing one
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
+        out.commit()
     except BaseException:
-        if os.path.isdir(tmp) and not os.path.islink(tmp):
-            shutil.rmtree(tmp)
-        elif os.path.exists(tmp):
-            os.remove(tmp)
+        out.discard()
         raise
     finally:
         close()
@@ -571,14 +569,26 @@ def run(args: argparse.Namespace) -> int:
         print("pzfcodec convert: error: --offset and --scale go together", file=sys.stderr)
         return 2
     quantization = None if args.offset is None else (args.offset, args.scale)
+    progress = None if args.quiet else _ProgressLine()
+    start = time.time()
     try:
-        report = convert(args.src, args.dst, to=args.to, quantization=quantization, step_sigma=args.step,
-                         ad_offset=args.ad_offset, electrons_per_adu=args.electrons_per_adu,
-                         compression=args.compression, threads=args.threads, overwrite=args.overwrite,
-                         progress=None if args.quiet else _ProgressLine(), dask=args.dask,
-                         allow_gaps=args.allow_gaps)
+        with interrupt_handlers():
+            report = convert(args.src, args.dst, to=args.to, quantization=quantization, step_sigma=args.step,
+                             ad_offset=args.ad_offset, electrons_per_adu=args.electrons_per_adu,
+                             compression=args.compression, threads=args.threads, overwrite=args.overwrite,
+                             progress=progress, dask=args.dask, allow_gaps=args.allow_gaps)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else 2
+        if progress is not None:
+            sys.stderr.write("\n")
+        written = os.path.lexists(args.dst) and os.lstat(args.dst).st_mtime >= start
+        print(f"pzfcodec convert: {exc or 'interrupted'}; "
+              f"{f'after writing {args.dst}' if written else 'no output was written'}", file=sys.stderr)
+        return 128 + signum
     except (PZFError, OSError) as exc:
-        print(f"pzfcodec convert: error: {exc}", file=sys.stderr)
+        if progress is not None and progress.last:
+            sys.stderr.write("\n")
+        print(f"pzfcodec convert: error: {one_line(exc)}", file=sys.stderr)
         return 1
     if not args.quiet:
         print(report.summary())

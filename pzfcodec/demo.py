@@ -12,6 +12,7 @@ from typing import List, NamedTuple
 
 import numpy as np
 
+from .atomic import AtomicOutput
 from .codec import camera_quantization, compress, decompress
 from .simulate import CAMERA, camera_frames
 
@@ -76,7 +77,9 @@ def _run(args: argparse.Namespace) -> int:
     frames = camera_frames(args.frames, (args.size, args.size), seed=args.seed)
     print(format_rows(run_demo(frames, args.threads)))
     if args.save:
-        np.save(args.save, frames)
+        with AtomicOutput(args.save, overwrite=True) as out:  # never half a file under that name
+            np.save(out.path, frames)
+            out.commit()
         print(f"saved the series to {args.save} (convert it with: pzfcodec convert "
               f"{args.save} OUT.h5 --step 1 --ad-offset {CAMERA.ad_offset:g} "
               f"--electrons-per-adu {CAMERA.electrons_per_adu:g})")

@@ -14,6 +14,7 @@ __all__ = [
     "UnsafePickleError",
     "FileLockedError",
     "SpoolError",
+    "one_line",
     "QueueFullError",
     "StorageError",
     "MissingFileError",
@@ -91,3 +92,8 @@ class StorageError(PZFError, OSError):
 class MissingFileError(StorageError):
     """A file (for example one frame of a ``.pcs`` series) exists on none of
     the roots or servers; it is absent, not damaged."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (HDF5's messages span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

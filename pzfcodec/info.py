@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .codec import read_header
-from .errors import PZFError
+from .errors import PZFError, one_line
 from .pyme import BivariateSpline, H5RFile, Series, VoxelSize
 from .pyme import open as open_any
 from .pyme.npy import load_npy
@@ -193,6 +193,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(describe(args.path, metadata=args.metadata, events=args.events))
     except (PZFError, OSError) as exc:
-        print(f"pzfcodec info: error: {exc}", file=sys.stderr)
+        print(f"pzfcodec info: error: {one_line(exc)}", file=sys.stderr)
         return 1
     return 0

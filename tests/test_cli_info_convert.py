@@ -56,7 +56,7 @@ def test_convert_lossless(tmp_path, src, frames, to):
         assert s.metadata["Sample.Creator"] == "Zoë Ångström"
         assert s.metadata["Camera.ROI"] == [0, 0, 64, 48]
         assert s.events["EventName"].tolist() == [e[0] for e in fx.EVENTS]
-    assert not (tmp_path / "out.h5.partial").exists()
+    assert not list(tmp_path.glob(".pzfcodec-partial-*"))
 
 
 @pytest.mark.parametrize("step", [0.5, 1.0, 2.0])
@@ -126,7 +126,7 @@ def test_convert_damaged_input_leaves_nothing(tmp_path, frames):
     fx.write_pzf_h5(path, blobs)
     with pytest.raises(pzfcodec.CorruptDataError, match="frame 5"):
         convert(path, tmp_path / "out.h5")
-    assert not (tmp_path / "out.h5").exists() and not (tmp_path / "out.h5.partial").exists()
+    assert not (tmp_path / "out.h5").exists() and not list(tmp_path.glob(".pzfcodec-partial-*"))
 
 
 def test_describe(tmp_path, src, pzf_src):

@@ -114,7 +114,7 @@ def test_lying_parameters_commands_one_line(lying_file, tmp_path):
     dst = tmp_path / "out.h5"
     proc = _run_cli("convert", "-q", str(lying_file), str(dst))
     assert_one_line_error(proc)
-    assert not dst.exists() and not list(tmp_path.glob("*partial*"))
+    assert not dst.exists() and not list(tmp_path.glob(".pzfcodec-partial-*"))
 
 
 def test_honest_files_still_read(tmp_path):

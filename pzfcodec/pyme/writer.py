@@ -12,12 +12,15 @@ types PyTables uses.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
+import secrets
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import h5py
 import numpy as np
 
+from ..atomic import TEMP_PREFIX
 from ..codec import MAX_THREADS, as_quantization, compress_stack
 from ..errors import BadArgumentError
 from ..hdf5 import PZF
@@ -84,10 +87,61 @@ def series_sequence_id(metadata: Mapping[str, Any], sequence_id: Optional[int] =
         return 0
 
 
-def _new_file(path: PathLike) -> h5py.File:
-    f = h5py.File(os.fspath(path), "w")  # superblock 0, as PyTables writes
-    tag_group(f, root=True)
-    return f
+#: disk space set aside while writing, given back to HDF5 on a write error
+_RESERVE_BYTES = 8 << 20
+
+
+@contextlib.contextmanager
+def _reserve(folder: str) -> Iterator[Callable[[], None]]:
+    """Set aside disk space in ``folder`` (a hidden file, removed on exit);
+    yields a function that gives it back early.  Nothing is set aside where
+    the file system cannot allocate ahead (or lacks the space)."""
+    path = os.path.join(folder, f"{TEMP_PREFIX}reserve-{secrets.token_hex(8)}")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        yield lambda: None
+        return
+    try:
+        with contextlib.suppress(OSError, AttributeError):
+            os.posix_fallocate(fd, 0, _RESERVE_BYTES)
+    finally:
+        os.close(fd)
+
+    def release() -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+    try:
+        yield release
+    finally:
+        release()
+
+
+@contextlib.contextmanager
+def _new_file(path: PathLike) -> Iterator[h5py.File]:
+    """A new HDF5 file, closed in a defined order on every path.
+
+    HDF5 cannot close a file whose metadata it cannot write: on a full disk
+    the close fails and HDF5 crashes later, when the interpreter releases
+    the objects.  So a few MiB are set aside beside the file while it is
+    written; on any error they are given back before the file is closed,
+    and on success the file is flushed (a full disk is reported there,
+    while the file is consistent) before it is closed.
+    """
+    path = os.fspath(path)
+    with _reserve(os.path.dirname(os.path.abspath(path))) as give_back:
+        f = h5py.File(path, "w")  # superblock 0, as PyTables writes
+        try:
+            tag_group(f, root=True)
+            yield f
+            f.flush()
+        except BaseException:
+            give_back()
+            with contextlib.suppress(Exception):
+                f.close()
+            raise
+        f.close()
 
 
 def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any]] = None,

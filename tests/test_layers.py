@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pzfcodec"
 LAYERS = [
     ("errors", 0),
     ("_core", 1), ("codec", 1), ("PZFFormat", 1),
-    ("budget", 2), ("options", 2), ("chunks", 2), ("simulate", 2),
+    ("budget", 2), ("options", 2), ("chunks", 2), ("simulate", 2), ("atomic", 2),
     ("hdf5", 3), ("numcodecs", 3), ("numcodecs_pyme", 3), ("zarr", 3),
     ("pyme", 4), ("spool", 4),
     ("dask", 5),

@@ -529,3 +529,26 @@ def test_pcs_server_stopped_mid_run(pyme_server_factory):
         assert not s.complete
         for i in range(durable):
             assert_bits_equal(s[i], frame(i))
+
+
+def test_spool_command_on_a_terminal(tmp_path):
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pzfcodec", "spool", str(tmp_path / "t.h5"),
+                             "--frames", "400", "--size", "64", "--fps", "400"],
+                            stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(60) == 0, proc.stderr.read()
+    text = out.decode()
+    assert text.count("\r\x1b[K") >= 2  # one line, rewritten in place (every 0.2 s)
+    assert text.count("\n") <= 4 and "done: 400 frames durable" in text

@@ -53,7 +53,8 @@ import json, sys, numpy as np, pzfcodec
 sys.path.insert(0, sys.argv[2])
 from test_spool import read_back
 got = read_back(sys.argv[1])
-print(json.dumps({i: f.tobytes().hex()[:64] + str(f.sum()) for i, f in got.items()}))
+print(json.dumps({i: "refused" if isinstance(f, Exception) else f.tobytes().hex()[:64] + str(f.sum())
+                  for i, f in got.items()}))
 """
 
 
@@ -253,6 +254,7 @@ def test_read_while_writing(tmp_path, target):
         for i in range(6, 9):
             w.append(frame(i))  # not flushed: not visible
         got = read_back_elsewhere(loc)  # another process, as a viewer would
+        got = {i: v for i, v in got.items() if v != "refused"}  # PYME rows not yet indexed
         if target == "pcs":  # files appear whole as they are stored, fsynced at the flush
             assert set(range(6)) <= set(got)
         else:  # frames appear when durable

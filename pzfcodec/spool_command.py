@@ -7,6 +7,10 @@ and go through :class:`pzfcodec.SeriesWriter` into TARGET (``.h5``,
 the queue depth, the compression ratio and the durable frames (one updating
 line on a terminal, a plain line a second otherwise).  Ctrl-C stops cleanly:
 everything appended is written and the durable count reported.
+
+``pzfcodec spool --recover TARGET`` reports a series whose writer crashed and
+clears the mark HDF5 leaves in a ``.h5`` that was open for writing (see
+:func:`pzfcodec.spool.recover`).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import TextIO
 from .codec import camera_quantization
 from .demo import _at_least
 from .simulate import CAMERA, camera_frames
-from .spool import SeriesWriter, SpoolStats
+from .spool import SeriesWriter, SpoolStats, recover, spool_status
 
 __all__ = ["add_parser", "progress_line"]
 
@@ -32,6 +36,14 @@ def progress_line(st: SpoolStats, fps: float) -> str:
 
 
 def _run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    if args.recover:
+        st = spool_status(args.target)
+        cleared = recover(args.target)
+        print(f"{args.target}: {st.durable} durable frames, "
+              f"{'complete' if st.complete else 'incomplete (its writer did not close it)'}; "
+              f"{'cleared the open-for-writing mark: other programs open it now' if cleared else 'nothing to clear'}",
+              file=out)
+        return 0
     q = None if args.lossless else camera_quantization(CAMERA.ad_offset, CAMERA.electrons_per_adu,
                                                        args.step)
     pool = camera_frames(min(args.frames or 16, 16), (args.size, args.size), seed=args.seed)
@@ -127,4 +139,7 @@ def add_parser(subparsers) -> None:
                    help="PYME data servers for a .pcs TARGET (never discovered by mDNS)")
     p.add_argument("--seed", type=_at_least(0), default=0, help="simulation seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing TARGET")
+    p.add_argument("--recover", action="store_true",
+                   help="do not spool: report a crashed TARGET .h5 and clear HDF5's open-for-writing "
+                        "mark, so PYME and other HDF5 programs open it")
     p.set_defaults(func=_run)

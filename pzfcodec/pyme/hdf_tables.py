@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from ..budget import ReadBudget
-from ..errors import CorruptDataError, PZFError, UnsupportedFormatError
+from ..errors import CorruptDataError, UnsupportedFormatError
 from .safe_pickle import safe_loads
 
 __all__ = ["table_kind", "read_pandas_table", "read_ragged_table"]
@@ -51,10 +51,7 @@ def table_kind(obj: Any) -> Optional[str]:
 def _names(value: Any, where: str) -> List[str]:
     """A list of column names from a pickled attribute or a string array."""
     if isinstance(value, (bytes, np.bytes_)):
-        try:
-            value = safe_loads(bytes(value), source=where)
-        except PZFError:
-            raise
+        value = safe_loads(bytes(value), source=where)
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if not isinstance(value, (list, tuple)):
@@ -62,7 +59,7 @@ def _names(value: Any, where: str) -> List[str]:
     return [_text(v) for v in value]
 
 
-def _column(values: np.ndarray, meta: str = "") -> np.ndarray:
+def _column(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "S":
         return np.char.decode(values, "utf-8", "replace") if values.size else values.astype("U1")
     return values

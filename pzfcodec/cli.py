@@ -1,14 +1,17 @@
 """The ``pzfcodec`` command: one subcommand per module.
 
 Each subcommand module exposes ``add_parser(subparsers)``, which registers
-its parser and sets ``func`` to a callable taking the parsed arguments and
-returning an exit status.
+its parser (its description made plain by :func:`help_text`) and sets
+``func`` to a callable taking the parsed arguments and returning an exit
+status.  Errors are reported here, for every subcommand: a
+:class:`pzfcodec.PZFError` or ``OSError`` prints one line and exits 1.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import re
 import sys
 from typing import Optional, Sequence
 
@@ -17,6 +20,13 @@ from .errors import PZFError, one_line
 
 #: subcommand modules, in the order ``--help`` lists them
 COMMANDS = ("demo", "info", "convert", "spool_command")
+
+
+def help_text(doc: str) -> str:
+    """A module's docstring as the plain text of ``--help`` (no reST markup)."""
+    text = re.sub(r":\w+:`~?([^`<]*?)\s*(<[^>]*>)?`", r"\1", doc)  # :func:`name` -> name
+    text = text.replace("``", "").replace("::\n", ":\n")
+    return text.strip() + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """``pzfcodec convert``: recompress a PYME series (or a ``.npy`` stack) with PZF.
 
-Two outputs:
+Three outputs:
 
 * ``--to hdf5`` (default): PYME's ``/ImageData`` layout compressed with the
   PZF HDF5 filter, readable by any HDF5 program that has the filter plugin;
@@ -36,6 +36,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from .cli import help_text
 from .codec import Quantization, as_quantization, camera_quantization, dequantize, quantize
 from .dask import open_lazy, write_hdf5
 from .atomic import AtomicOutput, Interrupted, check_interrupted, interrupt_handlers
@@ -49,6 +50,7 @@ from .pyme.pcs import frame_ranges, is_pcs_location
 from .pyme.sidecar import find_sidecar
 from .pyme.tiles import open_tile_pyramid
 from .pyme.writer import frame_batches, frame_info
+from .simulate import noise_sigma_adu
 
 __all__ = ["ConvertReport", "convert", "add_parser"]
 
@@ -85,7 +87,7 @@ class ConvertReport:
         Largest absolute difference (ADU).
     rms_error_sigma : float or None
         RMS of the per-pixel error divided by that pixel's noise standard
-        deviation (Poisson + read noise + ADC rounding), when the camera's
+        deviation (photon + read noise, :func:`pzfcodec.simulate.noise_sigma_adu`), when the camera's
         offset and electrons per ADU are known.
     """
 
@@ -106,6 +108,8 @@ class ConvertReport:
     rms_error_sigma: Optional[float]
     missing_frames: int = 0
     missing: str = ""
+    read_noise_e: Optional[float] = None
+    read_noise_source: str = ""
 
     @property
     def ratio(self) -> float:
@@ -141,6 +145,9 @@ class ConvertReport:
             sigma = "" if self.rms_error_sigma is None else f" = {self.rms_error_sigma:.3f} noise sigma"
             lines.append(f"  sqrt quantisation (offset {off:g} ADU, scale {scale:.4g}): rms error "
                          f"{self.rms_error:.3f} ADU{sigma}, max {self.max_error:g} ADU; every frame verified")
+            if self.rms_error_sigma is not None:
+                lines.append(f"  noise sigma: photon noise + read noise {self.read_noise_e:g} e- "
+                             f"({self.read_noise_source})")
         return "\n".join(lines)
 
 
@@ -149,6 +156,7 @@ class _Camera:
     ad_offset: float
     electrons_per_adu: float
     read_noise_e: float = 0.0
+    read_noise_source: str = ""
 
 
 def _open_source(src: str) -> Tuple[Any, Dict[str, Any], Any, Callable[[], None]]:
@@ -179,16 +187,24 @@ def _metadata_float(md: Dict[str, Any], key: str) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
-def _camera(md: Dict[str, Any], ad_offset: Optional[float], electrons_per_adu: Optional[float]) -> Optional[_Camera]:
+def _camera(md: Dict[str, Any], ad_offset: Optional[float], electrons_per_adu: Optional[float],
+            read_noise: Optional[float] = None) -> Optional[_Camera]:
     if ad_offset is not None and not math.isfinite(ad_offset):
         raise BadArgumentError(f"the ADU offset must be a finite number, got {ad_offset}")
     if electrons_per_adu is not None and not (electrons_per_adu > 0 and math.isfinite(electrons_per_adu)):
         raise BadArgumentError(f"electrons per ADU must be a finite number > 0, got {electrons_per_adu}")
     off = ad_offset if ad_offset is not None else _metadata_float(md, "Camera.ADOffset")
     epa = electrons_per_adu if electrons_per_adu is not None else _metadata_float(md, "Camera.ElectronsPerCount")
+    if read_noise is not None and not (read_noise >= 0 and math.isfinite(read_noise)):
+        raise BadArgumentError(f"the read noise must be a finite number >= 0 (e- rms), got {read_noise}")
     if off is None or epa is None or epa <= 0:
         return None
-    return _Camera(off, epa, _metadata_float(md, "Camera.ReadNoise") or 0.0)
+    stored = _metadata_float(md, "Camera.ReadNoise")
+    if read_noise is not None:
+        return _Camera(off, epa, read_noise, "--read-noise")
+    if stored is not None and stored >= 0:
+        return _Camera(off, epa, stored, "the input's Camera.ReadNoise")
+    return _Camera(off, epa, 0.0, "assumed: the input has no Camera.ReadNoise; give --read-noise")
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -317,6 +333,7 @@ def _source_bytes(src: str, frames: Any) -> int:
 def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to: str = "hdf5",
             quantization: Any = None, step_sigma: Optional[float] = None,
             ad_offset: Optional[float] = None, electrons_per_adu: Optional[float] = None,
+            read_noise: Optional[float] = None,
             compression: str = "huffman", threads: int = 1, overwrite: bool = False,
             progress: Progress = None, dask: Any = None, allow_gaps: bool = False) -> ConvertReport:
     """Convert a PYME ``.h5``, ``.pcs``, ``.tif`` (+ sidecar) or ``.npy`` stack to PZF-compressed HDF5 or Zarr.
@@ -351,6 +368,11 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     electrons_per_adu : float, optional
         Camera gain (photo-electrons per ADU), finite and > 0; overrides the
         input's ``Camera.ElectronsPerCount`` metadata likewise.
+    read_noise : float, optional
+        Camera read noise in electrons rms, >= 0, for the report's
+        ``rms_error_sigma`` only; overrides the input's ``Camera.ReadNoise``
+        metadata.  Without either it is taken as 0 (the summary says so),
+        which overstates the error in sigmas of dark pixels.
     compression : {"huffman", "chunked", "raw"}
         PZF coding ("chunked" codes big frames on several threads).
     threads : int
@@ -426,7 +448,7 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         except BadArgumentError as exc:
             raise BadArgumentError(f"{src}: {exc}") from None
         shape = (n,) + frame_shape
-        camera = _camera(md, ad_offset, electrons_per_adu)
+        camera = _camera(md, ad_offset, electrons_per_adu, read_noise)
         if step_sigma is not None:
             if camera is None:
                 raise BadArgumentError(
@@ -468,10 +490,9 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
                         sq_err += float(np.sum(sq, dtype=np.float64))
                         max_err = max(max_err, float(np.max(np.abs(diff))))
                         if camera is not None:
-                            var = np.maximum(orig.astype(np.float32) - np.float32(camera.ad_offset), 0)
-                            var *= np.float32(1.0 / camera.electrons_per_adu)
-                            var += np.float32((camera.read_noise_e / camera.electrons_per_adu) ** 2 + 1.0 / 12.0)
-                            sq_sigma += float(np.sum(sq / var, dtype=np.float64))
+                            sigma = noise_sigma_adu(orig, camera.ad_offset, camera.electrons_per_adu,
+                                                    camera.read_noise_e)
+                            sq_sigma += float(np.sum(sq / (sigma * sigma)))
                 report("verifying")(k0 + len(original), n)
         verify_seconds = time.perf_counter() - t0
         out.commit()
@@ -489,6 +510,8 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         quantization=None if q is None else (q.offset, q.scale),
         rms_error=math.sqrt(sq_err / npix), max_error=max_err,
         rms_error_sigma=None if q is None or camera is None else math.sqrt(sq_sigma / npix),
+        read_noise_e=None if camera is None else camera.read_noise_e,
+        read_noise_source="" if camera is None else camera.read_noise_source,
         missing_frames=int(missing.size), missing=frame_ranges(missing) if missing.size else "")
 
 
@@ -530,7 +553,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``pzfcodec convert``."""
     p = subparsers.add_parser(
         "convert", help="recompress a PYME .h5, .pcs, .tif (+ sidecar) or .npy stack, or a .tiles pyramid, with PZF",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", help="PYME .h5 (ImageData or PZFImageData), .pcs cluster series (directory, "
                                "PYME-CLUSTER:// or http:// URL), .tif (+ sidecar), .npy (frames, x, y; "
                                "with a PYME sidecar: PYME's x, y, z) or a .tiles pyramid directory")
@@ -544,6 +567,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--step", type=float, metavar="SIGMA",
                    help="quantise with a step of SIGMA photon-noise sigmas (0.5-1 is typical)")
     q.add_argument("--ad-offset", type=float, help="camera ADU offset (default: Camera.ADOffset metadata)")
+    q.add_argument("--read-noise", type=float, metavar="E",
+                   help="camera read noise in e- rms, for the error in noise sigmas of the summary "
+                        "(default: Camera.ReadNoise metadata, else 0)")
     q.add_argument("--electrons-per-adu", type=float,
                    help="camera gain (default: Camera.ElectronsPerCount metadata)")
     q.add_argument("--offset", type=float, help="explicit quantisation offset (ADU); with --scale")
@@ -575,6 +601,7 @@ def run(args: argparse.Namespace) -> int:
         with interrupt_handlers():
             report = convert(args.src, args.dst, to=args.to, quantization=quantization, step_sigma=args.step,
                              ad_offset=args.ad_offset, electrons_per_adu=args.electrons_per_adu,
+                             read_noise=args.read_noise,
                              compression=args.compression, threads=args.threads, overwrite=args.overwrite,
                              progress=progress, dask=args.dask, allow_gaps=args.allow_gaps)
     except KeyboardInterrupt as exc:

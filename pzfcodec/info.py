@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from .codec import read_header
-from .errors import PZFError, one_line
+from .errors import PZFError
 from .pyme import BivariateSpline, H5RFile, Series, VoxelSize
 from .pyme import open as open_any
 from .pyme.npy import load_npy
@@ -32,11 +31,17 @@ def _short(value: Any, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _metadata_lines(md: Dict[str, Any], everything: bool) -> List[str]:
+def _metadata_lines(md: Dict[str, Any], everything: bool,
+                    sizes: Optional[Dict[str, int]] = None) -> List[str]:
     keys = sorted(md) if everything else [k for k in sorted(md) if k.startswith(_SUMMARY_KEYS)]
     more = "" if everything or len(keys) == len(md) else f" (showing {len(keys)}; --metadata shows all)"
     lines = [f"metadata:    {len(md)} entries{more}"]
-    lines += [f"  {k} = {_short(md[k])}" for k in keys]
+    for k in keys:
+        text = _short(md[k])
+        axis = k[4:].lower() if k in ("SizeC", "SizeZ", "SizeT") else None
+        if sizes and axis in sizes and text.strip() == "-1":  # PYME's "as many as the frames"
+            text += f" (from the number of frames: {sizes[axis]})"
+        lines.append(f"  {k} = {text}")
     return lines
 
 
@@ -129,13 +134,14 @@ def describe(path: "os.PathLike[str] | str", *, metadata: bool = False, events: 
                 lines.append(f"frames:      {len(s) - missing.size} stored, {missing.size} missing "
                              f"({frame_ranges(missing)}); {state}")
             lines.append(f"size:        {raw / 1e6:.3f} MB raw, ratio {raw / max(size, 1):.2f}")
+            sizes = None
             try:
                 sizes = s.sizes
                 lines.append(f"dimensions:  DimOrder XY{s.dim_order}, SizeZ {sizes['z']}, SizeT {sizes['t']}, "
                              f"SizeC {sizes['c']}")
             except (PZFError, ValueError):
                 pass
-            lines += _metadata_lines(s.metadata, metadata)
+            lines += _metadata_lines(s.metadata, metadata, sizes if s.has_dimensions else None)
             lines += _events_lines(s.events, events)
     elif isinstance(obj, H5RFile):
         with obj as r:
@@ -177,7 +183,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "info", help="describe a PYME or PZF file",
         description="Describe a file: kind, shape, dtype, compression, metadata summary and events. "
-                    "Reads .h5 (image series), .h5r (results), .pzf, .psf, .sf, .tif (+ sidecar), "
+                    "Reads .h5 (image series), .h5r (results), .pzf, .psf, .sf, .tif and .npy (+ sidecar), "
                     ".json, .md and .xml files, and PYME cluster series (.pcs directories, "
                     "PYME-CLUSTER:// and http:// URLs, servers from PZFCODEC_PYME_SERVERS); pickles are "
                     "read safely and nothing in a file is executed.")
@@ -190,9 +196,5 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``pzfcodec info``; returns the exit code."""
-    try:
-        print(describe(args.path, metadata=args.metadata, events=args.events))
-    except (PZFError, OSError) as exc:
-        print(f"pzfcodec info: error: {one_line(exc)}", file=sys.stderr)
-        return 1
+    print(describe(args.path, metadata=args.metadata, events=args.events))  # errors: pzfcodec.cli
     return 0

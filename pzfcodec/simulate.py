@@ -17,13 +17,14 @@ average.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from .codec import quantize
 
-__all__ = ["Camera", "CAMERA", "background", "camera_frames", "Scene", "SCENES",
+__all__ = ["Camera", "CAMERA", "noise_sigma_adu", "background", "camera_frames",
+           "iter_camera_frames", "Scene", "SCENES",
            "SceneFrames", "scene_frames", "information_floor"]
 
 
@@ -58,11 +59,41 @@ class Camera:
     def noise_sigma_adu(self, signal_adu: np.ndarray) -> np.ndarray:
         """Standard deviation in ADU of a pixel whose mean is ``signal_adu``.
 
-        Combines Poisson (photon) noise and read noise.
+        See :func:`noise_sigma_adu`.
         """
-        e = self.electrons_per_adu
-        photo = np.maximum(np.asarray(signal_adu, dtype=np.float64) - self.ad_offset, 0.0)
-        return np.sqrt(photo / e + (self.read_noise_e / e) ** 2)
+        return noise_sigma_adu(signal_adu, self.ad_offset, self.electrons_per_adu,
+                               self.read_noise_e)
+
+
+def noise_sigma_adu(signal_adu: np.ndarray, ad_offset: float, electrons_per_adu: float,
+                    read_noise_e: float = 0.0) -> np.ndarray:
+    """Noise standard deviation in ADU of pixels whose value is ``signal_adu``.
+
+    The unit of every "error in noise sigmas" pzfcodec reports (``pzfcodec
+    demo``, ``pzfcodec convert``): Poisson (photon) noise of the signal
+    above the offset and read noise, ``sqrt(max(x - offset, 0) / gain +
+    (read_noise_e / gain)**2)``, at least the 1/sqrt(12) ADU of the camera's
+    own rounding (which matters only when the read noise is taken as 0).
+
+    Parameters
+    ----------
+    signal_adu : array_like
+        Pixel values (ADU).
+    ad_offset : float
+        Camera dark level (ADU).
+    electrons_per_adu : float
+        Conversion gain, > 0.
+    read_noise_e : float
+        Read noise, standard deviation in electrons (0: unknown).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, the shape of ``signal_adu``.
+    """
+    e = electrons_per_adu
+    photo = np.maximum(np.asarray(signal_adu, dtype=np.float64) - ad_offset, 0.0)
+    return np.sqrt(np.maximum(photo / e + (read_noise_e / e) ** 2, 1.0 / 12.0))
 
 
 CAMERA = Camera()
@@ -110,17 +141,32 @@ def camera_frames(n_frames: int, shape: Tuple[int, int] = (2048, 2048), *,
     numpy.ndarray
         uint16 array of shape ``(n_frames, x, y)``.
     """
+    out = np.empty((n_frames,) + tuple(int(n) for n in shape), dtype=np.uint16)
+    for i, frame in enumerate(iter_camera_frames(n_frames, shape, seed=seed, camera=camera)):
+        out[i] = frame
+    return out
+
+
+def iter_camera_frames(n_frames: int, shape: Tuple[int, int] = (2048, 2048), *,
+                       seed: int = 0, camera: Camera = CAMERA) -> Iterator[np.ndarray]:
+    """The frames of :func:`camera_frames` one at a time, in bounded memory.
+
+    Equal arguments give the same frames as :func:`camera_frames`.
+
+    Yields
+    ------
+    numpy.ndarray
+        uint16 frames of shape ``shape``.
+    """
     rng = np.random.default_rng(seed)
     w, h = int(shape[0]), int(shape[1])
     bg = background((w, h), camera)
-    out = np.empty((n_frames, w, h), dtype=np.uint16)
     spots = _Spots(rng, (w, h), camera)
-    for i in range(n_frames):
+    for _ in range(n_frames):
         expected = spots.add_to(bg.copy(), rng)
         electrons = rng.poisson(expected) + rng.normal(0.0, camera.read_noise_e, (w, h))
         adu = electrons / camera.electrons_per_adu + camera.ad_offset
-        out[i] = np.clip(np.rint(adu), 0, 65535)
-    return out
+        yield np.clip(np.rint(adu), 0, 65535).astype(np.uint16)
 
 
 class _Spots:

@@ -20,6 +20,7 @@ import sys
 import time
 from typing import TextIO
 
+from .cli import help_text
 from .codec import camera_quantization
 from .demo import _at_least
 from .simulate import CAMERA, camera_frames
@@ -120,7 +121,7 @@ def _step(text: str) -> float:
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("spool", help="stream the simulated camera into a series, live",
-                              description=__doc__)
+                              description=help_text(__doc__))
     p.add_argument("target", metavar="TARGET",
                    help="where to write: NAME.h5 (PYME), NAME.hdf5 (HDF5 + PZF filter), NAME.zarr, "
                         "NAME.pcs (PYME cluster series; with --servers a path on the servers)")

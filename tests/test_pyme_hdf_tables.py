@@ -113,3 +113,11 @@ def test_hostile_ragged_rows(tmp_path):
                 r[name]
         with pytest.raises(pzfcodec.UnsupportedFormatError, match="never unpickles"):
             r["Pickled"]
+
+
+def test_tables_are_charged_to_the_read_budget(pyme_tables):
+    d, _ = pyme_tables
+    for name, key in (("track.hdf", "Results"), ("track_table.hdf", "Other"), ("ragged.h5r", "Tracks")):
+        with pzfcodec.open(d / name, max_decoded_size=64) as r:
+            with pytest.raises(pzfcodec.DataTooLargeError):
+                r[key]

@@ -173,3 +173,13 @@ def test_damaged_and_hostile_tiles(pyme_pyramids, tmp_path):
         (bad / "metadata.json").write_text(json.dumps(dict(md, **{key: value})))
         with pytest.raises(err):
             open_tile_pyramid(bad)
+
+
+def test_other_directories_are_a_clean_error(tmp_path, capsys):
+    from pzfcodec.cli import main
+
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(pzfcodec.UnsupportedFormatError, match="not a PYME tile pyramid"):
+        pzfcodec.open(tmp_path / "plain")
+    assert main(["info", str(tmp_path / "plain")]) == 1
+    assert "not a PYME tile pyramid" in capsys.readouterr().err

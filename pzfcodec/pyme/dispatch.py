@@ -80,7 +80,7 @@ OPENERS: Dict[str, Callable[[PathLike], Any]] = {
 }
 
 #: readers that take ``max_decoded_size=`` (a byte limit or a ReadBudget)
-BUDGETED = {_open_hdf5, open_h5r, open_tif, load_pzf}
+BUDGETED = {_open_hdf5, open_h5r, open_tif, load_pzf, open_tile_pyramid}
 
 #: leading bytes -> reader, for files whose extension says nothing.
 SIGNATURES = ((b"\x89HDF\r\n\x1a\n", _open_hdf5), (b"BD", load_pzf))
@@ -149,8 +149,12 @@ def open(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Any:  # noqa
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext in OPENERS:
         return _read(OPENERS[ext], path, max_decoded_size)
-    if os.path.isdir(path) and is_tile_pyramid(path):
-        return open_tile_pyramid(path)
+    if os.path.isdir(path):
+        if is_tile_pyramid(path):
+            return open_tile_pyramid(path, max_decoded_size=max_decoded_size)
+        raise UnsupportedFormatError(
+            f"{os.fspath(path)} is a directory but not a PYME tile pyramid (a metadata.json with "
+            "Pyramid.TileSize) or cluster series (.pcs)")
     with builtins.open(path, "rb") as fh:
         head = fh.read(8)
     for signature, reader in SIGNATURES:

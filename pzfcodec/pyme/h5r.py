@@ -173,9 +173,9 @@ class H5RFile:
             kind = self._kinds.get(name)
             try:
                 if kind == "pandas":
-                    self._cache[name] = read_pandas_table(node, f"{self.path}: /{name}")
+                    self._cache[name] = read_pandas_table(node, f"{self.path}: /{name}", self._budget)
                 elif kind is not None:
-                    self._cache[name] = read_ragged_table(node, f"{self.path}: /{name}")
+                    self._cache[name] = read_ragged_table(node, f"{self.path}: /{name}", self._budget)
                 else:
                     self._cache[name] = read_rows(node, f"{self.path}: table {name!r}", self._budget)
             except OSError as exc:

@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from .codec import Quantization, compress, decompress, read_header
+from .codec import Quantization, _flat_bytes, compress, decompress, read_header
 from .errors import BadArgumentError
 
 __all__ = ["dumps", "loads", "load_header", "header_dtype", "header_dtype_v3",
@@ -126,7 +126,7 @@ def load_header(datastring):
     start with a valid PZF header.
     """
     read_header(datastring, max_decoded_size=2**64 - 1)  # validates; any size
-    buf = memoryview(datastring).cast("B")
+    buf = _flat_bytes(datastring)
     header = np.frombuffer(buf[:HEADER_LENGTH], header_dtype)
     if header["Version"][0] >= 3:
         header = np.frombuffer(buf[:HEADER_LENGTH_V3], header_dtype_v3)

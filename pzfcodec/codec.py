@@ -168,6 +168,12 @@ def _flat_bytes(buf: BufferLike) -> np.ndarray:
             f"expected bytes or a buffer, got {type(buf).__name__}") from None
     if not mv.contiguous:
         raise BadArgumentError("buffer must be contiguous")
+    if mv.ndim > 1 and not mv.c_contiguous:
+        # Fortran order: memoryview casts only C-ordered views; numpy reads the same bytes
+        try:
+            return _flat_bytes(np.asarray(mv))
+        except (TypeError, ValueError) as exc:
+            raise BadArgumentError(f"cannot read a {mv.format!r} buffer as bytes ({exc})") from None
     return np.frombuffer(mv.cast("B") if mv.ndim else mv, dtype=np.uint8)
 
 

@@ -325,3 +325,29 @@ def test_tiff_page_declared_huge(tmp_path):
     assert res["type"] in ("DataTooLargeError", "CorruptDataError"), res
     proc = _run_cli("info", str(path))
     assert_one_line_error(proc)
+
+
+# -- item 14 (not pickles): buffers of every layout, one-line commands -----------------
+def test_decompress_fortran_memoryview():
+    """A Fortran-ordered memoryview is read in memory order (no TypeError)."""
+    from pzfcodec import PZFFormat
+
+    frame = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    blob = np.frombuffer(pzfcodec.compress(frame) + b"\0", np.uint8)  # an even length
+    fortran = np.asfortranarray(blob.reshape(2, -1, order="F"))
+    view = memoryview(fortran)
+    assert view.f_contiguous and not view.c_contiguous
+    np.testing.assert_array_equal(pzfcodec.decompress(view), frame)
+    assert PZFFormat.load_header(view)["Version"][0] == 3
+    with pytest.raises(pzfcodec.BadArgumentError):
+        pzfcodec.decompress(memoryview(blob)[::2])
+
+
+@pytest.mark.parametrize("name,content", [("empty.h5", b""), ("junk.h5", b"\x89HDF\r\n\x1a\n" + bytes(100)),
+                                          ("junk.tif", b"II*\0" + bytes(50)), ("junk.pzf", b"BD\x03" + bytes(40))])
+def test_commands_print_one_line_for_junk(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert_one_line_error(_run_cli("info", str(path)))
+    assert_one_line_error(_run_cli("convert", "-q", str(path), str(tmp_path / "out.h5")))
+    assert not (tmp_path / "out.h5").exists()

@@ -46,10 +46,12 @@ def open_hdf5_file(path: PathLike) -> h5py.File:
         raise UnsupportedFormatError(f"{path} is not an HDF5 file (it does not start with the HDF5 signature)")
     try:
         return h5py.File(path, "r")
+    except RuntimeError as exc:  # h5py's error for some damaged superblocks
+        raise CorruptDataError(f"cannot open {path}: the HDF5 file is damaged ({exc})") from None
     except OSError as exc:
         try:  # being written in SWMR mode, or its SWMR writer crashed
             return h5py.File(path, "r", swmr=True)
-        except OSError:
+        except (OSError, RuntimeError):
             pass
         if isinstance(exc, BlockingIOError) or "unable to lock file" in str(exc):
             raise FileLockedError(

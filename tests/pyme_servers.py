@@ -10,8 +10,9 @@
   server discovery is replaced by the explicit list of servers: PYME's
   client would otherwise start zeroconf (multicast) on import.  The patch
   also makes any attempt to create a ``zeroconf.Zeroconf`` fail loudly.
-* Fixtures: ``pyme_servers`` (two servers for the whole test session) and
-  ``pyme_server_factory`` (extra servers a test may kill).
+* Fixtures (shared through ``conftest.py``): ``pyme_servers`` (two servers
+  for the whole test session) and ``pyme_server_factory`` (extra servers a
+  test may kill).
 
 Reused by every test that needs PYME data servers (``.pcs`` reading and
 writing, streaming writers).

@@ -19,7 +19,7 @@ from pzfcodec.pyme.cluster import (HTTPStore, LocalStore, PCSWriter, frame_name,
                                    open_store)
 from pzfcodec.pyme.pcs import frame_ranges, is_pcs_location
 from common import require_module
-from pyme_servers import pyme_server_factory, pyme_servers, result_line, run_pyme  # noqa: F401 (fixtures)
+from pyme_servers import result_line, run_pyme
 
 EVENTS = make_events(["StartAq", "ProtocolFocus"], ["0", "10, 1.25"], [1700000000.25, 1700000000.5])
 MD = {"Camera.ADOffset": 100.0, "Camera.ElectronsPerCount": 0.5, "voxelsize.x": np.float32(0.105)}

@@ -16,7 +16,7 @@ import pytest
 import pzfcodec
 from common import IN_CI, assert_bits_equal, require_module
 from pyme_peer import run_pyme
-from pyme_servers import pyme_server_factory, pyme_servers, result_line  # noqa: F401 (fixtures)
+from pyme_servers import result_line
 from pyme_servers import run_pyme as run_pyme_client
 from pzfcodec.spool import recover, spool_status
 from spool_child import QUANT, frame

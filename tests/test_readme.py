@@ -172,8 +172,6 @@ def check_readme_results(folder: Path, outputs: list[str]) -> None:
     for name in ("small.h5", "small-pyme.h5", "small-py.h5", "copy.h5"):
         with pzfcodec.open(folder / name) as s:
             assert s.shape == (8, 128, 128), name
-    with pzfcodec.open(folder / "acquisition-dask.h5") as s:
-        assert s.shape == (4, 128, 128)
     with h5py.File(folder / "acquisition.h5", "r") as f:
         assert f["frames"].shape == (4, 128, 128)
 

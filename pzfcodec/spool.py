@@ -650,7 +650,6 @@ class SeriesWriter:
         self._queue: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(int(threads), thread_name_prefix="pzf-spool-code")
         self._buffers: List[np.ndarray] = []  # frame copies to reuse (list.pop/append are atomic)
-        self._keep_buffers = 4 * int(threads) + 8  # more are freed (the queue may have grown)
         self._frame_shape: Optional[Tuple[int, ...]] = None
         self._dtype: Optional[np.dtype] = None
         self._appended = self._coded = self._written = self._durable = 0
@@ -748,7 +747,7 @@ class SeriesWriter:
         try:
             return self._target.encode(frame, index)
         finally:
-            if pooled and len(self._buffers) < self._keep_buffers:
+            if pooled:  # kept for the next frames: at most what the queue held at once
                 self._buffers.append(frame)
 
     def event(self, name: str, description: str = "", timestamp: Optional[float] = None) -> None:

@@ -314,3 +314,22 @@ def test_default_chunks_let_one_frame_use_16_threads():
     for threads in (2, 5, 16):
         assert pzfcodec.compress(frame, "chunked", q, threads=threads) == blob
         np.testing.assert_array_equal(pzfcodec.decompress(blob, threads=threads), out)
+
+
+def test_concurrent_callers_share_the_thread_pool():
+    """Python threads coding and decoding chunked frames at once, each on
+    several of the core's pooled threads, get the one-thread results."""
+    from concurrent.futures import ThreadPoolExecutor
+    q = pzfcodec.Quantization(100.0, 0.7)
+    frames = camera_frames(6, (256, 192), seed=4)
+    want = [pzfcodec.compress(f, "chunked", q, chunk_size=4096) for f in frames]
+
+    def work(i):
+        blob = pzfcodec.compress(frames[i], "chunked", q, threads=2 + i, chunk_size=4096)
+        return blob, pzfcodec.decompress(blob, threads=7 - i)
+
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(work, range(6)))
+    for (blob, out), ref in zip(got, want):
+        assert blob == ref
+        np.testing.assert_array_equal(out, pzfcodec.decompress(ref))

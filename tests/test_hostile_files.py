@@ -232,6 +232,7 @@ def test_h5r_table_declared_never_written(tmp_path):
 @pytest.mark.parametrize("frame,budget,expected", [
     ((70000, 70000), None, "DataTooLargeError"),       # 9.8 GB > default limit
     ((20000, 20000), 100 << 20, "DataTooLargeError"),  # 800 MB > caller's limit
+    ((20000, 20000), None, "DataTooLargeError"),       # within the limit, beyond the child's memory
     ((64, 64), None, "ok"),
 ])
 def test_imagedata_frame_budget(tmp_path, frame, budget, expected):

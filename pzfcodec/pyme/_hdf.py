@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from ..budget import BudgetLike, ReadBudget
-from ..errors import BadArgumentError, CorruptDataError, UnsafePickleError
+from ..errors import BadArgumentError, CorruptDataError, DataTooLargeError, UnsafePickleError
 from ..hdf5 import FILTER_ID
 from ..options import Options
 from .safe_pickle import safe_loads
@@ -177,6 +177,9 @@ def read_rows(ds: h5py.Dataset, what: str, budget: BudgetLike = None,
         return out
     except OSError as exc:
         raise CorruptDataError(f"{what}: cannot read it ({exc})") from None
+    except MemoryError:
+        raise DataTooLargeError(f"{what}: not enough memory to read its {rows} rows (a process "
+                                "limit or the machine's memory)") from None
 
 
 def read_events(f: h5py.File, budget: BudgetLike = None) -> np.ndarray:

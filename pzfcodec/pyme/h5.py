@@ -23,7 +23,7 @@ import numpy as np
 from .. import hdf5
 from ..budget import BudgetLike, ReadBudget
 from ..codec import decompress, read_header
-from ..errors import CorruptDataError, FileLockedError, PZFError, UnsupportedFormatError
+from ..errors import CorruptDataError, DataTooLargeError, FileLockedError, PZFError, UnsupportedFormatError
 from ._hdf import (check_pzf_dataset, check_stored, filter_names, opened, read_events,
                    read_metadata, read_rows)
 from .series import Series
@@ -195,12 +195,19 @@ class H5Series(Series):
     def _read_image(self, sel: Any) -> np.ndarray:
         try:
             return self._ds[sel]
-        except OSError as exc:
-            missing = [n for n in filter_names(self._ds) if n]
-            raise CorruptDataError(
-                f"{self.path}: cannot read /ImageData ({exc}). If this names a missing filter, "
-                f"install the HDF5 filter plugins (pip install hdf5plugin; filters: {missing}); "
-                "otherwise the file is damaged or truncated") from None
+        except (MemoryError, OSError) as exc:
+            if isinstance(exc, OSError) and "memory allocation failed" not in str(exc):
+                raise self._unreadable(exc) from None
+            raise DataTooLargeError(
+                f"{self.path}: not enough memory to read these frames of /ImageData (a process "
+                "limit or the machine's memory); read fewer frames at once") from None
+
+    def _unreadable(self, exc: OSError) -> CorruptDataError:
+        missing = [n for n in filter_names(self._ds) if n]
+        return CorruptDataError(
+            f"{self.path}: cannot read /ImageData ({exc}). If this names a missing filter, "
+            f"install the HDF5 filter plugins (pip install hdf5plugin; filters: {missing}); "
+            "otherwise the file is damaged or truncated")
 
     def _read_frames(self, indices: range) -> np.ndarray:
         if self._file is not None and self.kind == "ImageData" and indices.step > 0 and len(indices):

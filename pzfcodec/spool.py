@@ -75,7 +75,10 @@ DURABLE_ATTR = "pzfcodec_durable_frames"
 COMPLETE_ATTR = "pzfcodec_complete"
 _FRAME_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _LIBVER = ("v110", "v110")  # SWMR needs >= 1.10; PyTables (PYME) reads it
-_ROWS_PER_WRITE = 16
+#: PYME rows go to HDF5 in calls of about this many bytes (HDF5 copies them holding the GIL)
+_BYTES_PER_WRITE = 1 << 20
+#: commit at least every this many coded bytes (HDF5 holds them in memory until the flush)
+_COMMIT_BYTES = 256 << 20
 _MAX_ZARR_JSON = 64 << 20
 
 
@@ -261,16 +264,19 @@ class _H5Target(_Target):
 class _PymeH5Target(_PymeBlobs, _H5Target):
     """``/PZFImageData`` + ``/PZFImageIndex``: PYME's PZF layout.
 
-    Blobs are appended to ``/PZFImageData`` as they come (HDF5 writes them when
-    it likes); a commit fsyncs them, then adds their ``/PZFImageIndex`` rows and
-    fsyncs again.  Rows without an index row are not frames to any reader, so
-    whatever a crash leaves of unpublished rows is refused, never decoded."""
+    Blobs are appended to ``/PZFImageData`` as they come, into HDF5's metadata
+    cache (the global heap; evictions off, so HDF5 does no disk I/O while it
+    holds the GIL); a commit flushes and fsyncs them, then adds their
+    ``/PZFImageIndex`` rows and fsyncs again.  Rows without an index row are
+    not frames to any reader, so whatever a crash leaves of unpublished rows
+    is refused, never decoded."""
 
     def __init__(self, path: str, metadata: Mapping[str, Any], overwrite: bool,
                  compression: str, quantization: Optional[Quantization], sequence_id: int) -> None:
         self._set_coding(compression, quantization, sequence_id)
         super().__init__(path, metadata, overwrite)
         self.pending: List[bytes] = []
+        self.pending_bytes = 0
         try:
             self.data = self.f.create_dataset(
                 "PZFImageData", shape=(0,), maxshape=(None,), chunks=(4096,),
@@ -284,14 +290,15 @@ class _PymeH5Target(_PymeBlobs, _H5Target):
                 dtype=[("FrameNum", "<i4"), ("Position", "<i4")],
                 shuffle=True, compression="gzip", compression_opts=5)
             tag_table(self.index)
-            self._go_swmr(hold_metadata=False)
+            self._go_swmr(hold_metadata=True)
         except BaseException:
             self.f.close()
             raise
 
     def add(self, blob: bytes) -> None:
         self.pending.append(blob)
-        if len(self.pending) >= _ROWS_PER_WRITE:
+        self.pending_bytes += len(blob)
+        if self.pending_bytes >= _BYTES_PER_WRITE:
             self._write_rows()
 
     def _write_rows(self) -> None:
@@ -303,7 +310,7 @@ class _PymeH5Target(_PymeBlobs, _H5Target):
                 rows[j] = np.frombuffer(blob, dtype=np.uint8)
             self.data.resize((n0 + k,))
             self.data.write_direct(rows, dest_sel=np.s_[n0:n0 + k])
-            self.pending = []
+            self.pending, self.pending_bytes = [], 0
 
     def commit(self, events: List[tuple]) -> None:
         self._write_rows()
@@ -318,7 +325,7 @@ class _PymeH5Target(_PymeBlobs, _H5Target):
         self._publish(n, events)  # phase 2: index rows, events, count
 
     def fail(self) -> None:
-        self.pending = []
+        self.pending, self.pending_bytes = [], 0
         _shrink(self.data, (self.durable,))
         _shrink(self.index, (self.durable,))
 
@@ -837,7 +844,7 @@ class SeriesWriter:
 
     # -- writer thread -----------------------------------------------------------------------
     def _run(self) -> None:
-        uncommitted = 0
+        uncommitted = uncommitted_bytes = 0
         events: List[tuple] = []
         last = time.monotonic()
         started = False
@@ -872,11 +879,12 @@ class SeriesWriter:
                     finally:
                         self._release(nbytes)
                     uncommitted += 1
+                    uncommitted_bytes += len(blob)
                     with self._cond:
                         self._written += 1
                         self._raw_bytes += nbytes
                         self._coded_bytes += len(blob)
-                    if uncommitted >= self._flush_frames or \
+                    if uncommitted >= self._flush_frames or uncommitted_bytes >= _COMMIT_BYTES or \
                             time.monotonic() - last >= self._flush_seconds:
                         kind = _FLUSH
                         item = (_FLUSH, None)
@@ -887,7 +895,8 @@ class SeriesWriter:
                         self._target.commit(events)
                         with self._cond:
                             self._durable += uncommitted
-                        uncommitted, events = 0, []
+                        uncommitted = uncommitted_bytes = 0
+                        events = []
                     last = time.monotonic()
                     if kind == _FLUSH and item[1] is not None:
                         item[1].set()

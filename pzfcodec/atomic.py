@@ -154,7 +154,7 @@ class AtomicOutput:
             os.rename(self.path, self.dst)  # fails on a non-empty directory
         else:
             try:
-                os.link(self.path, self.dst, follow_symlinks=False)  # fails if dst exists
+                os.link(self.path, self.dst)  # fails if dst exists
             except FileExistsError:
                 self._check_free()
                 raise
@@ -166,20 +166,36 @@ class AtomicOutput:
         self.committed = True
 
     def discard(self) -> None:
-        """Remove the temporary (if it is still ours and not committed)."""
+        """Remove the temporary (if it is still ours and not committed); a
+        second interrupt arriving meanwhile waits until it is gone."""
         if self.committed or not self._ours():
             return
-        if self.directory:
-            shutil.rmtree(self.path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
+        with _signals_deferred():
+            if self.directory:
+                shutil.rmtree(self.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
 
     def __enter__(self) -> "AtomicOutput":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.discard()
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while inside (where the platform can)."""
+    sigs = {signal.SIGINT, getattr(signal, "SIGTERM", signal.SIGINT)}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "ctx.h"
 #include "huf.h"
 #include "parallel.h"
 #include "pzf.h"
@@ -74,7 +75,7 @@ int64_t pzf_read_header(const void *src, size_t src_size, uint64_t max_decoded,
     h->data_format = p[3];
     h->compression = p[4];
     h->quantization = p[5];
-    if (h->data_format > PZF_FLOAT32 || h->compression > PZF_HUFFMAN_CHUNKED ||
+    if (h->data_format > PZF_FLOAT32 || h->compression > PZF_CONTEXT ||
         h->quantization > PZF_QUANT_SQRT)
         return PZF_ERR_UNSUPPORTED;
     if (h->version == 1) {
@@ -130,7 +131,7 @@ static int frame_sizes(const pzf_params *p, uint64_t *n, uint64_t *stream)
         return PZF_ERR_ARGUMENT;
     isz = pzf_itemsize(p->data_format);
     if (!isz || (p->dim_order != 'C' && p->dim_order != 'F') || p->compression < 0 ||
-        p->compression > PZF_HUFFMAN_CHUNKED || p->quantization < 0 ||
+        p->compression > PZF_CONTEXT || p->quantization < 0 ||
         p->quantization > PZF_QUANT_SQRT)
         return PZF_ERR_ARGUMENT;
     if (!mul3(p->shape[0], p->shape[1], p->shape[2], n) ||
@@ -359,6 +360,17 @@ int64_t pzf_compress(const void *src, const pzf_params *p, void *dst_, size_t ca
     if (cap < PZF_HEADER_SIZE)
         return PZF_ERR_DST_SIZE;
     write_header(dst, p);
+    if (p->compression == PZF_CONTEXT) {
+        int fallback;
+        pzf_params huf;
+        rc = pzf_ctx_compress(src, p, (size_t)n, dst + PZF_HEADER_SIZE, cap - PZF_HEADER_SIZE,
+                              &fallback);
+        if (rc < 0 || !fallback)
+            return rc < 0 ? rc : PZF_HEADER_SIZE + rc;
+        huf = *p; /* PZF Huffman is no larger: write that */
+        huf.compression = PZF_HUFFMAN;
+        return pzf_compress(src, &huf, dst, cap);
+    }
     if ((rc = quant_table(p, n, &table)) != PZF_OK)
         return rc;
     memset(&j, 0, sizeof j);
@@ -530,8 +542,12 @@ int64_t pzf_decompress(const void *src, size_t src_size, void *dst, size_t cap,
         if ((rc = pzf_huf_decode(pl, plen, dst, stream_n, j.sink, j.lut)) != 0)
             return rc;
         break;
-    default:
+    case PZF_HUFFMAN_CHUNKED:
         if ((rc = decompress_chunked(pl, plen, stream_n, &j, nthreads)) != 0)
+            return rc;
+        break;
+    default:
+        if ((rc = pzf_ctx_decompress(pl, plen, &h, n, dst, nthreads)) != 0)
             return rc;
         break;
     }

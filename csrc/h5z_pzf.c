@@ -27,12 +27,13 @@
  *
  * cd_values (unsigned int each).  Users give 0 to 6 values; missing ones
  * take their defaults.  set_local always rewrites the full list of 12.
- *   [0] compression: 0 raw, 1 Huffman (default), 2 chunked Huffman
+ *   [0] compression: 0 raw, 1 Huffman (default), 2 chunked Huffman, 3 context
  *   [1] quantisation: 0 none (default, lossless), 1 square root
  *   [2] quantisation offset, float32 bit pattern (default 0.0)
  *   [3] quantisation scale, float32 bit pattern (must be > 0 if quantised)
- *   [4] threads for chunked coding and decoding (0 or 1: calling thread)
- *   [5] stream bytes per chunk in chunked mode (0: library default)
+ *   [4] threads for chunked and context coding and decoding (0 or 1: calling thread)
+ *   [5] stream bytes per chunk in chunked mode, values per band in context
+ *       mode (0: library default)
  *   [6] cd_values layout version (set_local: 1)
  *   [7] PZF data format of the blobs (set_local: 0 uint8, 1 uint16,
  *       2 float32)
@@ -288,9 +289,9 @@ static int check_user_options(size_t n, const unsigned cd[CD_COUNT],
                  (unsigned)n, n > CD_USER ? cd[6] : 0, CD_USER);
         return -1;
     }
-    if (cd[0] > PZF_HUFFMAN_CHUNKED) {
+    if (cd[0] > PZF_CONTEXT) {
         snprintf(msg, msg_size,
-                 "compression %u is not 0 (raw), 1 (Huffman) or 2 (chunked)",
+                 "compression %u is not 0 (raw), 1 (Huffman), 2 (chunked) or 3 (context)",
                  cd[0]);
         return -1;
     }

@@ -4,6 +4,9 @@
  * PZF is the frame format of PYME (python-microscopy): a 64-byte header
  * followed by a raw, Huffman-coded or chunked-Huffman-coded payload, with
  * optional square-root quantisation of photon-limited pixel values.
+ * pzfcodec adds a fourth payload, PZF_CONTEXT (docs/format-context.md):
+ * context-modelled rANS coding of the values in independent row bands,
+ * with unbiased de-quantisation.  PYME cannot read it.
  *
  * Conventions
  *   - Every function that can fail returns a negative PZF_ERR_* code on
@@ -53,7 +56,8 @@ const char *pzf_error_string(int code);
 
 /* ---- header enums (values as stored in the header) -------------------- */
 enum { PZF_UINT8 = 0, PZF_UINT16 = 1, PZF_FLOAT32 = 2 };
-enum { PZF_RAW = 0, PZF_HUFFMAN = 1, PZF_HUFFMAN_CHUNKED = 2 };
+/* PZF_CONTEXT: pzfcodec's own coding (docs/format-context.md), not PYME's. */
+enum { PZF_RAW = 0, PZF_HUFFMAN = 1, PZF_HUFFMAN_CHUNKED = 2, PZF_CONTEXT = 3 };
 enum { PZF_QUANT_NONE = 0, PZF_QUANT_SQRT = 1 };
 
 #define PZF_HEADER_SIZE 64     /* version 3, written by pzfcodec */
@@ -71,7 +75,8 @@ enum { PZF_QUANT_NONE = 0, PZF_QUANT_SQRT = 1 };
 typedef struct {
     uint8_t version;        /* 1, 2 or 3                                    */
     uint8_t data_format;    /* PZF_UINT8 / PZF_UINT16 / PZF_FLOAT32         */
-    uint8_t compression;    /* PZF_RAW / PZF_HUFFMAN / PZF_HUFFMAN_CHUNKED  */
+    uint8_t compression;    /* PZF_RAW / PZF_HUFFMAN / PZF_HUFFMAN_CHUNKED /
+                               PZF_CONTEXT                                  */
     uint8_t quantization;   /* PZF_QUANT_NONE / PZF_QUANT_SQRT              */
     char dim_order;         /* 'C' or 'F' (version 1 is always 'C')         */
     int64_t sequence_id;
@@ -98,15 +103,19 @@ typedef struct {
     int data_format;    /* PZF_UINT8 / PZF_UINT16 / PZF_FLOAT32             */
     uint32_t shape[3];  /* [width, height, depth]; depth = 1 for 2-D frames */
     char dim_order;     /* memory order of src: 'C' or 'F'                  */
-    int compression;    /* PZF_RAW / PZF_HUFFMAN / PZF_HUFFMAN_CHUNKED      */
+    int compression;    /* PZF_RAW / PZF_HUFFMAN / PZF_HUFFMAN_CHUNKED /
+                           PZF_CONTEXT                                      */
     int quantization;   /* PZF_QUANT_NONE / PZF_QUANT_SQRT                  */
     float quant_offset; /* sqrt quantisation: offset in ADU                 */
     float quant_scale;  /* sqrt quantisation: step in sqrt(ADU), > 0        */
     int64_t sequence_id;
     uint32_t frame_num;
     uint64_t timestamp;
-    int nthreads;       /* threads for chunked mode (<= 1: calling thread)  */
-    size_t chunk_size;  /* stream bytes per chunk (see PZF_DEFAULT_CHUNK_SIZE),
+    int nthreads;       /* threads for chunked and context modes (<= 1: the
+                           calling thread); the output does not depend on it */
+    size_t chunk_size;  /* chunked: stream bytes per chunk (see
+                           PZF_DEFAULT_CHUNK_SIZE); context: values per band,
+                           rounded down to whole lines (at least one);
                            0 = default                                      */
 } pzf_params;
 
@@ -120,7 +129,11 @@ void pzf_params_init(pzf_params *p);
 size_t pzf_compress_bound(const pzf_params *p);
 
 /* Compress the array at src (shape/format/order from p) into a v3 blob.
- * Returns the blob size or a negative error. */
+ * Returns the blob size or a negative error.  With PZF_CONTEXT the blob is
+ * a context blob only where it is smaller than the PZF_HUFFMAN blob of the
+ * same array, else (also for lossless float32) that Huffman blob: never
+ * larger than PZF_HUFFMAN.  pzf_compress_bound covers both.  The output
+ * does not depend on nthreads or the CPU. */
 int64_t pzf_compress(const void *src, const pzf_params *p, void *dst,
                      size_t dst_capacity);
 
@@ -129,7 +142,11 @@ int64_t pzf_compress(const void *src, const pzf_params *p, void *dst,
  * float), as malloc'd memory is.  dst_capacity must be at least the decoded
  * size returned by pzf_read_header.  Returns the decoded size or an error.
  * De-quantisation follows PYME bit for bit, except that values outside the
- * output type's range saturate. */
+ * output type's range saturate; context blobs carry their own table of
+ * reconstruction values (the mean pixel value of each symbol).  Chunked
+ * and context blobs decode on up to nthreads threads, with the same
+ * result for any count.  Corrupt payloads give PZF_ERR_CORRUPT; dst may
+ * then be partly written. */
 int64_t pzf_decompress(const void *src, size_t src_size, void *dst,
                        size_t dst_capacity, uint64_t max_decoded, int nthreads);
 

@@ -102,6 +102,11 @@ def dumps(data, sequenceID=0, frameNum=0, frameTimestamp=0, compression=DATA_COM
         scale out of range, or an unsupported dtype, dimensionality or
         header value (not a number, not finite, or out of the field's range).
     """
+    if compression == 3:
+        raise BadArgumentError(
+            "compression 3 (context) is pzfcodec's own coding, which PYME cannot read; "
+            "PZFFormat.dumps writes what PYME reads: use DATA_COMP_RAW or DATA_COMP_HUFFCODE "
+            "(pzfcodec.compress(frame, 'context') writes context blobs)")
     if compression not in _COMPRESSION_NAMES:
         raise BadArgumentError(f"unknown compression {compression!r}; use DATA_COMP_*")
     if quantization not in (DATA_QUANT_NONE, DATA_QUANT_SQRT):

@@ -30,8 +30,9 @@ DEFAULT_MAX_DECODED_SIZE: int = int(_core.DEFAULT_MAX_DECODED)
 
 _FORMATS = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 #: Payload codings, in the order of the header's DataCompression codes (the
-#: one list of compression names; :mod:`pzfcodec.options` exports it too).
-COMPRESSIONS = ("raw", "huffman", "chunked")
+#: one list of compression names; :mod:`pzfcodec.options` exports it too);
+#: "context" blobs are pzfcodec's own: PYME cannot read them.
+COMPRESSIONS = ("raw", "huffman", "chunked", "context")
 #: Most threads the C core runs one call on.
 MAX_THREADS = 256
 BufferLike = Union[bytes, bytearray, memoryview, np.ndarray]
@@ -121,7 +122,7 @@ class FrameHeader:
     dtype : numpy.dtype
         Element type of the decoded array.
     compression : str
-        ``"raw"``, ``"huffman"`` or ``"chunked"``.
+        ``"raw"``, ``"huffman"``, ``"chunked"`` or ``"context"``.
     quantization : Quantization or None
         Square-root quantisation parameters, None when lossless.
     dim_order : str
@@ -229,20 +230,25 @@ def compress(frame: np.ndarray, compression: str = "huffman",
         uint8, uint16 or float32.  C- or Fortran-contiguous input is read in
         place (the header records its order, as PYME does); other layouts
         are copied to C order first.
-    compression : {"huffman", "raw", "chunked"}
+    compression : {"huffman", "raw", "chunked", "context"}
         ``"chunked"`` splits the data into independently coded chunks,
         coded on ``threads`` threads; the output does not depend on the
-        number of threads.
+        number of threads.  ``"context"`` is pzfcodec's own context-modelled
+        rANS coding (docs/format-context.md): much smaller on camera frames,
+        unbiased de-quantisation, bands coded on ``threads`` threads; PYME
+        cannot read it.  Where PZF Huffman would be no larger (or for
+        lossless float32), a Huffman blob is written instead.
     quantization : Quantization or (offset, scale), optional
         Square-root quantisation (lossy, error below half a step in the
         square-root domain).  None (default) is lossless.
     sequence_id, frame_num, timestamp : int, optional
         Stored in the header (int64, uint32, uint64).
     threads : int, optional
-        Threads for chunked mode (0 = all CPUs).
+        Threads for chunked and context modes (0 = all CPUs).
     chunk_size : int, optional
         Bytes of the coded stream per chunk in chunked mode: one per pixel
-        when quantised, else the pixels' bytes (default 128 KiB).
+        when quantised, else the pixels' bytes (default 128 KiB); values per
+        band in context mode (default 262144, rounded down to whole lines).
     dim_order : {"C", "F"}, optional
         Memory order to store; the frame is copied if it is not contiguous
         in that order.  Default: PYME's rule ("F" for Fortran-contiguous
@@ -348,7 +354,7 @@ def decompress(blob: BufferLike, out: Optional[np.ndarray] = None, *, threads: i
         contiguous in the blob's memory order (``read_header(blob).dim_order``);
         decoded in place and returned.
     threads : int, optional
-        Threads for chunked blobs (0 = all CPUs).
+        Threads for chunked and context blobs (0 = all CPUs).
     max_decoded_size : int, optional
         Refuse blobs claiming more decoded bytes than this (default
         :data:`DEFAULT_MAX_DECODED_SIZE`), before allocating anything.
@@ -359,7 +365,9 @@ def decompress(blob: BufferLike, out: Optional[np.ndarray] = None, *, threads: i
         ``(width, height)`` when the depth is 1, else ``(width, height,
         depth)``, in the blob's memory order.  De-quantised values follow
         PYME's float32 formula bit for bit, except that values beyond the
-        output type's range saturate (PYME wraps them).
+        output type's range saturate (PYME wraps them); context blobs
+        store the mean pixel value of every symbol and reconstruct that
+        (rounded to the nearest integer for integer types).
 
     Raises
     ------

@@ -42,6 +42,7 @@ from .dask import open_lazy, write_hdf5
 from .atomic import AtomicOutput, Interrupted, check_interrupted, interrupt_handlers
 from .errors import (BadArgumentError, CorruptDataError, MissingFileError, PZFError, UnsupportedFormatError,
                      one_line)
+from .options import COMPRESSIONS
 from .pyme import Series, open_h5, write_h5, write_h5_filtered
 from .pyme import open as open_any
 from .pyme.cluster import events_json, metadata_json
@@ -373,8 +374,10 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
         ``rms_error_sigma`` only; overrides the input's ``Camera.ReadNoise``
         metadata.  Without either it is taken as 0 (the summary says so),
         which overstates the error in sigmas of dark pixels.
-    compression : {"huffman", "chunked", "raw"}
-        PZF coding ("chunked" codes big frames on several threads).
+    compression : {"huffman", "chunked", "raw", "context"}
+        PZF coding ("chunked" codes big frames on several threads;
+        "context" is the smallest, and --to pyme refuses it: PYME cannot
+        read it).
     threads : int
         Threads (0 = all CPUs).
     overwrite : bool
@@ -407,6 +410,10 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", *, to:
     if to not in ("hdf5", "pyme", "zarr"):
         raise BadArgumentError(f"to must be 'hdf5', 'pyme' or 'zarr', got {to!r}")
     pcs = is_pcs_location(src)
+    if to == "pyme" and compression == "context":
+        raise BadArgumentError(
+            "--coding context cannot go --to pyme: PYME cannot read context-coded PZF frames; "
+            "use --to hdf5 (the PZF filter) or zarr, or --coding huffman")
     if dask is not None and to != "hdf5":
         raise BadArgumentError("parallel compression with Dask writes --to hdf5 only")
     if quantization is not None and step_sigma is not None:
@@ -574,8 +581,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="camera gain (default: Camera.ElectronsPerCount metadata)")
     q.add_argument("--offset", type=float, help="explicit quantisation offset (ADU); with --scale")
     q.add_argument("--scale", type=float, help="explicit quantisation step in sqrt(ADU); with --offset")
-    p.add_argument("--compression", choices=("huffman", "chunked", "raw"), default="huffman",
-                   help="PZF coding (default huffman; chunked is multi-threaded within a frame, not read by PYME)")
+    p.add_argument("--compression", "--coding", dest="compression", choices=COMPRESSIONS,
+                   default="huffman",
+                   help="PZF coding (default huffman; chunked is multi-threaded within a frame, "
+                        "not read by PYME; context is the smallest, not read by PYME)")
     p.add_argument("--threads", type=int, default=0, help="threads (default 0 = all CPUs)")
     p.add_argument("--dask", metavar="SCHEDULER",
                    help="compress on a Dask cluster: a scheduler address (tcp://host:8786) or a "

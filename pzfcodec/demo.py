@@ -92,6 +92,9 @@ def run_demo(frames: Iterable[np.ndarray], threads: int = 2) -> List[DemoRow]:
     modes = [_Mode("lossless", "huffman", None, 1)]
     modes += [_Mode(f"sqrt, step {step} sigma", "huffman", q(step), 1) for step in (0.5, 1.0)]
     modes.append(_Mode(f"sqrt 1 sigma, chunked x{threads}", "chunked", q(1.0), threads))
+    # the context coding beside PZF Huffman (pzfcodec's own: PYME cannot read it)
+    modes.append(_Mode("context, lossless", "context", None, 1))
+    modes += [_Mode(f"context, step {step} sigma", "context", q(step), 1) for step in (0.5, 1.0)]
     for frame in frames:
         sigma = CAMERA.noise_sigma_adu(frame)
         for mode in modes:

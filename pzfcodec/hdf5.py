@@ -50,12 +50,13 @@ the plugin completes the list to 12 when the dataset is created.
 =====  =============================================================
 index  meaning
 =====  =============================================================
-0      compression: 0 raw, 1 Huffman (default), 2 chunked Huffman
+0      compression: 0 raw, 1 Huffman (default), 2 chunked Huffman, 3 context
 1      quantisation: 0 none (default, lossless), 1 square root
 2      quantisation offset in ADU, float32 bit pattern
 3      quantisation scale in sqrt(ADU), float32 bit pattern, > 0
-4      threads for chunked coding and decoding (0 or 1: one thread)
-5      stream bytes per chunk in chunked mode (0: 128 KiB)
+4      threads for chunked and context coding and decoding (0 or 1: one thread)
+5      stream bytes per chunk in chunked mode (0: 128 KiB), values per band in
+       context mode (0: 262144)
 6      layout version of these values (written by the plugin: 1)
 7      data format of the blobs: 0 uint8, 1 uint16, 2 float32 (plugin)
 8      element size in bytes (plugin)

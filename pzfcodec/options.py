@@ -47,15 +47,17 @@ class Options:
         :meth:`from_camera` derives them from the camera.
     compression : str
         Payload coding, one of :data:`COMPRESSIONS`: ``"huffman"``
-        (default), ``"raw"``, or ``"chunked"`` (independent pieces of
+        (default), ``"raw"``, ``"chunked"`` (independent pieces of
         ``chunk_size`` decoded bytes, coded and decoded on ``threads``
-        threads).
+        threads) or ``"context"`` (pzfcodec's own context-modelled coding,
+        bands on ``threads`` threads; PYME cannot read it).
     threads : int
         Threads per chunk, 1 to :data:`MAX_THREADS`; more than 1 needs
-        ``compression="chunked"``.  A run-time setting: it is not stored.
+        ``compression="chunked"`` or ``"context"``.  A run-time setting: it
+        is not stored.
     chunk_size : int, optional
         Stream bytes per piece with ``compression="chunked"`` (default
-        128 KiB).
+        128 KiB); values per band with ``"context"`` (default 262144).
 
     Raises
     ------
@@ -84,11 +86,13 @@ class Options:
             raise BadArgumentError(
                 f"threads must be an integer in 1..{MAX_THREADS}; got {self.threads!r}")
         object.__setattr__(self, "threads", int(self.threads))
-        if self.threads > 1 and self.compression != "chunked":
-            raise BadArgumentError("threads > 1 needs compression='chunked'")
+        if self.threads > 1 and self.compression not in ("chunked", "context"):
+            raise BadArgumentError("threads > 1 needs compression='chunked' or 'context'")
         if self.chunk_size is not None:
-            if self.compression != "chunked":
-                raise BadArgumentError("chunk_size applies only to compression='chunked'")
+            if self.compression not in ("chunked", "context"):
+                raise BadArgumentError(
+                    "chunk_size applies only to compression='chunked' (stream bytes per "
+                    "chunk) or 'context' (values per band)")
             if not _is_int(self.chunk_size) or not 1 <= self.chunk_size < 2**32:
                 raise BadArgumentError(f"chunk_size must be an integer in 1..{2**32 - 1} bytes; "
                                        f"got {self.chunk_size!r}")
@@ -164,8 +168,8 @@ class Options:
         offset = scale = None
         if quant:
             offset, scale = struct.unpack("<2f", struct.pack("<2I", offset_bits, scale_bits))
-        # threads and chunk size mean something only to chunked coding
-        chunked = COMPRESSIONS[comp] == "chunked"
+        # threads and chunk size mean something only to chunked and context coding
+        chunked = COMPRESSIONS[comp] in ("chunked", "context")
         return cls(offset, scale, compression=COMPRESSIONS[comp],
                    threads=min(max(threads, 1), MAX_THREADS) if chunked else 1,
                    chunk_size=(chunk or None) if chunked else None)

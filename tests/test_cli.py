@@ -34,11 +34,15 @@ def test_demo_reports_every_mode():
     out = _run("demo", "--frames", "2", "--size", "256").stdout
     rows = [line for line in out.splitlines() if line.startswith("| ") and "mode" not in line]
     assert [r.split("|")[1].strip() for r in rows] == [
-        "lossless", "sqrt, step 0.5 sigma", "sqrt, step 1.0 sigma", "sqrt 1 sigma, chunked x2"]
+        "lossless", "sqrt, step 0.5 sigma", "sqrt, step 1.0 sigma", "sqrt 1 sigma, chunked x2",
+        "context, lossless", "context, step 0.5 sigma", "context, step 1.0 sigma"]
     lossless = rows[0].split("|")
     assert float(lossless[2]) > 1.5 and float(lossless[5]) == 0.0
     step1 = rows[2].split("|")
     assert float(step1[2]) > 4 and 0.2 < float(step1[5]) < 0.35  # ~ 1/sqrt(12)
+    for huffman, context in ((rows[0], rows[4]), (rows[2], rows[6])):
+        assert float(context.split("|")[2]) >= float(huffman.split("|")[2])  # never larger
+    assert float(rows[4].split("|")[5]) == 0.0  # lossless
 
 
 def test_library_errors_exit_nonzero(tmp_path):

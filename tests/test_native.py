@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import pzfcodec
-from pzfcodec.simulate import camera_frames
+from pzfcodec.simulate import camera_frames, scene_frames
 from common import load_vector, require_tool, vector_cases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +123,16 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("corpus")
     blobs = [load_vector(c, "blob") for c in vector_cases("pzf")]
     frame = camera_frames(1, (64, 48), seed=3)[0]
-    for comp in ("raw", "huffman", "chunked"):
+    # context blobs with several bands (lossless float32 is coded as Huffman)
+    smooth = scene_frames("bright", 1, (64, 300), seed=4).frames[0]
+    for arr, quant in ((smooth, (100.0, 0.7)), ((smooth // 4).astype(np.uint8), (25.0, 0.35)),
+                       (smooth.astype(np.float32), (100.0, 0.7))):
+        for q in (None, quant):
+            blob = pzfcodec.compress(arr, "context", q, chunk_size=3000)
+            is_context = pzfcodec.read_header(blob).compression == "context"
+            assert is_context or (arr.dtype == np.float32 and q is None)
+            blobs.append(blob)
+    for comp in ("raw", "huffman", "chunked", "context"):
         for q in (None, (100.0, 0.7)):
             for arr in (frame, frame.astype(np.float32), (frame % 256).astype(np.uint8),
                         np.asfortranarray(frame)):
@@ -218,7 +227,7 @@ def test_aarch64_build_matches_x86(tmp_path):
     theirs = subprocess.run([qemu, str(arm), *blobs], capture_output=True, text=True)
     assert ours.returncode == 0, ours.stdout[-3000:]
     assert theirs.returncode == 0, theirs.stdout[-3000:] + theirs.stderr[-2000:]
-    assert len(ours.stdout.splitlines()) == 144 + len(blobs)
+    assert len(ours.stdout.splitlines()) == 4 * 3 * 4 * 2 * 2 + len(blobs)
     assert theirs.stdout == ours.stdout
 
 

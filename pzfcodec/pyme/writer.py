@@ -163,7 +163,8 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
     events : numpy.ndarray, optional
         Events (fields EventName, EventDescr, Time).
     compression : {"huffman", "raw", "chunked"}
-        PZF coding of each frame ("chunked" is not readable by PYME).
+        PZF coding of each frame ("chunked" is not readable by PYME;
+        "context" is refused, since PYME cannot read it).
     quantization : Quantization or (offset, scale), optional
         Square-root quantisation (lossy); None is lossless.
     threads : int
@@ -178,6 +179,11 @@ def write_h5(path: PathLike, frames: Frames, metadata: Optional[Mapping[str, Any
     int
         Number of frames written.
     """
+    if compression == "context":
+        raise BadArgumentError(
+            "compression='context' cannot go into a PYME-native file: PYME cannot read "
+            "context-coded PZF frames; use 'huffman', or write an HDF5 dataset with the PZF "
+            "filter (write_h5_filtered, convert --to hdf5)")
     n, frame_shape, dtype = frame_info(frames)
     md = series_metadata(metadata)
     sequence_id = series_sequence_id(md, sequence_id)
@@ -225,9 +231,10 @@ def write_h5_filtered(path: PathLike, frames: Frames, metadata: Optional[Mapping
     """
     n, frame_shape, dtype = frame_info(frames)
     md = series_metadata(metadata)
-    # the filter runs threads only within a chunk, in chunked mode (0 = all CPUs)
+    # the filter runs threads only within a chunk, in chunked and context modes
+    # (0 = all CPUs)
     threads = max(1, min(MAX_THREADS, threads or os.cpu_count() or 1)) \
-        if compression == "chunked" else 1
+        if compression in ("chunked", "context") else 1
     q = as_quantization(quantization)
     if q is not None and dtype not in (np.uint8, np.uint16, np.float32):
         raise BadArgumentError(

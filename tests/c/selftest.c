@@ -33,13 +33,18 @@ static uint64_t fnv(const void *p, size_t n)
     return h;
 }
 
-/* Camera-like values: a background with noise and a few bright pixels. */
-static void fill(void *dst, int fmt, size_t n)
+/* Camera-like values: a background with noise and a few bright pixels;
+ * smooth: a slowly varying background with bell-shaped noise (what the
+ * context coding models). */
+static void fill(void *dst, int fmt, size_t n, int smooth)
 {
     size_t i;
     for (i = 0; i < n; i++) {
         uint32_t r = rng();
-        uint32_t v = 100 + (r % 40) + ((r >> 8) % 97 == 0 ? (r >> 16) % 30000 : 0);
+        uint32_t noise = smooth ? ((r & 31) + ((r >> 5) & 31) + ((r >> 10) & 31)) / 2
+                                : r % 40;
+        uint32_t v = 100 + (smooth ? (uint32_t)(i / 9973 % 60) : 0) + noise +
+                     ((r >> 8) % 97 == 0 ? (r >> 16) % 30000 : 0);
         if (fmt == PZF_UINT8)
             ((uint8_t *)dst)[i] = (uint8_t)v;
         else if (fmt == PZF_UINT16)
@@ -79,7 +84,7 @@ static int run_case(int fmt, int comp, int quant, char order, uint32_t w, uint32
     int64_t bsize, dsize;
     int bad = 0;
 
-    fill(src, fmt, n);
+    fill(src, fmt, n, comp == PZF_CONTEXT);
     pzf_params_init(&p);
     p.data_format = fmt;
     p.compression = comp;
@@ -88,7 +93,7 @@ static int run_case(int fmt, int comp, int quant, char order, uint32_t w, uint32
     p.shape[0] = w;
     p.shape[1] = h;
     p.shape[2] = d;
-    p.quant_offset = 100.0f;
+    p.quant_offset = comp == PZF_CONTEXT ? 50.0f : 100.0f;
     p.quant_scale = 0.7071f;
     p.nthreads = threads;
     p.chunk_size = 3000;
@@ -102,7 +107,15 @@ static int run_case(int fmt, int comp, int quant, char order, uint32_t w, uint32
         bad = 1;
     } else if (!same_on_threads(&p, src, blob, bsize, out, n * isz, 8)) {
         bad = 1;
-    } else if (quant) { /* decoded = de-quantised symbols of the input */
+    } else if (quant && blob[4] == PZF_CONTEXT) { /* decoded values quantise to the symbols */
+        uint8_t *back = (uint8_t *)malloc(n + 1);
+        if (pzf_quantize(src, fmt, n, p.quant_offset, p.quant_scale, sym) != PZF_OK ||
+            pzf_quantize(out, fmt, n, p.quant_offset, p.quant_scale, back) != PZF_OK ||
+            memcmp(back, sym, n) != 0)
+            bad = 1;
+        free(back);
+    } else if (quant) { /* decoded = de-quantised symbols (also a context request that
+                         * was written as Huffman, being no larger) */
         uint8_t *ref = (uint8_t *)malloc(n * isz + 1);
         if (pzf_quantize(src, fmt, n, p.quant_offset, p.quant_scale, sym) != PZF_OK ||
             pzf_dequantize(sym, n, p.quant_offset, p.quant_scale, fmt, ref) != PZF_OK ||
@@ -110,8 +123,9 @@ static int run_case(int fmt, int comp, int quant, char order, uint32_t w, uint32
             bad = 1;
         free(ref);
     }
-    printf("fmt %d comp %d quant %d order %c %ux%ux%u: blob %lld %016llx out %016llx sym %016llx%s\n",
-           fmt, comp, quant, order, w, h, d, (long long)bsize,
+    printf("fmt %d comp %d quant %d order %c %ux%ux%u: coded %d blob %lld %016llx out %016llx "
+           "sym %016llx%s\n",
+           fmt, comp, quant, order, w, h, d, bsize > 4 ? blob[4] : -1, (long long)bsize,
            (unsigned long long)fnv(blob, bsize > 0 ? (size_t)bsize : 0),
            (unsigned long long)fnv(out, n * isz),
            (unsigned long long)(quant ? fnv(sym, n) : 0), bad ? " FAILED" : "");
@@ -128,7 +142,7 @@ int main(int argc, char **argv)
     int fmt, comp, quant, o, k, bad = 0, i;
     for (k = 0; k < 4; k++)
         for (fmt = 0; fmt < 3; fmt++)
-            for (comp = 0; comp < 3; comp++)
+            for (comp = 0; comp < 4; comp++)
                 for (quant = 0; quant < 2; quant++)
                     for (o = 0; o < 2; o++)
                         bad |= run_case(fmt, comp, quant, o ? 'F' : 'C', dims[k][0],

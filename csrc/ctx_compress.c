@@ -1,0 +1,859 @@
+/*
+ * ctx_compress.c - encoder of the context coding (docs/format-context.md).
+ *
+ * Pass 1 (one task per thread, bands t, t + T, ...): quantise, compute
+ * every value's context and zig-zagged residual (stored), and count them.
+ * The counts of all tasks are added (integers: the order does not matter),
+ * normalised to one rANS table per context, and pass 2 codes each band
+ * backwards into its own slot (one task per band).  The payload is then
+ * assembled; if PZF Huffman would be no larger, the caller writes that.
+ * Nothing depends on the thread count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "huf.h"
+#include "parallel.h"
+#include "quant.h"
+
+typedef struct {
+    uint32_t x_max, rcp, bias;
+    uint16_t cmpl, shift;
+} enc_sym;
+
+typedef struct {
+    uint64_t hist[CTX_MAX_NCTX][256]; /* kind 0: residuals; kind 1: tokens */
+    uint64_t usum[CTX_MAX_NCTX], ucnt[CTX_MAX_NCTX]; /* kind 1 */
+    uint64_t qsum[4][256], qcnt[4][256]; /* quantised pixels, 4 interleaved */
+    int status;
+} worker_stats;
+
+typedef struct {
+    const pzf_params *p;
+    const void *src;
+    int kind, quantised, fmt;
+    size_t n, len, nlines, band_lines, nbands, nworkers;
+    unsigned ashift;       /* activity shift */
+    unsigned pbits;        /* phase bits of kind 0 contexts */
+    int raw8;              /* kind 0 with raw bits in some context */
+    const uint8_t *qtable; /* symbol of every uint8/uint16 value, or NULL */
+    uint8_t *qbuf;         /* quantised symbols */
+    uint8_t *ctxs;         /* context of every value */
+    uint8_t *u8s;          /* kind 0 residuals */
+    uint16_t *u16s;        /* kind 1 residuals */
+    double *fsum;          /* float32 input: per band, per symbol sums (256) */
+    uint64_t *fcnt;
+    worker_stats *ws;
+    uint8_t k[CTX_MAX_NCTX];
+    enc_sym (*enc)[256];
+    uint8_t *scratch;
+    size_t *lane_end;      /* band b, lane j: its region of scratch ends at [4b + j] */
+    size_t *lane_start;    /* and its words start here once coded */
+    uint32_t *states;      /* and its final state */
+    int *status;
+} enc_ctx;
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static void band_range(const enc_ctx *e, size_t b, size_t *y0, size_t *y1)
+{
+    *y0 = b * e->band_lines;
+    *y1 = *y0 + e->band_lines < e->nlines ? *y0 + e->band_lines : e->nlines;
+}
+
+/* Quantise band b into qbuf, adding the pixel sums of every symbol. */
+static int quantise_band(enc_ctx *e, size_t b, worker_stats *w)
+{
+    const pzf_params *p = e->p;
+    size_t y0, y1, i, lo, hi;
+    band_range(e, b, &y0, &y1);
+    lo = y0 * e->len;
+    hi = y1 * e->len;
+    if (e->fmt == PZF_FLOAT32) {
+        const float *x = (const float *)e->src + lo;
+        double *fs = e->fsum + 256 * b;
+        uint64_t *fc = e->fcnt + 256 * b;
+        int rc = pzf_quantize(x, PZF_FLOAT32, hi - lo, p->quant_offset, p->quant_scale,
+                              e->qbuf + lo);
+        if (rc != PZF_OK)
+            return rc;
+        for (i = 0; i < hi - lo; i++) {
+            uint8_t q = e->qbuf[lo + i];
+            w->qcnt[i & 3][q]++;
+            if (isfinite(x[i])) {
+                fs[q] += (double)x[i];
+                fc[q]++;
+            }
+        }
+    } else if (e->fmt == PZF_UINT16 && !e->qtable) {
+        const uint16_t *x = (const uint16_t *)e->src + lo;
+        int rc = pzf_quantize(x, PZF_UINT16, hi - lo, p->quant_offset, p->quant_scale,
+                              e->qbuf + lo);
+        if (rc != PZF_OK)
+            return rc;
+        for (i = 0; i < hi - lo; i++) {
+            w->qcnt[i & 3][e->qbuf[lo + i]]++;
+            w->qsum[i & 3][e->qbuf[lo + i]] += x[i];
+        }
+    } else if (e->fmt == PZF_UINT16) {
+        const uint16_t *x = (const uint16_t *)e->src + lo;
+        const uint8_t *t = e->qtable;
+        uint8_t *q = e->qbuf + lo;
+        for (i = 0; i + 4 <= hi - lo; i += 4) {
+            uint16_t v0 = x[i], v1 = x[i + 1], v2 = x[i + 2], v3 = x[i + 3];
+            uint8_t s0 = t[v0], s1 = t[v1], s2 = t[v2], s3 = t[v3];
+            q[i] = s0;
+            q[i + 1] = s1;
+            q[i + 2] = s2;
+            q[i + 3] = s3;
+            w->qcnt[0][s0]++;
+            w->qsum[0][s0] += v0;
+            w->qcnt[1][s1]++;
+            w->qsum[1][s1] += v1;
+            w->qcnt[2][s2]++;
+            w->qsum[2][s2] += v2;
+            w->qcnt[3][s3]++;
+            w->qsum[3][s3] += v3;
+        }
+        for (; i < hi - lo; i++) {
+            q[i] = t[x[i]];
+            w->qcnt[0][q[i]]++;
+            w->qsum[0][q[i]] += x[i];
+        }
+    } else {
+        const uint8_t *x = (const uint8_t *)e->src + lo;
+        const uint8_t *t = e->qtable;
+        uint8_t *q = e->qbuf + lo;
+        for (i = 0; i < hi - lo; i++) {
+            uint8_t v = x[i], s = t[v];
+            q[i] = s;
+            w->qcnt[i & 3][s]++;
+            w->qsum[i & 3][s] += v;
+        }
+    }
+    return PZF_OK;
+}
+
+/* The activity shift: the activity of a value (6 absolute differences
+ * from the prediction) is about 4 times the mean absolute difference of
+ * vertical neighbours; shift it so that a typical activity is at most 5
+ * (kind 0, 16 activity contexts) or 8 (kind 1, 72; measured best on the
+ * benchmark scenes).  Estimated on up to 16 line pairs. */
+static unsigned choose_ashift(const enc_ctx *e, const uint8_t *v8, const uint16_t *v16)
+{
+    uint64_t sum = 0, cnt = 0, act;
+    size_t i, x, y;
+    unsigned s = 0, top = e->kind == CTX_KIND_8 ? 5 : 8;
+    if (e->nlines < 2)
+        return 0;
+    for (i = 0; i < 16; i++) {
+        y = 1 + i * (e->nlines - 1) / 16;
+        for (x = 0; x < e->len; x++) {
+            size_t o = y * e->len + x;
+            int d = v8 ? (int)v8[o] - v8[o - e->len] : (int)v16[o] - v16[o - e->len];
+            sum += (uint64_t)(d < 0 ? -d : d);
+        }
+        cnt += e->len;
+    }
+    act = 4 * sum / cnt;
+    while ((act >> s) > top && s < 15)
+        s++;
+    return s;
+}
+
+/* Contexts and residuals of band b, with their counts. */
+static int model_band(enc_ctx *e, size_t b, worker_stats *w)
+{
+    size_t y0, y1, y, x, len = e->len;
+    void *colsum = malloc(CTX_SCRATCH(len) * sizeof(uint32_t));
+    void *base = malloc(len * sizeof(uint16_t));
+    /* kind 0 counts of this band, two interleaved tables (a count fits:
+     * a band has at most max(CTX_BAND_PIXELS, len) < 2^32 values) */
+    uint32_t(*h)[CTX_NCTX_8][256] =
+        e->kind == CTX_KIND_8 ? (uint32_t(*)[CTX_NCTX_8][256])calloc(2, sizeof *h) : NULL;
+    if (!colsum || !base || (e->kind == CTX_KIND_8 && !h)) {
+        free(colsum);
+        free(base);
+        free(h);
+        return PZF_ERR_NOMEM;
+    }
+    band_range(e, b, &y0, &y1);
+    for (y = y0; y < y1; y++) {
+        size_t off = y * len, r;
+        uint8_t *ctx = e->ctxs + off;
+        if (e->kind == CTX_KIND_8) {
+            const uint8_t *v = e->quantised ? e->qbuf : (const uint8_t *)e->src;
+            uint8_t *u = e->u8s + off, *bs = (uint8_t *)base;
+            if (y == y0) {
+                uint32_t sum8 = 0;
+                for (x = 0; x < len; x++) {
+                    uint32_t bb = x ? ctx_first_base(sum8) : 0;
+                    u[x] = (uint8_t)ctx_zigzag8(v[off + x], (uint8_t)bb);
+                    ctx[x] = 0;
+                    sum8 = x ? sum8 + v[off + x] - v[off + (x >= 8 ? x - 8 : 0)]
+                             : 8u * v[off];
+                }
+            } else {
+                const uint8_t *rows[4];
+                for (r = 0; r < 4; r++)
+                    rows[r] = v + (y >= y0 + r + 1 ? y - 1 - r : y0) * len;
+                pzf_ctx_model8(rows, len, e->ashift, e->pbits, (uint16_t *)colsum, bs, ctx);
+                for (x = 0; x < len; x++)
+                    u[x] = (uint8_t)ctx_zigzag8(v[off + x], bs[x]);
+            }
+            for (x = 0; x + 2 <= len; x += 2) {
+                h[0][ctx[x]][u[x]]++;
+                h[1][ctx[x + 1]][u[x + 1]]++;
+            }
+            if (x < len)
+                h[0][ctx[x]][u[x]]++;
+        } else {
+            const uint16_t *v = (const uint16_t *)e->src;
+            uint16_t *u = e->u16s + off, *bs = (uint16_t *)base;
+            if (y == y0) {
+                uint32_t sum8 = 0;
+                for (x = 0; x < len; x++) {
+                    uint32_t bb = x ? ctx_first_base(sum8) : 0;
+                    u[x] = (uint16_t)ctx_zigzag16(v[off + x], (uint16_t)bb);
+                    ctx[x] = 0;
+                    sum8 = x ? sum8 + v[off + x] - v[off + (x >= 8 ? x - 8 : 0)]
+                             : 8u * v[off];
+                }
+            } else {
+                const uint16_t *rows[4];
+                for (r = 0; r < 4; r++)
+                    rows[r] = v + (y >= y0 + r + 1 ? y - 1 - r : y0) * len;
+                pzf_ctx_model16(rows, len, e->ashift, (uint32_t *)colsum, bs, ctx);
+                for (x = 0; x < len; x++)
+                    u[x] = (uint16_t)ctx_zigzag16(v[off + x], bs[x]);
+            }
+            for (x = 0; x < len; x++) {
+                w->usum[ctx[x]] += u[x];
+                w->ucnt[ctx[x]]++;
+            }
+        }
+    }
+    if (h) {
+        int c, s;
+        for (c = 0; c < CTX_NCTX_8; c++)
+            for (s = 0; s < 256; s++)
+                w->hist[c][s] += (uint64_t)h[0][c][s] + h[1][c][s];
+    }
+    free(colsum);
+    free(base);
+    free(h);
+    return PZF_OK;
+}
+
+static void quantise_task(void *arg, size_t t)
+{
+    enc_ctx *e = (enc_ctx *)arg;
+    worker_stats *w = &e->ws[t];
+    size_t b;
+    for (b = t; b < e->nbands && w->status == PZF_OK; b += e->nworkers)
+        w->status = quantise_band(e, b, w);
+}
+
+static void pass1_task(void *arg, size_t t)
+{
+    enc_ctx *e = (enc_ctx *)arg;
+    worker_stats *w = &e->ws[t];
+    size_t b;
+    for (b = t; b < e->nbands && w->status == PZF_OK; b += e->nworkers)
+        w->status = model_band(e, b, w);
+}
+
+static inline unsigned token16(uint32_t u, unsigned k)
+{
+    uint32_t t = u >> k;
+    return t >= CTX_ESCAPE ? CTX_ESCAPE : t;
+}
+
+/* Kind 1: count tokens once every context's k is known. */
+static void tokens_task(void *arg, size_t t)
+{
+    enc_ctx *e = (enc_ctx *)arg;
+    worker_stats *w = &e->ws[t];
+    size_t b, i, y0, y1;
+    for (b = t; b < e->nbands; b += e->nworkers) {
+        band_range(e, b, &y0, &y1);
+        for (i = y0 * e->len; i < y1 * e->len; i++) {
+            unsigned c = e->ctxs[i];
+            w->hist[c][token16(e->u16s[i], e->k[c])]++;
+        }
+    }
+}
+
+static void enc_sym_init(enc_sym *s, uint32_t start, uint32_t freq)
+{
+    s->x_max = ((CTX_RANS_L >> CTX_PROB_BITS) << 16) * freq;
+    s->cmpl = (uint16_t)(CTX_PROB_SCALE - freq);
+    if (freq < 2) {
+        s->rcp = ~0u;
+        s->shift = 0;
+        s->bias = start + CTX_PROB_SCALE - 1;
+    } else {
+        uint32_t shift = 0;
+        while (freq > (1u << shift))
+            shift++;
+        s->rcp = (uint32_t)((((uint64_t)1 << (shift + 31)) + freq - 1) / freq);
+        s->shift = (uint16_t)(shift - 1);
+        s->bias = start;
+    }
+}
+
+/* Emit the low 16 bits of x_ if cond: the word is always stored below
+ * ptr (a lane's region has 2 spare bytes at its start), and ptr moves only
+ * if it counts. */
+#define EMIT_IF(x_, cond, ptr)                                                       \
+    do {                                                                             \
+        uint32_t e_ = (cond); /* arithmetic, not a branch */                        \
+        (ptr)[-2] = (uint8_t)(x_);                                                   \
+        (ptr)[-1] = (uint8_t)((x_) >> 8);                                            \
+        (ptr) -= 2 * (size_t)e_;                                                     \
+        x_ >>= e_ << 4;                                                              \
+    } while (0)
+
+#define ENC_TOKEN(xv, ptr, es)                                                       \
+    do {                                                                             \
+        const enc_sym *s_ = (es);                                                    \
+        uint32_t x_ = (xv), q_;                                                      \
+        EMIT_IF(x_, x_ >= s_->x_max, ptr);                                           \
+        q_ = (uint32_t)(((uint64_t)x_ * s_->rcp) >> 32) >> s_->shift;              \
+        (xv) = x_ + s_->bias + q_ * s_->cmpl;                                        \
+    } while (0)
+
+#define ENC_RAW(xv, ptr, bits, kk)                                                   \
+    do {                                                                             \
+        uint32_t x_ = (xv);                                                          \
+        EMIT_IF(x_, x_ >= (1u << (31 - (kk))), ptr);                                 \
+        (xv) = (x_ << (kk)) | (bits);                                                \
+    } while (0)
+
+/* Kind 1: one value backwards (raw bits, then the token). */
+#define ENC_VALUE16(xv, ptr, c, u)                                                   \
+    do {                                                                             \
+        unsigned k_ = e->k[c], t_ = token16(u, k_);                                  \
+        if (t_ == CTX_ESCAPE) {                                                      \
+            ENC_RAW(xv, ptr, (u) & 0xFF, 8);                                         \
+            ENC_RAW(xv, ptr, (u) >> 8, 8);                                           \
+        } else {                                                                     \
+            ENC_RAW(xv, ptr, (u) & ((1u << k_) - 1), k_);                            \
+        }                                                                            \
+        ENC_TOKEN(xv, ptr, &e->enc[c][t_]);                                          \
+    } while (0)
+
+/* Kind 0 with raw bits: one value backwards. */
+#define ENC_VALUE8(xv, ptr, c, u)                                                    \
+    do {                                                                             \
+        unsigned k_ = e->k[c];                                                       \
+        ENC_RAW(xv, ptr, (u) & ((1u << k_) - 1), k_);                                \
+        ENC_TOKEN(xv, ptr, &e->enc[c][(u) >> k_]);                                   \
+    } while (0)
+
+/* Values of a band in lane j (x mod 4 == j). */
+static size_t lane_values(const enc_ctx *e, size_t b, int j)
+{
+    size_t y0, y1;
+    band_range(e, b, &y0, &y1);
+    return (y1 - y0) * ((e->len + CTX_STATES - 1 - (size_t)j) / CTX_STATES);
+}
+
+/* Pass 2: code band b backwards, each lane into its own region. */
+static void encode_task(void *arg, size_t b)
+{
+    enc_ctx *e = (enc_ctx *)arg;
+    uint8_t *p0 = e->scratch + e->lane_end[4 * b], *p1 = e->scratch + e->lane_end[4 * b + 1];
+    uint8_t *p2 = e->scratch + e->lane_end[4 * b + 2], *p3 = e->scratch + e->lane_end[4 * b + 3];
+    uint32_t x0 = CTX_RANS_L, x1 = CTX_RANS_L, x2 = CTX_RANS_L, x3 = CTX_RANS_L;
+    size_t y0, y1, y, x, len = e->len;
+
+    band_range(e, b, &y0, &y1);
+    /* lines backwards; value x of a line uses lane x % 4 */
+    for (y = y1; y-- > y0;) {
+        const uint8_t *ctx = e->ctxs + y * len;
+        x = len;
+        if (e->kind == CTX_KIND_8 && e->raw8) {
+            const uint8_t *u = e->u8s + y * len;
+            switch (x % 4) {
+            case 3: x--; ENC_VALUE8(x2, p2, ctx[x], u[x]); /* fall through */
+            case 2: x--; ENC_VALUE8(x1, p1, ctx[x], u[x]); /* fall through */
+            case 1: x--; ENC_VALUE8(x0, p0, ctx[x], u[x]); /* fall through */
+            default: break;
+            }
+            while (x) {
+                x -= 4;
+                ENC_VALUE8(x3, p3, ctx[x + 3], u[x + 3]);
+                ENC_VALUE8(x2, p2, ctx[x + 2], u[x + 2]);
+                ENC_VALUE8(x1, p1, ctx[x + 1], u[x + 1]);
+                ENC_VALUE8(x0, p0, ctx[x], u[x]);
+            }
+        } else if (e->kind == CTX_KIND_8) {
+            const uint8_t *u = e->u8s + y * len;
+            switch (x % 4) {
+            case 3: x--; ENC_TOKEN(x2, p2, &e->enc[ctx[x]][u[x]]); /* fall through */
+            case 2: x--; ENC_TOKEN(x1, p1, &e->enc[ctx[x]][u[x]]); /* fall through */
+            case 1: x--; ENC_TOKEN(x0, p0, &e->enc[ctx[x]][u[x]]); /* fall through */
+            default: break;
+            }
+            while (x) {
+                x -= 4;
+                ENC_TOKEN(x3, p3, &e->enc[ctx[x + 3]][u[x + 3]]);
+                ENC_TOKEN(x2, p2, &e->enc[ctx[x + 2]][u[x + 2]]);
+                ENC_TOKEN(x1, p1, &e->enc[ctx[x + 1]][u[x + 1]]);
+                ENC_TOKEN(x0, p0, &e->enc[ctx[x]][u[x]]);
+            }
+        } else {
+            const uint16_t *u = e->u16s + y * len;
+            switch (x % 4) {
+            case 3: x--; ENC_VALUE16(x2, p2, ctx[x], u[x]); /* fall through */
+            case 2: x--; ENC_VALUE16(x1, p1, ctx[x], u[x]); /* fall through */
+            case 1: x--; ENC_VALUE16(x0, p0, ctx[x], u[x]); /* fall through */
+            default: break;
+            }
+            while (x) {
+                x -= 4;
+                ENC_VALUE16(x3, p3, ctx[x + 3], u[x + 3]);
+                ENC_VALUE16(x2, p2, ctx[x + 2], u[x + 2]);
+                ENC_VALUE16(x1, p1, ctx[x + 1], u[x + 1]);
+                ENC_VALUE16(x0, p0, ctx[x], u[x]);
+            }
+        }
+    }
+    e->lane_start[4 * b] = (size_t)(p0 - e->scratch);
+    e->lane_start[4 * b + 1] = (size_t)(p1 - e->scratch);
+    e->lane_start[4 * b + 2] = (size_t)(p2 - e->scratch);
+    e->lane_start[4 * b + 3] = (size_t)(p3 - e->scratch);
+    e->states[4 * b] = x0;
+    e->states[4 * b + 1] = x1;
+    e->states[4 * b + 2] = x2;
+    e->states[4 * b + 3] = x3;
+}
+
+/* Bytes of band b's stream. */
+static size_t band_bytes(const enc_ctx *e, size_t b)
+{
+    size_t size = 8 * CTX_STATES;
+    int j;
+    for (j = 0; j < CTX_STATES; j++)
+        size += e->lane_end[4 * b + (size_t)j] - e->lane_start[4 * b + (size_t)j];
+    return size;
+}
+
+/* Bytes of the PZF Huffman payload of a histogram (huf_compress.c). */
+static uint64_t huffman_size(const uint64_t hist[256], uint64_t n)
+{
+    pzf_huf_plan plan;
+    uint64_t bits = 0;
+    int s;
+    if (!n)
+        return 0;
+    pzf_huf_plan_init(hist, &plan);
+    if (plan.nsym == 1)
+        return 2;
+    bits = (uint64_t)plan.nsym * 10 - 1;
+    for (s = 0; s < 256; s++)
+        bits += hist[s] * plan.len[s];
+    return (bits + 7) / 8;
+}
+
+/* Line length: the first extent above 1 in memory order. */
+static size_t line_length(const pzf_params *p)
+{
+    uint32_t ext[3];
+    int i;
+    if (p->dim_order == 'F') {
+        ext[0] = p->shape[0];
+        ext[1] = p->shape[1];
+        ext[2] = p->shape[2];
+    } else {
+        ext[0] = p->shape[2];
+        ext[1] = p->shape[1];
+        ext[2] = p->shape[0];
+    }
+    for (i = 0; i < 3; i++)
+        if (ext[i] > 1)
+            return ext[i];
+    return 1;
+}
+
+/* The symbol of every uint8/uint16 value (NULL where it does not pay). */
+static int make_qtable(const pzf_params *p, size_t n, uint8_t **table)
+{
+    size_t nv = p->data_format == PZF_UINT8 ? 256 : 65536, v;
+    void *ramp;
+    int rc;
+    *table = NULL;
+    if (p->data_format == PZF_FLOAT32 || (nv == 65536 && n < ((size_t)1 << 16)))
+        return PZF_OK;
+    ramp = malloc(nv * 2);
+    *table = (uint8_t *)malloc(nv);
+    if (!ramp || !*table) {
+        free(ramp);
+        free(*table);
+        *table = NULL;
+        return PZF_ERR_NOMEM;
+    }
+    for (v = 0; v < nv; v++) {
+        if (nv == 256)
+            ((uint8_t *)ramp)[v] = (uint8_t)v;
+        else
+            ((uint16_t *)ramp)[v] = (uint16_t)v;
+    }
+    rc = pzf_quantize(ramp, p->data_format, nv, p->quant_offset, p->quant_scale, *table);
+    free(ramp);
+    if (rc != PZF_OK) {
+        free(*table);
+        *table = NULL;
+    }
+    return rc;
+}
+
+/* Reconstruction value of symbol q: the mean of its pixels, or (no pixel)
+ * PYME's value.  Integer pixels: the mean rounded down or up, whichever
+ * keeps the frame's total error *acc (of the symbols so far) nearest 0. */
+static float recon_value(const enc_ctx *e, int q, const uint64_t qsum[256],
+                         const uint64_t qcnt[256], int64_t *acc)
+{
+    if (e->fmt == PZF_FLOAT32) {
+        double s = 0;
+        uint64_t c = 0;
+        size_t b;
+        for (b = 0; b < e->nbands; b++) { /* in band order: deterministic */
+            s += e->fsum[256 * b + (size_t)q];
+            c += e->fcnt[256 * b + (size_t)q];
+        }
+        if (c)
+            return (float)(s / (double)c);
+    } else if (qcnt[q]) {
+        /* sums of at most 2^16 x 2^47 values: exact in int64 */
+        int64_t c = (int64_t)qcnt[q], s = (int64_t)qsum[q], lo = s / c;
+        int64_t err_lo = *acc + c * lo - s, err_hi = err_lo + c;
+        int64_t v = (s % c) && (err_hi < 0 ? -err_hi : err_hi) < (err_lo < 0 ? -err_lo : err_lo)
+                        ? lo + 1 : lo;
+        *acc += c * v - s;
+        return (float)v;
+    }
+    {
+        volatile float t = (float)q * e->p->quant_scale;
+        volatile float sq = t * t;
+        volatile float v = sq + e->p->quant_offset;
+        return v;
+    }
+}
+
+static size_t varint_size(uint32_t v)
+{
+    return v < 128 ? 1 : v < 16384 ? 2 : 3;
+}
+
+static uint8_t *put_varint(uint8_t *d, uint32_t v)
+{
+    while (v >= 128) {
+        *d++ = (uint8_t)(v | 128);
+        v >>= 7;
+    }
+    *d++ = (uint8_t)v;
+    return d;
+}
+
+int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t *dst,
+                         size_t cap, int *fallback)
+{
+    enc_ctx e;
+    uint64_t hist[CTX_MAX_NCTX][256], qsum[256], qcnt[256], bytes_hist[256];
+    uint32_t freq[CTX_MAX_NCTX][256];
+    uint8_t used[CTX_MAX_NCTX];
+    size_t isz = pzf_itemsize(p->data_format), slot_words, b, t, c, i, total = 0, qlo = 0,
+           qhi = 0, pos;
+    int nctx, s, rc = PZF_OK;
+    uint8_t *d;
+
+    *fallback = 0;
+    memset(&e, 0, sizeof e);
+    e.p = p;
+    e.src = src;
+    e.n = n;
+    e.fmt = p->data_format;
+    e.quantised = p->quantization == PZF_QUANT_SQRT;
+    if (!e.quantised && e.fmt == PZF_FLOAT32) {
+        *fallback = 1;
+        return 0;
+    }
+    e.kind = e.quantised || e.fmt == PZF_UINT8 ? CTX_KIND_8 : CTX_KIND_16;
+    nctx = ctx_nctx(e.kind);
+    e.len = line_length(p);
+    e.nlines = n / e.len;
+    {
+        size_t target = p->chunk_size ? p->chunk_size : CTX_BAND_PIXELS;
+        e.band_lines = e.len >= target ? 1 : target / e.len;
+    }
+    if (e.band_lines > 0xFFFFFFFFu)
+        e.band_lines = 0xFFFFFFFFu;
+    e.nbands = (e.nlines + e.band_lines - 1) / e.band_lines;
+    e.nworkers = p->nthreads < 1 ? 1 : (size_t)p->nthreads;
+    if (e.nworkers > e.nbands)
+        e.nworkers = e.nbands ? e.nbands : 1;
+    if (n == 0 || e.len > 0xFFFFFFFFu) {
+        *fallback = 1;
+        return 0;
+    }
+
+    slot_words = e.kind == CTX_KIND_8 ? 1 : 3; /* words per value at most */
+    e.ws = (worker_stats *)calloc(e.nworkers, sizeof *e.ws);
+    e.ctxs = (uint8_t *)malloc(n);
+    e.lane_end = (size_t *)malloc(4 * e.nbands * sizeof *e.lane_end);
+    e.lane_start = (size_t *)malloc(4 * e.nbands * sizeof *e.lane_start);
+    e.states = (uint32_t *)malloc(4 * e.nbands * sizeof *e.states);
+    e.enc = (enc_sym(*)[256])malloc(CTX_MAX_NCTX * sizeof *e.enc);
+    if (e.kind == CTX_KIND_8)
+        e.u8s = (uint8_t *)malloc(n);
+    else
+        e.u16s = (uint16_t *)malloc(n * 2);
+    if (e.quantised) {
+        e.qbuf = (uint8_t *)malloc(n);
+        if (e.fmt == PZF_FLOAT32) {
+            e.fsum = (double *)calloc(e.nbands * 256, sizeof *e.fsum);
+            e.fcnt = (uint64_t *)calloc(e.nbands * 256, sizeof *e.fcnt);
+        }
+    }
+    /* each lane's region: 2 spare bytes, then 2 bytes per word at most */
+    if (n > (SIZE_MAX - 8 * CTX_STATES * e.nbands) / (2 * slot_words))
+        rc = PZF_ERR_TOO_LARGE;
+    else
+        e.scratch = (uint8_t *)malloc(2 * slot_words * n + 2 * CTX_STATES * e.nbands);
+    if (rc == PZF_OK && (!e.ws || !e.ctxs || !e.lane_end || !e.lane_start || !e.states ||
+                         !e.enc ||
+                         (!e.u8s && !e.u16s) || (e.quantised && !e.qbuf) || !e.scratch ||
+                         (e.fmt == PZF_FLOAT32 && (!e.fsum || !e.fcnt))))
+        rc = PZF_ERR_NOMEM;
+    if (rc == PZF_OK && e.quantised)
+        rc = make_qtable(p, n, (uint8_t **)&e.qtable);
+    if (rc != PZF_OK)
+        goto done;
+
+    /* pass 1 (the activity shift looks at the values first) */
+    if (e.quantised) {
+        pzf_parallel_for((int)e.nworkers, e.nworkers, quantise_task, &e);
+        for (t = 0; t < e.nworkers; t++)
+            if (e.ws[t].status != PZF_OK) {
+                rc = e.ws[t].status;
+                goto done;
+            }
+    }
+    e.ashift = choose_ashift(&e, e.kind == CTX_KIND_16 ? NULL
+                                 : e.quantised ? e.qbuf : (const uint8_t *)src,
+                             e.kind == CTX_KIND_16 ? (const uint16_t *)src : NULL);
+    /* the phase matters while the noise is about a step or less; below
+     * 2^18 values, fewer contexts (the tables cost more than they save) */
+    e.pbits = e.kind == CTX_KIND_16 || e.ashift > 1 ? 0 : 2 - e.ashift;
+    if (e.kind == CTX_KIND_8 && n < ((size_t)1 << 18)) {
+        e.ashift = e.ashift + 2 > 15 ? 15 : e.ashift + 2;
+        e.pbits = e.pbits ? e.pbits - 1 : 0;
+    }
+    pzf_parallel_for((int)e.nworkers, e.nworkers, pass1_task, &e);
+    memset(qsum, 0, sizeof qsum);
+    memset(qcnt, 0, sizeof qcnt);
+    memset(hist, 0, sizeof hist);
+    for (t = 0; t < e.nworkers; t++) {
+        if (e.ws[t].status != PZF_OK) {
+            rc = e.ws[t].status;
+            goto done;
+        }
+        for (s = 0; s < 256; s++) {
+            for (i = 0; i < 4; i++) {
+                qsum[s] += e.ws[t].qsum[i][s];
+                qcnt[s] += e.ws[t].qcnt[i][s];
+            }
+        }
+    }
+    /* raw low bits per context: tokens of a mean of 2^(keep-1) .. 2^keep;
+     * fewer tokens (smaller tables) for smaller frames */
+    {
+        unsigned keep = n >= ((size_t)1 << 20) ? 5 : n >= ((size_t)1 << 16) ? 4 : 3;
+        unsigned kmax = e.kind == CTX_KIND_16 ? CTX_MAX_K : CTX_MAX_K8;
+        for (c = 0; c < (size_t)nctx; c++) {
+            uint64_t us = 0, uc = 0, mean;
+            unsigned bl = 0;
+            for (t = 0; t < e.nworkers; t++) {
+                if (e.kind == CTX_KIND_16) {
+                    us += e.ws[t].usum[c];
+                    uc += e.ws[t].ucnt[c];
+                } else {
+                    for (s = 0; s < 256; s++) {
+                        us += e.ws[t].hist[c][s] * (uint64_t)s;
+                        uc += e.ws[t].hist[c][s];
+                    }
+                }
+            }
+            mean = uc ? us / uc : 0;
+            while (mean >> bl)
+                bl++;
+            e.k[c] = (uint8_t)(bl > keep ? (bl - keep > kmax ? kmax : bl - keep) : 0);
+            if (e.kind == CTX_KIND_8 && e.k[c])
+                e.raw8 = 1;
+        }
+    }
+    if (e.kind == CTX_KIND_16)
+        pzf_parallel_for((int)e.nworkers, e.nworkers, tokens_task, &e);
+    for (t = 0; t < e.nworkers; t++)
+        for (c = 0; c < (size_t)nctx; c++)
+            for (s = 0; s < 256; s++) /* kind 0: residual counts to token counts */
+                hist[c][e.kind == CTX_KIND_8 ? s >> e.k[c] : s] += e.ws[t].hist[c][s];
+
+    /* tables */
+    total = 12; /* version, kind, shift, reserved, L, R */
+    for (c = 0; c < (size_t)nctx; c++) {
+        uint32_t cum = 0;
+        int lo = -1, hi = -1;
+        used[c] = (uint8_t)pzf_ctx_normalize(hist[c], freq[c]);
+        if (!used[c]) {
+            total += 1;
+            continue;
+        }
+        for (s = 0; s < 256; s++) {
+            enc_sym_init(&e.enc[c][s], cum, freq[c][s]);
+            cum += freq[c][s];
+            if (freq[c][s]) {
+                if (lo < 0)
+                    lo = s;
+                hi = s;
+            }
+        }
+        total += 3;
+        for (s = lo; s <= hi; s++)
+            total += varint_size(freq[c][s]);
+    }
+    if (e.quantised) {
+        for (s = 255; s >= 0; s--)
+            if (qcnt[s])
+                qlo = (size_t)s;
+        for (s = 0; s < 256; s++)
+            if (qcnt[s])
+                qhi = (size_t)s;
+        total += 2 + 4 * (qhi - qlo + 1);
+    }
+    total += 4 * e.nbands;
+
+    /* pass 2 */
+    pos = 0;
+    for (b = 0; b < e.nbands; b++) {
+        int j;
+        for (j = 0; j < CTX_STATES; j++) {
+            pos += 2 + 2 * slot_words * lane_values(&e, b, j);
+            e.lane_end[4 * b + (size_t)j] = pos;
+        }
+    }
+    pzf_parallel_for(p->nthreads, e.nbands, encode_task, &e);
+    for (b = 0; b < e.nbands; b++) {
+        size_t size = band_bytes(&e, b);
+        if (size > 0xFFFFFFFFu) {
+            rc = PZF_ERR_TOO_LARGE;
+            goto done;
+        }
+        total += size;
+    }
+
+    /* PZF Huffman instead? */
+    if (e.quantised) {
+        memcpy(bytes_hist, qcnt, sizeof bytes_hist);
+    } else {
+        memset(bytes_hist, 0, sizeof bytes_hist);
+        pzf_huf_count((const uint8_t *)src, n * isz, bytes_hist);
+    }
+    if ((uint64_t)total >= huffman_size(bytes_hist, (uint64_t)n * (e.quantised ? 1 : isz))) {
+        *fallback = 1;
+        rc = PZF_OK;
+        goto done;
+    }
+    if (cap < total) {
+        rc = PZF_ERR_DST_SIZE;
+        goto done;
+    }
+
+    /* assemble */
+    d = dst;
+    d[0] = CTX_FORMAT_VERSION;
+    d[1] = (uint8_t)e.kind;
+    d[2] = (uint8_t)e.ashift;
+    d[3] = (uint8_t)e.pbits;
+    put_le32(d + 4, (uint32_t)e.len);
+    put_le32(d + 8, (uint32_t)e.band_lines);
+    d += 12;
+    if (e.quantised) {
+        int64_t acc = 0;
+        d[0] = (uint8_t)qlo;
+        d[1] = (uint8_t)qhi;
+        d += 2;
+        for (s = (int)qlo; s <= (int)qhi; s++) {
+            float f = recon_value(&e, s, qsum, qcnt, &acc);
+            uint32_t bits;
+            memcpy(&bits, &f, 4);
+            put_le32(d, bits);
+            d += 4;
+        }
+    }
+    for (c = 0; c < (size_t)nctx; c++) {
+        int lo = 0, hi = 0;
+        if (!used[c]) {
+            *d++ = CTX_UNUSED;
+            continue;
+        }
+        for (s = 255; s >= 0; s--)
+            if (freq[c][s])
+                lo = s;
+        for (s = 0; s < 256; s++)
+            if (freq[c][s])
+                hi = s;
+        d[0] = e.k[c];
+        d[1] = (uint8_t)lo;
+        d[2] = (uint8_t)(hi - lo);
+        d += 3;
+        for (s = lo; s <= hi; s++)
+            d = put_varint(d, freq[c][s]);
+    }
+    for (b = 0; b < e.nbands; b++) {
+        put_le32(d, (uint32_t)band_bytes(&e, b));
+        d += 4;
+    }
+    for (b = 0; b < e.nbands; b++) {
+        size_t j;
+        for (j = 4 * b; j < 4 * b + 4; j++) {
+            put_le32(d, (uint32_t)(e.lane_end[j] - e.lane_start[j]));
+            put_le32(d + 4 * CTX_STATES, e.states[j]);
+            d += 4;
+        }
+        d += 4 * CTX_STATES;
+        for (j = 4 * b; j < 4 * b + 4; j++) {
+            memcpy(d, e.scratch + e.lane_start[j], e.lane_end[j] - e.lane_start[j]);
+            d += e.lane_end[j] - e.lane_start[j];
+        }
+    }
+    if ((size_t)(d - dst) != total)
+        rc = PZF_ERR_ARGUMENT; /* cannot happen */
+done:
+    free(e.ws);
+    free(e.ctxs);
+    free(e.lane_end);
+    free(e.lane_start);
+    free(e.states);
+    free(e.enc);
+    free(e.u8s);
+    free(e.u16s);
+    free(e.qbuf);
+    free(e.fsum);
+    free(e.fcnt);
+    free(e.scratch);
+    free((void *)e.qtable);
+    if (rc == PZF_OK && !*fallback)
+        return (int64_t)total;
+    return rc;
+}

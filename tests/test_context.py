@@ -265,12 +265,13 @@ def test_pyme_refuses_context(tmp_path):
 
 
 def test_options_accept_context():
-    from pzfcodec.options import COMPRESSIONS, check_options
+    from pzfcodec.options import COMPRESSIONS, Options
     assert COMPRESSIONS.index("context") == 3
-    o = check_options(None, None, "context", 4, 5000)
-    assert (o["threads"], o["chunk_size"]) == (4, 5000)
+    o = Options(None, None, compression="context", threads=4, chunk_size=5000)
+    assert (o.threads, o.chunk_size) == (4, 5000)
+    assert Options.from_cd_values(o.cd_values()) == o
     with pytest.raises(BadArgumentError):
-        check_options(None, None, "huffman", 4, None)
+        Options(None, None, compression="huffman", threads=4)
 
 
 def test_errors_are_pzf_errors():

@@ -732,15 +732,21 @@ class SeriesWriter:
                 self._appended += 1
                 if self._t0 is None:
                     self._t0 = time.perf_counter()
-            pooled = copy or not arr.flags.c_contiguous or not dtype.isnative
-            if pooled:  # into a buffer of an earlier frame: warm memory, no page faults
-                try:
-                    buf = self._buffers.pop()
-                except IndexError:
-                    buf = np.empty(arr.shape, dtype)
-                np.copyto(buf, arr)
-                arr = buf
-            fut = self._pool.submit(self._encode, arr, index, pooled)
+            try:
+                pooled = copy or not arr.flags.c_contiguous or not arr.dtype.isnative
+                if pooled:  # into a buffer of an earlier frame: warm memory, no page faults
+                    try:
+                        buf = self._buffers.pop()
+                    except IndexError:
+                        buf = np.empty(arr.shape, dtype)
+                    np.copyto(buf, arr)
+                    arr = buf
+                fut = self._pool.submit(self._encode, arr, index, pooled)
+            except BaseException:  # e.g. out of memory, Ctrl-C: the frame was not taken
+                with self._cond:
+                    self._appended -= 1
+                self._release(nbytes)
+                raise
             fut.add_done_callback(self._on_coded)
             self._queue.put((_FRAME, index, fut, nbytes))
         return index

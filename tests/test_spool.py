@@ -156,6 +156,16 @@ def test_caller_may_reuse_its_buffer(tmp_path):
         assert_bits_equal(got[i], frame(i))
 
 
+def test_other_byte_order_and_layout(tmp_path):
+    with pzfcodec.SeriesWriter(tmp_path / "a.hdf5") as w:
+        w.append(frame(0).astype(">u2"), copy=False)
+        w.append(np.asfortranarray(frame(1)), copy=False)
+        w.append(frame(2)[:, ::-1][:, ::-1], copy=False)
+    got = read_back(tmp_path / "a.hdf5")
+    for i in range(3):
+        assert_bits_equal(got[i], frame(i))
+
+
 def test_pyme_refuses_raw_quantised(tmp_path):
     with pytest.raises(pzfcodec.BadArgumentError, match="PYME cannot read"):
         pzfcodec.SeriesWriter(tmp_path / "a.h5", compression="raw", quantization=QUANT)

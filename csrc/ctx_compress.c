@@ -485,38 +485,6 @@ static size_t line_length(const pzf_params *p)
     return 1;
 }
 
-/* The symbol of every uint8/uint16 value (NULL where it does not pay). */
-static int make_qtable(const pzf_params *p, size_t n, uint8_t **table)
-{
-    size_t nv = p->data_format == PZF_UINT8 ? 256 : 65536, v;
-    void *ramp;
-    int rc;
-    *table = NULL;
-    if (p->data_format == PZF_FLOAT32 || (nv == 65536 && n < ((size_t)1 << 16)))
-        return PZF_OK;
-    ramp = malloc(nv * 2);
-    *table = (uint8_t *)malloc(nv);
-    if (!ramp || !*table) {
-        free(ramp);
-        free(*table);
-        *table = NULL;
-        return PZF_ERR_NOMEM;
-    }
-    for (v = 0; v < nv; v++) {
-        if (nv == 256)
-            ((uint8_t *)ramp)[v] = (uint8_t)v;
-        else
-            ((uint16_t *)ramp)[v] = (uint16_t)v;
-    }
-    rc = pzf_quantize(ramp, p->data_format, nv, p->quant_offset, p->quant_scale, *table);
-    free(ramp);
-    if (rc != PZF_OK) {
-        free(*table);
-        *table = NULL;
-    }
-    return rc;
-}
-
 /* Reconstruction value of symbol q: the mean of its pixels, or (no pixel)
  * PYME's value.  Integer pixels: the mean rounded down or up, whichever
  * keeps the frame's total error *acc (of the symbols so far) nearest 0. */
@@ -636,7 +604,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
                          (e.fmt == PZF_FLOAT32 && (!e.fsum || !e.fcnt))))
         rc = PZF_ERR_NOMEM;
     if (rc == PZF_OK && e.quantised)
-        rc = make_qtable(p, n, (uint8_t **)&e.qtable);
+        rc = pzf_quant_table(p, n, (uint8_t **)&e.qtable);
     if (rc != PZF_OK)
         goto done;
 

@@ -313,7 +313,7 @@ done:
 /* The symbol of every uint8/uint16 pixel value, from the exact quantiser:
  * quantising through it is one lookup, and Huffman coding reads the pixels
  * directly.  Returns PZF_OK with *table NULL where a table does not pay. */
-static int quant_table(const pzf_params *p, uint64_t n, uint8_t **table)
+int pzf_quant_table(const pzf_params *p, uint64_t n, uint8_t **table)
 {
     size_t nv = p->data_format == PZF_UINT8 ? 256 : 65536, v;
     uint16_t *ramp;
@@ -371,7 +371,7 @@ int64_t pzf_compress(const void *src, const pzf_params *p, void *dst_, size_t ca
         huf.compression = PZF_HUFFMAN;
         return pzf_compress(src, &huf, dst, cap);
     }
-    if ((rc = quant_table(p, n, &table)) != PZF_OK)
+    if ((rc = pzf_quant_table(p, n, &table)) != PZF_OK)
         return rc;
     memset(&j, 0, sizeof j);
     j.p = p;

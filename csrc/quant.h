@@ -93,6 +93,12 @@ static inline uint8_t pzf_quant1(float x, const pzf_qparams *qp)
     return (uint8_t)(pzf_quant_ge(x, n, qp) ? n : n - 1);
 }
 
+/* The symbol of every uint8/uint16 value (a table of 256 or 65536) for the
+ * quantised frame of n values described by p (frame.c), or *table NULL
+ * where a table does not pay (float32, raw, small uint16 frames, lossless).
+ * The caller frees it.  Returns PZF_OK or an error. */
+int pzf_quant_table(const pzf_params *p, uint64_t n, uint8_t **table);
+
 /* dst[i] = lut[src[i]] for a 65536-entry table, with the fastest kernel
  * of isa (PZF_ISA_AUTO: of this CPU). */
 void pzf_lookup_u16(const uint16_t *src, size_t n, const uint8_t *lut, uint8_t *dst, int isa);

@@ -223,7 +223,8 @@ def plugin_env(**extra):
 
 
 @pytest.mark.parametrize("flt", [PZF(), PZF(OFFSET, SCALE),
-                                 PZF(compression="chunked", threads=2, chunk_size=999)],
+                                 PZF(compression="chunked", threads=2, chunk_size=999),
+                                 PZF(compression="context", threads=2, chunk_size=100)],
                          ids=repr)
 def test_h5dump_reads_pzfcodec_files(tmp_path, flt):
     h5dump = require_tool("h5dump")

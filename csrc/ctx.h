@@ -32,7 +32,7 @@
 #define CTX_MAX_NCTX 73
 #define CTX_MAX_K 8             /* raw low bits per value, kind 1          */
 #define CTX_MAX_K8 7            /* raw low bits per value, kind 0          */
-#define CTX_ESCAPE 255          /* kind 1: token followed by 16 raw bits   */
+#define CTX_ESCAPE 255          /* kind 1: token followed by 8 + 8 raw bits */
 #define CTX_UNUSED 0xFF         /* context table marker: never used        */
 #define CTX_WINDOW_LEFT 4       /* window columns x-4 .. x+3               */
 #define CTX_WINDOW_RIGHT 3
@@ -57,9 +57,9 @@ void pzf_ctx_model8(const uint8_t *const rows[4], size_t len, unsigned ashift,
 void pzf_ctx_model16(const uint16_t *const rows[4], size_t len, unsigned ashift,
                      uint32_t *scratch, uint16_t *base, uint8_t *ctx);
 
-
 /* Prediction of value x >= 1 of a band's first line from sum8, the sum of
- * the values at x-1 .. x-8 (an index below 0 meaning 0); 0 for x = 0. */
+ * the values at max(x - k, 0), k = 1..8 (the first value repeated before
+ * the line); the prediction of x = 0 is 0. */
 static inline uint32_t ctx_first_base(uint32_t sum8)
 {
     return (sum8 + 4) >> 3;

@@ -22,15 +22,14 @@ depends on the machine: read the table).
 """
 from __future__ import annotations
 
-import math
 import os
-import time
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 import pytest
 
 import pzfcodec
+from benchutil import best_of
 from pzfcodec import simulate
 
 SIZE = int(os.environ.get("PZF_BENCH_SIZE", "2048"))
@@ -39,15 +38,6 @@ THREADS = int(os.environ.get("PZF_BENCH_THREADS", "2"))
 CHECK = os.environ.get("PZF_BENCH_CHECK", "0") == "1"
 MODES = {"1 sigma": 1.0, "0.5 sigma": 0.5, "lossless": None}
 RESULTS: Dict[str, List[dict]] = {}
-
-
-def _best(fn, rounds: int) -> Tuple[float, object]:
-    best, result = math.inf, None
-    for _ in range(rounds):
-        t = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, result
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -91,12 +81,12 @@ def test_context_scene(request, scene, mode):
     floor = simulate.information_floor(truth, None if q is None else (q.offset, q.scale),
                                        max_pixels=1024 if smoke else 8192)
     mb = frame.nbytes / 1e6
-    t_he, huf = _best(lambda: pzfcodec.compress(frame, "huffman", q), rounds)
-    t_hd, _ = _best(lambda: pzfcodec.decompress(huf), rounds)
-    t_ce, blob = _best(lambda: pzfcodec.compress(frame, "context", q), rounds)
-    t_cd, back = _best(lambda: pzfcodec.decompress(blob), rounds)
-    t_ce2, blob2 = _best(lambda: pzfcodec.compress(frame, "context", q, threads=THREADS), rounds)
-    t_cd2, _ = _best(lambda: pzfcodec.decompress(blob, threads=THREADS), rounds)
+    t_he, huf = best_of(lambda: pzfcodec.compress(frame, "huffman", q), rounds)
+    t_hd, _ = best_of(lambda: pzfcodec.decompress(huf), rounds)
+    t_ce, blob = best_of(lambda: pzfcodec.compress(frame, "context", q), rounds)
+    t_cd, back = best_of(lambda: pzfcodec.decompress(blob), rounds)
+    t_ce2, blob2 = best_of(lambda: pzfcodec.compress(frame, "context", q, threads=THREADS), rounds)
+    t_cd2, _ = best_of(lambda: pzfcodec.decompress(blob, threads=THREADS), rounds)
     assert blob2 == blob  # the thread count never changes the output
     assert len(blob) <= len(huf)
     bias = rms = "-"

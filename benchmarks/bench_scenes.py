@@ -23,9 +23,7 @@ the speed against PZF Huffman measured in the same run.
 """
 from __future__ import annotations
 
-import math
 import os
-import time
 import uuid
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -33,6 +31,7 @@ import numpy as np
 import pytest
 
 import pzfcodec
+from benchutil import best_of
 from pzfcodec import simulate
 
 SIZE = int(os.environ.get("PZF_BENCH_SIZE", "2048"))
@@ -129,15 +128,6 @@ def coders() -> Dict[str, Callable]:
     return out
 
 
-def _best(fn, rounds: int) -> Tuple[float, object]:
-    best, result = math.inf, None
-    for _ in range(rounds):
-        t = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, result
-
-
 @pytest.fixture(scope="module", autouse=True)
 def report(request):
     yield
@@ -187,8 +177,8 @@ def test_scene(request, scene, mode):
     rows = []
     for name, make in coders().items():
         enc, dec = make(q)
-        t_enc, blob = _best(lambda: enc(frame), rounds)
-        t_dec, back = _best(lambda: dec(blob, frame), rounds)
+        t_enc, blob = best_of(lambda: enc(frame), rounds)
+        t_dec, back = best_of(lambda: dec(blob, frame), rounds)
         bits = len(blob) * 8 / frame.size
         if name == "PZF context":  # reconstructs levels without PYME's bias: other values
             assert back.shape == frame.shape

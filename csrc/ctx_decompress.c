@@ -162,6 +162,17 @@ PZF_INLINE int decode_line(const dec_ctx *d, const uint8_t *ctx, size_t len, lan
     return bad ? PZF_ERR_CORRUPT : PZF_OK;
 }
 
+/* Values of a band's first line, each predicted from those before it. */
+#define FIRST_LINE(T)                                                                \
+    do {                                                                             \
+        uint32_t sum8 = 0;                                                           \
+        for (x = 0; x < len; x++) {                                                  \
+            uint32_t bb = x ? ctx_first_base(sum8) : 0;                              \
+            v[x] = (T)(bb + ctx_unzigzag(u[x]));                                     \
+            sum8 = x ? sum8 + v[x] - v[x >= 8 ? x - 8 : 0] : 8u * v[0];              \
+        }                                                                            \
+    } while (0)
+
 static void band_task(void *arg, size_t b)
 {
     dec_ctx *d = (dec_ctx *)arg;
@@ -238,12 +249,7 @@ static void band_task(void *arg, size_t b)
             uint8_t *v = d->quantised ? ring + (yy % 5) * len : d->dst + off;
             const uint8_t *bs = (const uint8_t *)base;
             if (yy == 0) {
-                uint32_t sum8 = 0;
-                for (x = 0; x < len; x++) {
-                    uint32_t bb = x ? ctx_first_base(sum8) : 0;
-                    v[x] = (uint8_t)(bb + ctx_unzigzag(u[x]));
-                    sum8 = x ? sum8 + v[x] - v[x >= 8 ? x - 8 : 0] : 8u * v[0];
-                }
+                FIRST_LINE(uint8_t);
             } else {
                 for (x = 0; x < len; x++)
                     v[x] = (uint8_t)(bs[x] + ctx_unzigzag(u[x]));
@@ -274,12 +280,7 @@ static void band_task(void *arg, size_t b)
         } else {
             uint16_t *v = (uint16_t *)d->dst + off;
             if (yy == 0) {
-                uint32_t sum8 = 0;
-                for (x = 0; x < len; x++) {
-                    uint32_t bb = x ? ctx_first_base(sum8) : 0;
-                    v[x] = (uint16_t)(bb + ctx_unzigzag(u[x]));
-                    sum8 = x ? sum8 + v[x] - v[x >= 8 ? x - 8 : 0] : 8u * v[0];
-                }
+                FIRST_LINE(uint16_t);
             } else {
                 for (x = 0; x < len; x++)
                     v[x] = (uint16_t)(base[x] + ctx_unzigzag(u[x]));

@@ -122,7 +122,8 @@ class AtomicOutput:
 
     def _check_free(self) -> None:
         if not self.overwrite and os.path.lexists(self.dst):
-            raise BadArgumentError(f"{self.dst} exists; remove it or pass overwrite=True (--overwrite)")
+            raise BadArgumentError(f"{self.dst} exists; remove it, or allow replacing it "
+                                   "(--overwrite on the command line, overwrite=True in Python)")
 
     def _ours(self) -> bool:
         """Whether :attr:`path` is still the object created (not replaced)."""

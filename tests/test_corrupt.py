@@ -74,7 +74,7 @@ def _header(version=3, fmt=1, comp=1, quant=0, order=b"C", w=4, h=4, d=1, offset
     (b"XY" + _header()[2:], pzfcodec.CorruptDataError),
     (_header(version=4), pzfcodec.UnsupportedFormatError),
     (_header(fmt=3), pzfcodec.UnsupportedFormatError),
-    (_header(comp=3), pzfcodec.UnsupportedFormatError),
+    (_header(comp=4), pzfcodec.UnsupportedFormatError),
     (_header(quant=2), pzfcodec.UnsupportedFormatError),
     (_header(order=b"X"), pzfcodec.CorruptDataError),
     (_header(offset=10), pzfcodec.CorruptDataError),

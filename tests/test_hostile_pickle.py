@@ -428,3 +428,24 @@ def test_psf_and_sf_take_the_callers_budget(tmp_path):
     assert pzfcodec.pyme.load_psf(path, max_decoded_size=100_000)[0].shape == (16, 16, 8)
     with pytest.raises(pzfcodec.DataTooLargeError, match="a.psf"):
         pzfcodec.pyme.load_sf(path, max_decoded_size=ReadBudget(max_items=10))
+
+
+def test_pickled_metadata_attributes_share_the_read_budget(tmp_path):
+    """Many pickled /MetaData attributes are charged to one budget, not one each."""
+    h5py = pytest.importorskip("h5py")
+    from pzfcodec.pyme._hdf import read_metadata
+    data = pickle.dumps(list(range(1000)), protocol=0)
+    path = tmp_path / "many.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("MetaData")
+        tid = h5py.h5t.C_S1.copy()
+        tid.set_size(len(data))
+        tid.set_cset(h5py.h5t.CSET_ASCII)
+        for i in range(50):
+            aid = h5py.h5a.create(g.id, f"List{i}".encode(), tid, h5py.h5s.create(h5py.h5s.SCALAR))
+            aid.write(np.frombuffer(data, dtype=f"S{len(data)}").reshape(()), mtype=tid)
+    with h5py.File(path, "r") as f:
+        md = read_metadata(f["MetaData"], str(path), ReadBudget(max_items=200_000))
+        assert md["List7"] == list(range(1000))
+        with pytest.raises(pzfcodec.DataTooLargeError):  # 50 x 1000 values > 20000
+            read_metadata(f["MetaData"], str(path), ReadBudget(max_items=20_000))

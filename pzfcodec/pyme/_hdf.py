@@ -29,7 +29,8 @@ EVENTS_H5_DTYPE = np.dtype([("EventDescr", "S256"), ("EventName", "S32"), ("Time
 
 
 # -- reading --------------------------------------------------------------------
-def _decode_attr(attrs: h5py.AttributeManager, name: str, source: str) -> Any:
+def _decode_attr(attrs: h5py.AttributeManager, name: str, source: str,
+                 budget: ReadBudget) -> Any:
     aid = attrs.get_id(name)
     tid = aid.get_type()
     value = attrs[name]
@@ -43,7 +44,7 @@ def _decode_attr(attrs: h5py.AttributeManager, name: str, source: str) -> Any:
         if tid.get_cset() == h5py.h5t.CSET_ASCII and raw.endswith(b"."):
             # PyTables pickles non-numpy values into ASCII attributes.
             try:
-                return safe_loads(raw, source=source)
+                return safe_loads(raw, source=source, max_decoded_size=budget)
             except UnsafePickleError:
                 raise
             except CorruptDataError:
@@ -91,7 +92,7 @@ def read_metadata(group: Optional[h5py.Group], filename: str = "",
             if name in SYSTEM_ATTRS:
                 continue
             key = prefix + name
-            out[key] = _decode_attr(g.attrs, name, f"{filename} metadata {key}")
+            out[key] = _decode_attr(g.attrs, name, f"{filename} metadata {key}", budget)
         names = list(g)
         budget.charge_items(len(names), f"{filename} /MetaData")
         for name in names:

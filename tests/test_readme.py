@@ -32,7 +32,7 @@ PAGES = [README] + sorted((ROOT / "docs").glob("*.md"))
 RUN = {"python": "python", "sh": "sh", "bash": "sh"}
 NOT_CODE = {"text"}
 #: most blocks a page may exclude from running
-MAX_NORUN = {"README.md": 2}
+MAX_NORUN = {"README.md": 3}
 MAX_NORUN_DOCS = 6
 
 

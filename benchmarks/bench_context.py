@@ -29,14 +29,13 @@ import numpy as np
 import pytest
 
 import pzfcodec
-from benchutil import best_of
+from benchutil import SCENE_MODES as MODES, best_of, scene_case
 from pzfcodec import simulate
 
 SIZE = int(os.environ.get("PZF_BENCH_SIZE", "2048"))
 ROUNDS = int(os.environ.get("PZF_BENCH_ROUNDS", "5"))
 THREADS = int(os.environ.get("PZF_BENCH_THREADS", "2"))
 CHECK = os.environ.get("PZF_BENCH_CHECK", "0") == "1"
-MODES = {"1 sigma": 1.0, "0.5 sigma": 0.5, "lossless": None}
 RESULTS: Dict[str, List[dict]] = {}
 
 
@@ -69,17 +68,8 @@ def report(request):
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("scene", list(simulate.SCENES))
 def test_context_scene(request, scene, mode):
-    smoke = bool(request.config.getoption("benchmark_disable", default=False))
-    size = 256 if smoke else SIZE
-    rounds = 1 if smoke else ROUNDS
-    truth = simulate.scene_frames(scene, 1, (size, size), seed=0)
-    frame = truth.frames[0]
+    truth, frame, q, floor, rounds = scene_case(request.config, scene, mode, SIZE, ROUNDS)
     cam = truth.scene.camera
-    step = MODES[mode]
-    q = None if step is None else pzfcodec.camera_quantization(
-        cam.ad_offset, cam.electrons_per_adu, step)
-    floor = simulate.information_floor(truth, None if q is None else (q.offset, q.scale),
-                                       max_pixels=1024 if smoke else 8192)
     mb = frame.nbytes / 1e6
     t_he, huf = best_of(lambda: pzfcodec.compress(frame, "huffman", q), rounds)
     t_hd, _ = best_of(lambda: pzfcodec.decompress(huf), rounds)
@@ -95,8 +85,7 @@ def test_context_scene(request, scene, mode):
     else:
         np.testing.assert_array_equal(pzfcodec.quantize(back, q.offset, q.scale),
                                       pzfcodec.quantize(frame, q.offset, q.scale))
-        sigma = cam.noise_sigma_adu(frame.astype(np.float64) if not truth.scene.fixed_pattern
-                                    else frame.astype(np.float64))
+        sigma = cam.noise_sigma_adu(frame.astype(np.float64))
         err = back.astype(np.float64) - frame
         bias = f"{err.mean() / sigma.mean():+.4f}"
         rms = f"{np.sqrt(((err / sigma) ** 2).mean()):.3f}"
@@ -106,7 +95,7 @@ def test_context_scene(request, scene, mode):
         enc=mb / t_ce, dec=mb / t_cd, huf_enc=mb / t_he, huf_dec=mb / t_hd,
         enc_mt=mb / t_ce2, dec_mt=mb / t_cd2, bias=bias, rms=rms)]
     assert bits > 0.97 * floor
-    if CHECK and not smoke:
+    if CHECK and frame.shape[0] == SIZE:  # not in a smoke run
         limit = 1.05 if q is None else 1.03
         assert bits <= limit * floor, f"{scene} {mode}: {bits:.3f} bits/px, floor {floor:.3f}"
 

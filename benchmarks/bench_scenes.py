@@ -31,20 +31,15 @@ import numpy as np
 import pytest
 
 import pzfcodec
-from benchutil import best_of
+from benchutil import SCENE_MODES as MODES, best_of, scene_case
 from pzfcodec import simulate
 
 SIZE = int(os.environ.get("PZF_BENCH_SIZE", "2048"))
 ROUNDS = int(os.environ.get("PZF_BENCH_ROUNDS", "3"))
 SLOW = os.environ.get("PZF_BENCH_SLOW", "1") != "0"
-MODES = {"1 sigma": 1.0, "0.5 sigma": 0.5, "lossless": None}
 RESULTS: Dict[Tuple[str, str], List[dict]] = {}
 
 Codec = Tuple[Callable[[np.ndarray], bytes], Callable[[bytes, np.ndarray], np.ndarray]]
-
-
-def _smoke(config) -> bool:
-    return bool(config.getoption("benchmark_disable", default=False))
 
 
 def _pzf(compression: str, **kw) -> Callable[[Optional[pzfcodec.Quantization]], Codec]:
@@ -161,17 +156,7 @@ def report(request):
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("scene", list(simulate.SCENES))
 def test_scene(request, scene, mode):
-    smoke = _smoke(request.config)
-    size = 256 if smoke else SIZE
-    rounds = 1 if smoke else ROUNDS
-    truth = simulate.scene_frames(scene, 1, (size, size), seed=0)
-    frame = truth.frames[0]
-    cam = truth.scene.camera
-    step = MODES[mode]
-    q = None if step is None else pzfcodec.camera_quantization(
-        cam.ad_offset, cam.electrons_per_adu, step)
-    floor = simulate.information_floor(truth, None if q is None else (q.offset, q.scale),
-                                       max_pixels=1024 if smoke else 8192)
+    truth, frame, q, floor, rounds = scene_case(request.config, scene, mode, SIZE, ROUNDS)
     expected = frame if q is None else pzfcodec.dequantize(
         pzfcodec.quantize(frame, q.offset, q.scale), q.offset, q.scale, dtype=np.uint16)
     rows = []

@@ -21,3 +21,29 @@ def best_of(fn, rounds: int):
         result = fn()
         best = min(best, time.perf_counter() - t)
     return best, result
+
+
+#: Quantisation steps of the scene benchmarks, in noise sigmas (None: lossless).
+SCENE_MODES = {"1 sigma": 1.0, "0.5 sigma": 0.5, "lossless": None}
+
+
+def scene_case(config, scene: str, mode: str, size: int, rounds: int):
+    """One frame of a :data:`pzfcodec.simulate.SCENES` scene and its floor.
+
+    Returns ``(truth, frame, q, floor, rounds)``: the simulated truth, its
+    uint16 frame, the quantisation of ``mode`` (None for lossless), the
+    information floor in bits per pixel, and the rounds to time.  A smoke
+    run (``--benchmark-disable``) uses a 256x256 frame and one round.
+    """
+    import pzfcodec
+    from pzfcodec import simulate
+
+    smoke = bool(config.getoption("benchmark_disable", default=False))
+    truth = simulate.scene_frames(scene, 1, (256, 256) if smoke else (size, size), seed=0)
+    cam = truth.scene.camera
+    step = SCENE_MODES[mode]
+    q = None if step is None else pzfcodec.camera_quantization(
+        cam.ad_offset, cam.electrons_per_adu, step)
+    floor = simulate.information_floor(truth, None if q is None else (q.offset, q.scale),
+                                       max_pixels=1024 if smoke else 8192)
+    return truth, truth.frames[0], q, floor, 1 if smoke else rounds

@@ -281,17 +281,20 @@ def _write_entry(tmp_path, entry: str, data: bytes):
         h5py = pytest.importorskip("h5py")
         path = tmp_path / "hostile.h5"
         with h5py.File(path, "w") as f:
-            g = f.create_group("MetaData")
-            # as PyTables stores a pickled value: an ASCII fixed-length string ending in '.'
-            tid = h5py.h5t.C_S1.copy()
-            tid.set_size(len(data))
-            tid.set_cset(h5py.h5t.CSET_ASCII)
-            space = h5py.h5s.create(h5py.h5s.SCALAR)
-            aid = h5py.h5a.create(g.id, b"Evil", tid, space)
-            aid.write(np.frombuffer(data, dtype=f"S{len(data)}").reshape(()), mtype=tid)
+            _write_pickled_attr(f.create_group("MetaData"), "Evil", data)
             f.create_dataset("ImageData", data=np.zeros((1, 4, 4), np.uint16))
         return path, f"_pzf.open({str(path)!r}).metadata"
     raise AssertionError(entry)
+
+
+def _write_pickled_attr(group, name: str, data: bytes) -> None:
+    """Store ``data`` as PyTables stores a pickled value: an ASCII fixed-length string."""
+    import h5py
+    tid = h5py.h5t.C_S1.copy()
+    tid.set_size(len(data))
+    tid.set_cset(h5py.h5t.CSET_ASCII)
+    aid = h5py.h5a.create(group.id, name.encode(), tid, h5py.h5s.create(h5py.h5s.SCALAR))
+    aid.write(np.frombuffer(data, dtype=f"S{len(data)}").reshape(()), mtype=tid)
 
 
 ENTRY_CASES = ["deep-tuple-key", "build-twice", "shared-lists", "shared-holders", "self-holder",
@@ -438,12 +441,8 @@ def test_pickled_metadata_attributes_share_the_read_budget(tmp_path):
     path = tmp_path / "many.h5"
     with h5py.File(path, "w") as f:
         g = f.create_group("MetaData")
-        tid = h5py.h5t.C_S1.copy()
-        tid.set_size(len(data))
-        tid.set_cset(h5py.h5t.CSET_ASCII)
         for i in range(50):
-            aid = h5py.h5a.create(g.id, f"List{i}".encode(), tid, h5py.h5s.create(h5py.h5s.SCALAR))
-            aid.write(np.frombuffer(data, dtype=f"S{len(data)}").reshape(()), mtype=tid)
+            _write_pickled_attr(g, f"List{i}", data)
     with h5py.File(path, "r") as f:
         md = read_metadata(f["MetaData"], str(path), ReadBudget(max_items=200_000))
         assert md["List7"] == list(range(1000))

@@ -18,16 +18,19 @@ A budget counts three things:
 
 Readers take ``max_decoded_size=`` (an int, or a :class:`ReadBudget` for
 full control) and pass one budget down through everything one call reads.
+:func:`loads_json` parses untrusted JSON (sidecars, cluster listings and
+series files) within such a budget.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional, Union
+import json
+from typing import Any, Iterator, Optional, Union
 
 from .codec import DEFAULT_MAX_DECODED_SIZE
-from .errors import BadArgumentError, DataTooLargeError
+from .errors import BadArgumentError, CorruptDataError, DataTooLargeError
 
-__all__ = ["ReadBudget", "BudgetLike", "DEFAULT_MAX_ITEMS", "DEFAULT_MAX_DEPTH"]
+__all__ = ["ReadBudget", "BudgetLike", "loads_json", "DEFAULT_MAX_ITEMS", "DEFAULT_MAX_DEPTH"]
 
 #: Default number of work units (rows, keys, nodes, opcodes) one read may use.
 DEFAULT_MAX_ITEMS = 50_000_000
@@ -129,4 +132,45 @@ def _limit(name: str, value: Optional[int], default: int) -> int:
     value = int(value)
     if value < 0:
         raise BadArgumentError(f"{name} must be a non-negative integer; got {value}")
+    return value
+
+
+def _check_depth(value: Any, budget: ReadBudget, what: str) -> None:
+    if isinstance(value, (dict, list)):
+        with budget.nested(what):
+            for v in value.values() if isinstance(value, dict) else value:
+                _check_depth(v, budget, what)
+
+
+def loads_json(data: bytes, what: str, budget: BudgetLike = None) -> Any:
+    """Parse untrusted JSON (``what`` names it in errors), bounded by ``budget``.
+
+    Before parsing, the text's size is charged as bytes and an upper bound of
+    its values (commas, colons and brackets) as items, so a huge listing is
+    refused before Python builds its objects; the nesting is then limited
+    to the budget's depth.
+
+    Raises
+    ------
+    pzfcodec.CorruptDataError
+        Not UTF-8 JSON, or absurdly nested.
+    pzfcodec.DataTooLargeError
+        Larger than the budget allows, or than the memory left.
+    """
+    budget = ReadBudget.of(budget)
+    data = bytes(data)
+    budget.charge_bytes(len(data), what)
+    budget.charge_items(1 + sum(data.count(c) for c in (b",", b":", b"[", b"{")), what)
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise CorruptDataError(f"{what}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise CorruptDataError(f"{what}: not UTF-8 text ({exc.reason})") from None
+    except (RecursionError, ValueError) as exc:  # absurd nesting, numbers of 4300+ digits
+        raise CorruptDataError(f"{what}: not valid JSON ({type(exc).__name__}: {exc})") from None
+    except MemoryError:
+        raise DataTooLargeError(f"{what}: {len(data)} bytes of JSON need more memory than is left; "
+                                "pass a ReadBudget with a smaller max_items to refuse it sooner") from None
+    _check_depth(value, budget, what)
     return value

@@ -52,6 +52,7 @@ from typing import Any, List, Mapping, Optional, Tuple, Union
 import h5py
 import numpy as np
 
+from .budget import loads_json
 from .codec import Quantization, as_quantization, compress
 from .chunks import encode_chunk
 from .errors import (BadArgumentError, CorruptDataError, MissingFileError, QueueFullError,
@@ -59,7 +60,7 @@ from .errors import (BadArgumentError, CorruptDataError, MissingFileError, Queue
 from .hdf5 import PZF
 from .options import COMPRESSIONS, Options
 from .pyme._hdf import EVENTS_H5_DTYPE, set_str_attr, tag_group, tag_table, write_metadata
-from .pyme.cluster import PCSWriter, loads_json
+from .pyme.cluster import PCSWriter
 from .pyme.h5 import PathLike, open_hdf5_file
 from .pyme.pcs import resolve_location as pcs_location
 from .pyme.pcs import is_pcs_location, open_pcs

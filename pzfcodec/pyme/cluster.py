@@ -63,7 +63,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..budget import BudgetLike, ReadBudget
+from ..budget import BudgetLike, ReadBudget, loads_json
 from ..codec import DEFAULT_MAX_DECODED_SIZE
 from ..errors import (BadArgumentError, CorruptDataError, DataTooLargeError, MissingFileError,
                       PZFError, StorageError)
@@ -71,7 +71,7 @@ from ..errors import (BadArgumentError, CorruptDataError, DataTooLargeError, Mis
 __all__ = [
     "Store", "LocalStore", "HTTPStore", "FileEntry", "PCSWriter", "open_store", "parse_servers",
     "SERVERS_ENV", "BLOCK_FRAMES", "MAX_JSON_BYTES", "frame_name", "check_relpath", "metadata_json",
-    "events_json", "loads_json",
+    "events_json",
 ]
 
 #: Environment variable naming PYME data servers: ``"host:port,host:port"``.
@@ -122,49 +122,6 @@ def check_relpath(path: str, *, allow_empty: bool = False) -> str:
             f"{path!r} is not a relative path of plain names (no leading '/', '.', '..', empty "
             "parts, backslashes or control characters)")
     return path
-
-
-# ---- JSON from untrusted sources --------------------------------------------
-
-def _check_depth(value: Any, budget: ReadBudget, what: str) -> None:
-    if isinstance(value, (dict, list)):
-        with budget.nested(what):
-            for v in value.values() if isinstance(value, dict) else value:
-                _check_depth(v, budget, what)
-
-
-def loads_json(data: bytes, what: str, budget: BudgetLike = None) -> Any:
-    """Parse untrusted JSON (``what`` names it in errors), bounded by ``budget``.
-
-    Before parsing, the text's size is charged as bytes and an upper bound of
-    its values (commas, colons and brackets) as items, so a huge listing is
-    refused before Python builds its objects; the nesting is then limited
-    to the budget's depth.
-
-    Raises
-    ------
-    pzfcodec.CorruptDataError
-        Not UTF-8 JSON, or absurdly nested.
-    pzfcodec.DataTooLargeError
-        Larger than the budget allows, or than the memory left.
-    """
-    budget = ReadBudget.of(budget)
-    data = bytes(data)
-    budget.charge_bytes(len(data), what)
-    budget.charge_items(1 + sum(data.count(c) for c in (b",", b":", b"[", b"{")), what)
-    try:
-        value = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise CorruptDataError(f"{what}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-    except UnicodeDecodeError as exc:
-        raise CorruptDataError(f"{what}: not UTF-8 text ({exc.reason})") from None
-    except (RecursionError, ValueError) as exc:  # absurd nesting, numbers of 4300+ digits
-        raise CorruptDataError(f"{what}: not valid JSON ({type(exc).__name__}: {exc})") from None
-    except MemoryError:
-        raise DataTooLargeError(f"{what}: {len(data)} bytes of JSON need more memory than is left; "
-                                "pass a ReadBudget with a smaller max_items to refuse it sooner") from None
-    _check_depth(value, budget, what)
-    return value
 
 
 class _MetadataEncoder(json.JSONEncoder):

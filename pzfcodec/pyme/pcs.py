@@ -29,12 +29,12 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..budget import BudgetLike, ReadBudget
+from ..budget import BudgetLike, ReadBudget, loads_json
 from ..codec import compress_stack, decompress, read_header
 from ..errors import (BadArgumentError, CorruptDataError, DataTooLargeError, MissingFileError, PZFError,
                       UnsupportedFormatError)
 from .cluster import (MAX_JSON_BYTES, HTTPStore, LocalStore, PCSWriter, Store, check_relpath,
-                      frame_name, loads_json, open_store, parse_servers)
+                      frame_name, open_store, parse_servers)
 from .series import Series, empty_events, make_events
 from .writer import Frames, Progress, frame_batches, frame_info, series_metadata, series_sequence_id
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
-import json
 import operator
 import os
 import re
@@ -30,7 +29,7 @@ from xml.parsers import expat
 
 import numpy as np
 
-from ..budget import BudgetLike, ReadBudget
+from ..budget import BudgetLike, ReadBudget, loads_json
 from ..errors import CorruptDataError, DataTooLargeError, UnsupportedFormatError
 from . import safe_pickle
 
@@ -122,32 +121,12 @@ def read_metadata(path: PathLike, *, max_decoded_size: BudgetLike = None) -> Dic
 # ---- .json ---------------------------------------------------------------
 
 def _read_json(path: Path, budget: ReadBudget) -> Dict[str, Any]:
-    data = _read_bytes(path, budget)
-    try:
-        value = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise CorruptDataError(
-            f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise CorruptDataError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except (RecursionError, ValueError) as exc:  # absurd nesting, numbers of 4300+ digits
-        raise CorruptDataError(f"{path}: not PYME metadata ({type(exc).__name__}: {exc})") from None
+    # the file must fit in what is left before it is read; loads_json charges it
+    value = loads_json(_read_bytes(path, ReadBudget(budget.bytes_left)), str(path), budget)
     if not isinstance(value, dict):
         raise CorruptDataError(
             f"{path}: expected one JSON object of metadata keys, found {type(value).__name__}"
         )
-    # JSON shares nothing, so its values are no larger than the file; bound the
-    # nesting that recursive consumers (printing, writing) of the values meet
-    todo = [(v, 1) for v in value.values()]
-    while todo:
-        v, depth = todo.pop()
-        if isinstance(v, (list, dict)):
-            if depth >= budget.max_depth:
-                raise DataTooLargeError(f"{path}: values nested more than {budget.max_depth} levels "
-                                        "deep; no legitimate metadata nests so deep")
-            budget.charge_items(len(v), f"{path}: metadata values")
-            todo.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
     return value
 
 

@@ -17,22 +17,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctx_rans.h"
 #include "pzf.h"
 
-#define CTX_FORMAT_VERSION 1
+#define CTX_FORMAT_VERSION 2
 #define CTX_KIND_8 0  /* 8-bit values: quantised symbols, or uint8 pixels */
 #define CTX_KIND_16 1 /* 16-bit values: uint16 pixels                    */
 
-#define CTX_PROB_BITS 12
-#define CTX_PROB_SCALE (1u << CTX_PROB_BITS)
-#define CTX_RANS_L (1u << 15)   /* states live in [CTX_RANS_L, 2^31)        */
-#define CTX_STATES 4            /* interleaved states: pixel x uses x mod 4 */
 #define CTX_NCTX_8 65           /* contexts of kind 0: 1 + 16 activities x 4 phases */
 #define CTX_NCTX_16 73          /* contexts of kind 1: 1 + 72 activities   */
 #define CTX_MAX_NCTX 73
 #define CTX_MAX_K 8             /* raw low bits per value, kind 1          */
 #define CTX_MAX_K8 7            /* raw low bits per value, kind 0          */
-#define CTX_ESCAPE 255          /* kind 1: token followed by 8 + 8 raw bits */
+#define CTX_ESCAPE 255          /* kind 1: token followed by 16 raw bits   */
 #define CTX_UNUSED 0xFF         /* context table marker: never used        */
 #define CTX_WINDOW_LEFT 4       /* window columns x-4 .. x+3               */
 #define CTX_WINDOW_RIGHT 3

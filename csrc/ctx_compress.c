@@ -19,11 +19,6 @@
 #include "quant.h"
 
 typedef struct {
-    uint32_t x_max, rcp, bias;
-    uint16_t cmpl, shift;
-} enc_sym;
-
-typedef struct {
     uint64_t hist[CTX_MAX_NCTX][256]; /* kind 0: residuals; kind 1: tokens */
     uint64_t usum[CTX_MAX_NCTX], ucnt[CTX_MAX_NCTX]; /* kind 1 */
     uint64_t qsum[4][256], qcnt[4][256]; /* quantised pixels, 4 interleaved */
@@ -47,11 +42,13 @@ typedef struct {
     uint64_t *fcnt;
     worker_stats *ws;
     uint8_t k[CTX_MAX_NCTX];
-    enc_sym (*enc)[256];
-    uint8_t *scratch;
-    size_t *lane_end;      /* band b, lane j: its region of scratch ends at [4b + j] */
-    size_t *lane_start;    /* and its words start here once coded */
-    uint32_t *states;      /* and its final state */
+    ctx_enc_sym *enc;      /* (context << 8 | token) entries */
+    uint8_t *scratch;      /* every band's words, then its raw bits */
+    size_t *word_end;      /* band b: its words end at scratch + word_end[b] */
+    size_t *word_start;    /* and start here once coded */
+    size_t *raw_start;     /* its raw bits */
+    size_t *raw_end;
+    uint32_t *states;      /* its final states: CTX_LANES from [CTX_LANES b] */
     int *status;
 } enc_ctx;
 
@@ -292,160 +289,76 @@ static void tokens_task(void *arg, size_t t)
     }
 }
 
-static void enc_sym_init(enc_sym *s, uint32_t start, uint32_t freq)
-{
-    s->x_max = ((CTX_RANS_L >> CTX_PROB_BITS) << 16) * freq;
-    s->cmpl = (uint16_t)(CTX_PROB_SCALE - freq);
-    if (freq < 2) {
-        s->rcp = ~0u;
-        s->shift = 0;
-        s->bias = start + CTX_PROB_SCALE - 1;
-    } else {
-        uint32_t shift = 0;
-        while (freq > (1u << shift))
-            shift++;
-        s->rcp = (uint32_t)((((uint64_t)1 << (shift + 31)) + freq - 1) / freq);
-        s->shift = (uint16_t)(shift - 1);
-        s->bias = start;
-    }
-}
-
-/* Emit the low 16 bits of x_ if cond: the word is always stored below
- * ptr (a lane's region has 2 spare bytes at its start), and ptr moves only
- * if it counts. */
-#define EMIT_IF(x_, cond, ptr)                                                       \
-    do {                                                                             \
-        uint32_t e_ = (cond); /* arithmetic, not a branch */                        \
-        (ptr)[-2] = (uint8_t)(x_);                                                   \
-        (ptr)[-1] = (uint8_t)((x_) >> 8);                                            \
-        (ptr) -= 2 * (size_t)e_;                                                     \
-        x_ >>= e_ << 4;                                                              \
-    } while (0)
-
-#define ENC_TOKEN(xv, ptr, es)                                                       \
-    do {                                                                             \
-        const enc_sym *s_ = (es);                                                    \
-        uint32_t x_ = (xv), q_;                                                      \
-        EMIT_IF(x_, x_ >= s_->x_max, ptr);                                           \
-        q_ = (uint32_t)(((uint64_t)x_ * s_->rcp) >> 32) >> s_->shift;              \
-        (xv) = x_ + s_->bias + q_ * s_->cmpl;                                        \
-    } while (0)
-
-#define ENC_RAW(xv, ptr, bits, kk)                                                   \
-    do {                                                                             \
-        uint32_t x_ = (xv);                                                          \
-        EMIT_IF(x_, x_ >= (1u << (31 - (kk))), ptr);                                 \
-        (xv) = (x_ << (kk)) | (bits);                                                \
-    } while (0)
-
-/* Kind 1: one value backwards (raw bits, then the token). */
-#define ENC_VALUE16(xv, ptr, c, u)                                                   \
-    do {                                                                             \
-        unsigned k_ = e->k[c], t_ = token16(u, k_);                                  \
-        if (t_ == CTX_ESCAPE) {                                                      \
-            ENC_RAW(xv, ptr, (u) & 0xFF, 8);                                         \
-            ENC_RAW(xv, ptr, (u) >> 8, 8);                                           \
-        } else {                                                                     \
-            ENC_RAW(xv, ptr, (u) & ((1u << k_) - 1), k_);                            \
-        }                                                                            \
-        ENC_TOKEN(xv, ptr, &e->enc[c][t_]);                                          \
-    } while (0)
-
-/* Kind 0 with raw bits: one value backwards. */
-#define ENC_VALUE8(xv, ptr, c, u)                                                    \
-    do {                                                                             \
-        unsigned k_ = e->k[c];                                                       \
-        ENC_RAW(xv, ptr, (u) & ((1u << k_) - 1), k_);                                \
-        ENC_TOKEN(xv, ptr, &e->enc[c][(u) >> k_]);                                   \
-    } while (0)
-
-/* Values of a band in lane j (x mod 4 == j). */
-static size_t lane_values(const enc_ctx *e, size_t b, int j)
-{
-    size_t y0, y1;
-    band_range(e, b, &y0, &y1);
-    return (y1 - y0) * ((e->len + CTX_STATES - 1 - (size_t)j) / CTX_STATES);
-}
-
-/* Pass 2: code band b backwards, each lane into its own region. */
+/* Pass 2: code band b: its raw bits forwards, then its tokens backwards
+ * (the decoder reads both forwards). */
 static void encode_task(void *arg, size_t b)
 {
     enc_ctx *e = (enc_ctx *)arg;
-    uint8_t *p0 = e->scratch + e->lane_end[4 * b], *p1 = e->scratch + e->lane_end[4 * b + 1];
-    uint8_t *p2 = e->scratch + e->lane_end[4 * b + 2], *p3 = e->scratch + e->lane_end[4 * b + 3];
-    uint32_t x0 = CTX_RANS_L, x1 = CTX_RANS_L, x2 = CTX_RANS_L, x3 = CTX_RANS_L;
     size_t y0, y1, y, x, len = e->len;
+    uint8_t *wp = e->scratch + e->word_end[b];
+    uint32_t *xs = e->states + CTX_LANES * b;
+    uint8_t *tok = (uint8_t *)malloc(len ? len : 1);
+    int j;
 
+    if (!tok) {
+        e->status[b] = PZF_ERR_NOMEM;
+        return;
+    }
     band_range(e, b, &y0, &y1);
-    /* lines backwards; value x of a line uses lane x % 4 */
-    for (y = y1; y-- > y0;) {
-        const uint8_t *ctx = e->ctxs + y * len;
-        x = len;
-        if (e->kind == CTX_KIND_8 && e->raw8) {
-            const uint8_t *u = e->u8s + y * len;
-            switch (x % 4) {
-            case 3: x--; ENC_VALUE8(x2, p2, ctx[x], u[x]); /* fall through */
-            case 2: x--; ENC_VALUE8(x1, p1, ctx[x], u[x]); /* fall through */
-            case 1: x--; ENC_VALUE8(x0, p0, ctx[x], u[x]); /* fall through */
-            default: break;
-            }
-            while (x) {
-                x -= 4;
-                ENC_VALUE8(x3, p3, ctx[x + 3], u[x + 3]);
-                ENC_VALUE8(x2, p2, ctx[x + 2], u[x + 2]);
-                ENC_VALUE8(x1, p1, ctx[x + 1], u[x + 1]);
-                ENC_VALUE8(x0, p0, ctx[x], u[x]);
-            }
-        } else if (e->kind == CTX_KIND_8) {
-            const uint8_t *u = e->u8s + y * len;
-            switch (x % 4) {
-            case 3: x--; ENC_TOKEN(x2, p2, &e->enc[ctx[x]][u[x]]); /* fall through */
-            case 2: x--; ENC_TOKEN(x1, p1, &e->enc[ctx[x]][u[x]]); /* fall through */
-            case 1: x--; ENC_TOKEN(x0, p0, &e->enc[ctx[x]][u[x]]); /* fall through */
-            default: break;
-            }
-            while (x) {
-                x -= 4;
-                ENC_TOKEN(x3, p3, &e->enc[ctx[x + 3]][u[x + 3]]);
-                ENC_TOKEN(x2, p2, &e->enc[ctx[x + 2]][u[x + 2]]);
-                ENC_TOKEN(x1, p1, &e->enc[ctx[x + 1]][u[x + 1]]);
-                ENC_TOKEN(x0, p0, &e->enc[ctx[x]][u[x]]);
-            }
-        } else {
-            const uint16_t *u = e->u16s + y * len;
-            switch (x % 4) {
-            case 3: x--; ENC_VALUE16(x2, p2, ctx[x], u[x]); /* fall through */
-            case 2: x--; ENC_VALUE16(x1, p1, ctx[x], u[x]); /* fall through */
-            case 1: x--; ENC_VALUE16(x0, p0, ctx[x], u[x]); /* fall through */
-            default: break;
-            }
-            while (x) {
-                x -= 4;
-                ENC_VALUE16(x3, p3, ctx[x + 3], u[x + 3]);
-                ENC_VALUE16(x2, p2, ctx[x + 2], u[x + 2]);
-                ENC_VALUE16(x1, p1, ctx[x + 1], u[x + 1]);
-                ENC_VALUE16(x0, p0, ctx[x], u[x]);
+    if (e->kind == CTX_KIND_16 || e->raw8) {
+        ctx_bit_writer bw;
+        bw.acc = 0;
+        bw.n = 0;
+        bw.p = e->scratch + e->raw_start[b];
+        for (y = y0; y < y1; y++) {
+            const uint8_t *ctx = e->ctxs + y * len;
+            if (e->kind == CTX_KIND_16) {
+                const uint16_t *u = e->u16s + y * len;
+                for (x = 0; x < len; x++) {
+                    unsigned k = e->k[ctx[x]];
+                    if (token16(u[x], k) == CTX_ESCAPE)
+                        ctx_put_bits(&bw, u[x], 16);
+                    else
+                        ctx_put_bits(&bw, u[x] & ((1u << k) - 1), k);
+                }
+            } else {
+                const uint8_t *u = e->u8s + y * len;
+                for (x = 0; x < len; x++) {
+                    unsigned k = e->k[ctx[x]];
+                    ctx_put_bits(&bw, u[x] & ((1u << k) - 1), k);
+                }
             }
         }
+        e->raw_end[b] = (size_t)(ctx_flush_bits(&bw) - e->scratch);
+    } else {
+        e->raw_end[b] = e->raw_start[b];
     }
-    e->lane_start[4 * b] = (size_t)(p0 - e->scratch);
-    e->lane_start[4 * b + 1] = (size_t)(p1 - e->scratch);
-    e->lane_start[4 * b + 2] = (size_t)(p2 - e->scratch);
-    e->lane_start[4 * b + 3] = (size_t)(p3 - e->scratch);
-    e->states[4 * b] = x0;
-    e->states[4 * b + 1] = x1;
-    e->states[4 * b + 2] = x2;
-    e->states[4 * b + 3] = x3;
+    for (j = 0; j < CTX_LANES; j++)
+        xs[j] = CTX_RANS_L;
+    for (y = y1; y-- > y0;) {
+        const uint8_t *ctx = e->ctxs + y * len;
+        if (e->kind == CTX_KIND_16) {
+            const uint16_t *u = e->u16s + y * len;
+            for (x = 0; x < len; x++)
+                tok[x] = (uint8_t)token16(u[x], e->k[ctx[x]]);
+        } else if (e->raw8) {
+            const uint8_t *u = e->u8s + y * len;
+            for (x = 0; x < len; x++)
+                tok[x] = (uint8_t)(u[x] >> e->k[ctx[x]]);
+        }
+        pzf_ctx_encode_tokens(e->enc, ctx, e->kind == CTX_KIND_8 && !e->raw8 ? e->u8s + y * len : tok,
+                              len, xs, &wp, PZF_ISA_AUTO);
+    }
+    e->word_start[b] = (size_t)(wp - e->scratch);
+    free(tok);
+    e->status[b] = PZF_OK;
 }
 
 /* Bytes of band b's stream. */
 static size_t band_bytes(const enc_ctx *e, size_t b)
 {
-    size_t size = 8 * CTX_STATES;
-    int j;
-    for (j = 0; j < CTX_STATES; j++)
-        size += e->lane_end[4 * b + (size_t)j] - e->lane_start[4 * b + (size_t)j];
-    return size;
+    return 4 * CTX_LANES + 4 + (e->word_end[b] - e->word_start[b]) +
+           (e->raw_end[b] - e->raw_start[b]);
 }
 
 /* Bytes of the PZF Huffman payload of a histogram (huf_compress.c). */
@@ -540,7 +453,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     uint64_t hist[CTX_MAX_NCTX][256], qsum[256], qcnt[256], bytes_hist[256];
     uint32_t freq[CTX_MAX_NCTX][256];
     uint8_t used[CTX_MAX_NCTX];
-    size_t isz = pzf_itemsize(p->data_format), slot_words, b, t, c, i, total = 0, qlo = 0,
+    size_t isz = pzf_itemsize(p->data_format), raw_bytes, b, t, c, i, total = 0, qlo = 0,
            qhi = 0, pos;
     int nctx, s, rc = PZF_OK;
     uint8_t *d;
@@ -575,13 +488,16 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
         return 0;
     }
 
-    slot_words = e.kind == CTX_KIND_8 ? 1 : 3; /* words per value at most */
+    raw_bytes = e.kind == CTX_KIND_8 ? 1 : 2; /* raw bytes per value at most */
     e.ws = (worker_stats *)calloc(e.nworkers, sizeof *e.ws);
     e.ctxs = (uint8_t *)malloc(n);
-    e.lane_end = (size_t *)malloc(4 * e.nbands * sizeof *e.lane_end);
-    e.lane_start = (size_t *)malloc(4 * e.nbands * sizeof *e.lane_start);
-    e.states = (uint32_t *)malloc(4 * e.nbands * sizeof *e.states);
-    e.enc = (enc_sym(*)[256])malloc(CTX_MAX_NCTX * sizeof *e.enc);
+    e.word_end = (size_t *)malloc(e.nbands * sizeof *e.word_end);
+    e.word_start = (size_t *)malloc(e.nbands * sizeof *e.word_start);
+    e.raw_start = (size_t *)malloc(e.nbands * sizeof *e.raw_start);
+    e.raw_end = (size_t *)malloc(e.nbands * sizeof *e.raw_end);
+    e.status = (int *)malloc(e.nbands * sizeof *e.status);
+    e.states = (uint32_t *)malloc(CTX_LANES * e.nbands * sizeof *e.states);
+    e.enc = (ctx_enc_sym *)malloc((size_t)CTX_MAX_NCTX * 256 * sizeof *e.enc);
     if (e.kind == CTX_KIND_8)
         e.u8s = (uint8_t *)malloc(n);
     else
@@ -593,12 +509,14 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
             e.fcnt = (uint64_t *)calloc(e.nbands * 256, sizeof *e.fcnt);
         }
     }
-    /* each lane's region: 2 spare bytes, then 2 bytes per word at most */
-    if (n > (SIZE_MAX - 8 * CTX_STATES * e.nbands) / (2 * slot_words))
+    /* each band's region: 2 spare bytes and a word per value at most, then
+     * its raw bits (and 8 bytes of slack for the bit writer) */
+    if (n > (SIZE_MAX - 16 * e.nbands) / (2 + raw_bytes))
         rc = PZF_ERR_TOO_LARGE;
     else
-        e.scratch = (uint8_t *)malloc(2 * slot_words * n + 2 * CTX_STATES * e.nbands);
-    if (rc == PZF_OK && (!e.ws || !e.ctxs || !e.lane_end || !e.lane_start || !e.states ||
+        e.scratch = (uint8_t *)malloc((2 + raw_bytes) * n + 16 * e.nbands);
+    if (rc == PZF_OK && (!e.ws || !e.ctxs || !e.word_end || !e.word_start || !e.raw_start ||
+                         !e.raw_end || !e.status || !e.states ||
                          !e.enc ||
                          (!e.u8s && !e.u16s) || (e.quantised && !e.qbuf) || !e.scratch ||
                          (e.fmt == PZF_FLOAT32 && (!e.fsum || !e.fcnt))))
@@ -688,7 +606,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
             continue;
         }
         for (s = 0; s < 256; s++) {
-            enc_sym_init(&e.enc[c][s], cum, freq[c][s]);
+            pzf_ctx_enc_sym_init(&e.enc[c << 8 | (size_t)s], cum, freq[c][s]);
             cum += freq[c][s];
             if (freq[c][s]) {
                 if (lo < 0)
@@ -714,14 +632,19 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     /* pass 2 */
     pos = 0;
     for (b = 0; b < e.nbands; b++) {
-        int j;
-        for (j = 0; j < CTX_STATES; j++) {
-            pos += 2 + 2 * slot_words * lane_values(&e, b, j);
-            e.lane_end[4 * b + (size_t)j] = pos;
-        }
+        size_t y0, y1;
+        band_range(&e, b, &y0, &y1);
+        pos += 2 + 2 * (y1 - y0) * e.len;
+        e.word_end[b] = pos;
+        e.raw_start[b] = pos;
+        pos += raw_bytes * (y1 - y0) * e.len + 8;
     }
     pzf_parallel_for(p->nthreads, e.nbands, encode_task, &e);
     for (b = 0; b < e.nbands; b++) {
+        if (e.status[b] != PZF_OK) {
+            rc = e.status[b];
+            goto done;
+        }
         size_t size = band_bytes(&e, b);
         if (size > 0xFFFFFFFFu) {
             rc = PZF_ERR_TOO_LARGE;
@@ -793,25 +716,26 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
         d += 4;
     }
     for (b = 0; b < e.nbands; b++) {
-        size_t j;
-        for (j = 4 * b; j < 4 * b + 4; j++) {
-            put_le32(d, (uint32_t)(e.lane_end[j] - e.lane_start[j]));
-            put_le32(d + 4 * CTX_STATES, e.states[j]);
-            d += 4;
-        }
-        d += 4 * CTX_STATES;
-        for (j = 4 * b; j < 4 * b + 4; j++) {
-            memcpy(d, e.scratch + e.lane_start[j], e.lane_end[j] - e.lane_start[j]);
-            d += e.lane_end[j] - e.lane_start[j];
-        }
+        int j;
+        for (j = 0; j < CTX_LANES; j++, d += 4)
+            put_le32(d, e.states[CTX_LANES * b + (size_t)j]);
+        put_le32(d, (uint32_t)(e.word_end[b] - e.word_start[b]));
+        d += 4;
+        memcpy(d, e.scratch + e.word_start[b], e.word_end[b] - e.word_start[b]);
+        d += e.word_end[b] - e.word_start[b];
+        memcpy(d, e.scratch + e.raw_start[b], e.raw_end[b] - e.raw_start[b]);
+        d += e.raw_end[b] - e.raw_start[b];
     }
     if ((size_t)(d - dst) != total)
         rc = PZF_ERR_ARGUMENT; /* cannot happen */
 done:
     free(e.ws);
     free(e.ctxs);
-    free(e.lane_end);
-    free(e.lane_start);
+    free(e.word_end);
+    free(e.word_start);
+    free(e.raw_start);
+    free(e.raw_end);
+    free(e.status);
     free(e.states);
     free(e.enc);
     free(e.u8s);

@@ -2,9 +2,11 @@
  * ctx_decompress.c - decoder of the context coding (docs/format-context.md).
  *
  * Every field is checked before use; a band's rANS decoder reads its words
- * with a bounds check per line (or per word near the end), and a band must
- * end with every word consumed and every state back at its initial value.
- * Bands decode independently, one task each.
+ * with a bounds check per line (or per word near the end), its raw bits
+ * with a check per read, and a band must end with every word and bit
+ * consumed and every state back at its initial value.  Bands decode
+ * independently, one task each; a line is modelled, its tokens decoded
+ * (ctx_rans.c), then its residuals and values formed.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,9 +21,8 @@ typedef struct {
     int kind, quantised;
     size_t n, len, nlines, band_lines, nbands;
     unsigned ashift, pbits;
-    int raw8; /* kind 0 with raw bits in some context */
-    const uint8_t *sym[CTX_MAX_NCTX];  /* per context: slot -> token            */
-    uint32_t fc[CTX_MAX_NCTX][256];    /* per context: freq | cum << 16 of tokens */
+    int raw; /* some context has raw bits (or kind 1: escapes) */
+    uint32_t *table;                   /* decoding entries, context c at c << 12 */
     uint8_t k[CTX_MAX_NCTX];
     unsigned qlo, qhi;
     union { uint8_t u8[256]; uint16_t u16[256]; float f32[256]; } lut;
@@ -30,11 +31,6 @@ typedef struct {
     int *status;
     uint8_t *dst;
 } dec_ctx;
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Rounded, saturated integer of a reconstruction value (NaN gives 0). */
 static double round_sat(float f, double max)
@@ -46,119 +42,27 @@ static double round_sat(float f, double max)
     return v > max ? max : v;
 }
 
-/* rANS steps (docs/format-context.md, "Decoding a band").  Lane j's state
- * xs reads its words at wp (ending at we).  CHECKED reads test the end;
- * unchecked ones rely on a test per line, and are branchless. */
-#define REFILL(xs, wp, we, CHECKED)                                                  \
-    do {                                                                             \
-        if (!(CHECKED)) {                                                            \
-            uint32_t w_ = (uint32_t)(wp)[0] | (uint32_t)(wp)[1] << 8;                \
-            uint32_t r_ = (xs) < CTX_RANS_L; /* arithmetic, not a branch */          \
-            (xs) = (xs) << (r_ << 4) | (w_ & (0u - r_));                             \
-            (wp) += 2 * (size_t)r_;                                                  \
-        } else if ((xs) < CTX_RANS_L) {                                              \
-            uint32_t w_ = 0;                                                         \
-            if ((we) - (wp) >= 2) {                                                  \
-                w_ = (uint32_t)(wp)[0] | (uint32_t)(wp)[1] << 8;                     \
-                (wp) += 2;                                                           \
-            } else {                                                                 \
-                bad = 1;                                                             \
-            }                                                                        \
-            (xs) = (xs) << 16 | w_;                                                  \
-        }                                                                            \
-    } while (0)
-
-#define DEC_TOKEN(xs, wp, we, c, t, CHECKED)                                         \
-    do {                                                                             \
-        uint32_t z_ = (xs) & (CTX_PROB_SCALE - 1), e_;                               \
-        (t) = symt[c][z_];                                                           \
-        e_ = fct[c][t];                                                              \
-        (xs) = (e_ & 0xFFFF) * ((xs) >> CTX_PROB_BITS) + z_ - (e_ >> 16);            \
-        REFILL(xs, wp, we, CHECKED);                                                 \
-    } while (0)
-
-#define DEC_RAW(xs, wp, we, kk, v, CHECKED)                                          \
-    do {                                                                             \
-        (v) = (xs) & ((1u << (kk)) - 1);                                             \
-        (xs) >>= (kk);                                                               \
-        REFILL(xs, wp, we, CHECKED);                                                 \
-    } while (0)
-
-#define DEC_VALUE(j, c, out, CHECKED)                                                \
-    do {                                                                             \
-        unsigned t_;                                                                 \
-        DEC_TOKEN(xs##j, wp##j, we##j, c, t_, CHECKED);                              \
-        if (kind1) {                                                                 \
-            uint32_t r1_, r2_;                                                       \
-            if (t_ == CTX_ESCAPE) {                                                  \
-                DEC_RAW(xs##j, wp##j, we##j, 8, r1_, CHECKED);                       \
-                DEC_RAW(xs##j, wp##j, we##j, 8, r2_, CHECKED);                       \
-                (out) = (uint16_t)(r1_ << 8 | r2_);                                  \
-            } else {                                                                 \
-                unsigned k_ = kk[c];                                                 \
-                DEC_RAW(xs##j, wp##j, we##j, k_, r1_, CHECKED);                      \
-                (out) = (uint16_t)(t_ << k_ | r1_);                                  \
-            }                                                                        \
-        } else if (raw8) {                                                           \
-            uint32_t r1_;                                                            \
-            unsigned k_ = kk[c];                                                     \
-            DEC_RAW(xs##j, wp##j, we##j, k_, r1_, CHECKED);                          \
-            (out) = (uint16_t)(t_ << k_ | r1_);                                      \
-        } else {                                                                     \
-            (out) = (uint16_t)t_;                                                    \
-        }                                                                            \
-    } while (0)
-
-/* The rANS lanes of a band: states and word streams. */
-typedef struct {
-    uint32_t x[CTX_STATES];
-    const uint8_t *wp[CTX_STATES], *we[CTX_STATES];
-} lanes;
-
-/* Decode the residuals u[0..len) of one line with contexts ctx. */
-PZF_INLINE int decode_line(const dec_ctx *d, const uint8_t *ctx, size_t len, lanes *ln,
-                           uint16_t *u, const int kind1, const int raw8)
+/* Residuals u[0..len) of a line from its tokens and raw bits. */
+static int line_residuals(const dec_ctx *d, const uint8_t *ctx, const uint8_t *tok, size_t len,
+                          ctx_bit_reader *br, uint16_t *u)
 {
-    const uint8_t *const *symt = d->sym;
-    const uint32_t(*fct)[256] = d->fc;
-    const uint8_t *kk = d->k;
-    uint32_t xs0 = ln->x[0], xs1 = ln->x[1], xs2 = ln->x[2], xs3 = ln->x[3];
-    const uint8_t *wp0 = ln->wp[0], *wp1 = ln->wp[1], *wp2 = ln->wp[2], *wp3 = ln->wp[3];
-    const uint8_t *we0 = ln->we[0], *we1 = ln->we[1], *we2 = ln->we[2], *we3 = ln->we[3];
-    size_t x = 0, need = kind1 ? 6 : raw8 ? 4 : 2, per_lane = (len + 3) / 4;
+    size_t x;
     int bad = 0;
-    if ((size_t)(we0 - wp0) / need >= per_lane && (size_t)(we1 - wp1) / need >= per_lane &&
-        (size_t)(we2 - wp2) / need >= per_lane && (size_t)(we3 - wp3) / need >= per_lane) {
-        for (; x + 4 <= len; x += 4) {
-            DEC_VALUE(0, ctx[x], u[x], 0);
-            DEC_VALUE(1, ctx[x + 1], u[x + 1], 0);
-            DEC_VALUE(2, ctx[x + 2], u[x + 2], 0);
-            DEC_VALUE(3, ctx[x + 3], u[x + 3], 0);
+    if (d->kind == CTX_KIND_16) {
+        for (x = 0; x < len; x++) {
+            unsigned k = d->k[ctx[x]];
+            u[x] = (uint16_t)(tok[x] == CTX_ESCAPE ? ctx_get_bits(br, 16, &bad)
+                                                   : (uint32_t)tok[x] << k | ctx_get_bits(br, k, &bad));
         }
-        if (x < len)
-            DEC_VALUE(0, ctx[x], u[x], 0);
-        if (x + 1 < len)
-            DEC_VALUE(1, ctx[x + 1], u[x + 1], 0);
-        if (x + 2 < len)
-            DEC_VALUE(2, ctx[x + 2], u[x + 2], 0);
+    } else if (d->raw) {
+        for (x = 0; x < len; x++) {
+            unsigned k = d->k[ctx[x]];
+            u[x] = (uint16_t)((uint32_t)tok[x] << k | ctx_get_bits(br, k, &bad));
+        }
     } else {
-        for (; x < len && !bad; x++) {
-            switch (x & 3) {
-            case 0: DEC_VALUE(0, ctx[x], u[x], 1); break;
-            case 1: DEC_VALUE(1, ctx[x], u[x], 1); break;
-            case 2: DEC_VALUE(2, ctx[x], u[x], 1); break;
-            default: DEC_VALUE(3, ctx[x], u[x], 1); break;
-            }
-        }
+        for (x = 0; x < len; x++)
+            u[x] = tok[x];
     }
-    ln->x[0] = xs0;
-    ln->x[1] = xs1;
-    ln->x[2] = xs2;
-    ln->x[3] = xs3;
-    ln->wp[0] = wp0;
-    ln->wp[1] = wp1;
-    ln->wp[2] = wp2;
-    ln->wp[3] = wp3;
     return bad ? PZF_ERR_CORRUPT : PZF_OK;
 }
 
@@ -177,44 +81,46 @@ static void band_task(void *arg, size_t b)
 {
     dec_ctx *d = (dec_ctx *)arg;
     const uint8_t *s = d->bsrc[b];
-    lanes ln;
-    size_t pos = 8 * CTX_STATES;
+    ctx_dec_lanes ln;
+    ctx_bit_reader br;
+    size_t size = d->bsize[b], words;
     size_t len = d->len, y0 = b * d->band_lines, y1, y, x;
     size_t isz = pzf_itemsize(d->h->data_format);
-    uint8_t *ctx = NULL, *ring = NULL;
+    uint8_t *ctx = NULL, *ring = NULL, *tok = NULL;
     uint16_t *u = NULL, *base = NULL;
     void *colsum = NULL;
     int rc = PZF_OK, j;
 
     y1 = y0 + d->band_lines < d->nlines ? y0 + d->band_lines : d->nlines;
-    /* lane sizes, states, then the lanes' words */
-    if (d->bsize[b] < 8 * CTX_STATES) {
+    /* states, word bytes, words, raw bits */
+    if (size < 4 * CTX_LANES + 4) {
         d->status[b] = PZF_ERR_CORRUPT;
         return;
     }
-    for (j = 0; j < CTX_STATES; j++) {
-        size_t size = get_le32(s + 4 * j);
-        ln.x[j] = get_le32(s + 4 * CTX_STATES + 4 * j);
-        if (ln.x[j] < CTX_RANS_L || ln.x[j] >= (1u << 31) || (size & 1) ||
-            size > d->bsize[b] - pos) {
-            d->status[b] = PZF_ERR_CORRUPT;
-            return;
-        }
-        ln.wp[j] = s + pos;
-        ln.we[j] = s + pos + size;
-        pos += size;
+    for (j = 0; j < CTX_LANES; j++) {
+        ln.x[j] = pzf_load_le32(s + 4 * j);
+        if (ln.x[j] < CTX_RANS_L || ln.x[j] >= (1u << 31))
+            rc = PZF_ERR_CORRUPT;
     }
-    if (pos != d->bsize[b]) {
+    words = pzf_load_le32(s + 4 * CTX_LANES);
+    if (rc != PZF_OK || (words & 1) || words > size - (4 * CTX_LANES + 4)) {
         d->status[b] = PZF_ERR_CORRUPT;
         return;
     }
+    ln.wp = s + 4 * CTX_LANES + 4;
+    ln.we = ln.wp + words;
+    br.acc = 0;
+    br.n = 0;
+    br.p = ln.we;
+    br.end = s + size;
     ctx = (uint8_t *)malloc(len);
+    tok = (uint8_t *)malloc(len);
     u = (uint16_t *)malloc(len * sizeof *u);
     base = (uint16_t *)malloc(len * sizeof *base);
     colsum = malloc(CTX_SCRATCH(len) * sizeof(uint32_t));
     if (d->quantised)
         ring = (uint8_t *)malloc(5 * len);
-    if (!ctx || !u || !base || !colsum || (d->quantised && !ring))
+    if (!ctx || !tok || !u || !base || !colsum || (d->quantised && !ring))
         rc = PZF_ERR_NOMEM;
     for (y = y0; y < y1 && rc == PZF_OK; y++) {
         size_t yy = y - y0, off = y * len, r;
@@ -237,12 +143,9 @@ static void band_task(void *arg, size_t b)
             }
             pzf_ctx_model16(rows, len, d->ashift, (uint32_t *)colsum, base, ctx);
         }
-        if (d->kind == CTX_KIND_16)
-            rc = decode_line(d, ctx, len, &ln, u, 1, 0);
-        else if (d->raw8)
-            rc = decode_line(d, ctx, len, &ln, u, 0, 1);
-        else
-            rc = decode_line(d, ctx, len, &ln, u, 0, 0);
+        rc = pzf_ctx_decode_tokens(d->table, ctx, len, &ln, tok, PZF_ISA_AUTO);
+        if (rc == PZF_OK)
+            rc = line_residuals(d, ctx, tok, len, &br, u);
         if (rc != PZF_OK)
             break;
         if (d->kind == CTX_KIND_8) {
@@ -287,10 +190,15 @@ static void band_task(void *arg, size_t b)
             }
         }
     }
-    for (j = 0; j < CTX_STATES && rc == PZF_OK; j++)
-        if (ln.wp[j] != ln.we[j] || ln.x[j] != CTX_RANS_L)
+    if (rc == PZF_OK && ln.wp != ln.we)
+        rc = PZF_ERR_CORRUPT;
+    for (j = 0; j < CTX_LANES && rc == PZF_OK; j++)
+        if (ln.x[j] != CTX_RANS_L)
             rc = PZF_ERR_CORRUPT;
+    if (rc == PZF_OK && !ctx_bits_done(&br))
+        rc = PZF_ERR_CORRUPT;
     free(ctx);
+    free(tok);
     free(u);
     free(base);
     free(colsum);
@@ -320,8 +228,7 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
 {
     dec_ctx d;
     const uint8_t *p = pl, *end = pl + plen;
-    uint8_t *tables = NULL;
-    size_t c, b, ntab = 0, total;
+    size_t c, b, total;
     int nctx, rc = PZF_OK, kind;
     unsigned q;
 
@@ -341,8 +248,8 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
     d.kind = kind;
     d.ashift = p[2];
     d.n = n;
-    d.len = get_le32(p + 4);
-    d.band_lines = get_le32(p + 8);
+    d.len = pzf_load_le32(p + 4);
+    d.band_lines = pzf_load_le32(p + 8);
     if (d.len == 0 || d.band_lines == 0 || n % d.len)
         return PZF_ERR_CORRUPT;
     d.nlines = n / d.len;
@@ -358,9 +265,7 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
         if (d.qlo > d.qhi || (size_t)(end - p) < 4 * (d.qhi - d.qlo + 1))
             return PZF_ERR_CORRUPT;
         for (q = d.qlo; q <= d.qhi; q++, p += 4) {
-            uint32_t bits = get_le32(p);
-            float f;
-            memcpy(&f, &bits, 4);
+            float f = pzf_load_lef32(p);
             if (h->data_format == PZF_FLOAT32)
                 d.lut.f32[q] = f;
             else if (h->data_format == PZF_UINT16)
@@ -370,13 +275,13 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
         }
     }
     nctx = ctx_nctx(kind);
-    /* slot tables: one per used context, plus the table of unused ones
-     * (token 0 of frequency CTX_PROB_SCALE) */
-    tables = (uint8_t *)calloc((size_t)(nctx + 1), CTX_PROB_SCALE);
-    if (!tables)
+    /* decoding entries of every context; an unused one decodes as the
+     * single token 0 of frequency CTX_PROB_SCALE */
+    d.table = (uint32_t *)malloc((size_t)nctx * CTX_PROB_SCALE * sizeof *d.table);
+    if (!d.table)
         return PZF_ERR_NOMEM;
     for (c = 0; c < (size_t)nctx && rc == PZF_OK; c++) {
-        uint32_t cum = 0, f;
+        uint32_t cum = 0, f, z, *t = d.table + (c << CTX_PROB_BITS);
         unsigned lo, cnt, s;
         if (p >= end) {
             rc = PZF_ERR_CORRUPT;
@@ -384,8 +289,8 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
         }
         if (*p == CTX_UNUSED) {
             p++;
-            d.sym[c] = tables;
-            d.fc[c][0] = CTX_PROB_SCALE;
+            for (z = 0; z < CTX_PROB_SCALE; z++)
+                t[z] = ctx_dec_entry(0, CTX_PROB_SCALE, z);
             d.k[c] = 0;
             continue;
         }
@@ -395,21 +300,19 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
             break;
         }
         d.k[c] = p[0];
-        if (p[0])
-            d.raw8 = kind == CTX_KIND_8;
+        if (p[0] || kind == CTX_KIND_16)
+            d.raw = 1;
         lo = p[1];
         cnt = (unsigned)p[2] + 1;
         p += 3;
-        ntab++;
-        d.sym[c] = tables + ntab * CTX_PROB_SCALE;
         for (s = lo; s < lo + cnt && rc == PZF_OK; s++) {
             rc = get_varint(&p, end, &f);
             if (rc != PZF_OK || f > CTX_PROB_SCALE - cum) {
                 rc = PZF_ERR_CORRUPT;
                 break;
             }
-            memset(tables + ntab * CTX_PROB_SCALE + cum, (int)s, f);
-            d.fc[c][s] = f | cum << 16;
+            for (z = 0; z < f; z++)
+                t[cum + z] = ctx_dec_entry(s, f, z);
             cum += f;
         }
         if (rc == PZF_OK && cum != CTX_PROB_SCALE)
@@ -430,7 +333,7 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
     }
     total = 0;
     for (b = 0; b < d.nbands; b++)
-        d.bsize[b] = get_le32(p + 4 * b);
+        d.bsize[b] = pzf_load_le32(p + 4 * b);
     p += 4 * d.nbands;
     for (b = 0; b < d.nbands; b++) {
         if (d.bsize[b] > (size_t)(end - p) - total) {
@@ -448,7 +351,7 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
     for (b = 0; b < d.nbands && rc == PZF_OK; b++)
         rc = d.status[b];
 done:
-    free(tables);
+    free(d.table);
     free(d.bsrc);
     free(d.bsize);
     free(d.status);

@@ -30,7 +30,7 @@ def reference_decode(blob: bytes) -> np.ndarray:
     n = w * h * dpt
     p = blob[offset:]
     version, kind, shift, pbits = p[0], p[1], p[2], p[3]
-    _need(version == 1 and shift <= 15 and pbits <= (2 if kind == 0 else 0))
+    _need(version == 2 and shift <= 15 and pbits <= (2 if kind == 0 else 0))
     _need(kind == (0 if quant == 1 or fmt == 0 else 1) and not (quant == 0 and fmt == 2))
     L, R = struct.unpack_from("<II", p, 4)
     _need(L >= 1 and R >= 1 and n % L == 0)
@@ -86,37 +86,31 @@ def reference_decode(blob: bytes) -> np.ndarray:
     for b in range(B):
         band = p[pos:pos + sizes[b]]
         pos += sizes[b]
-        lane_sizes = struct.unpack_from("<4I", band, 0)
-        X = list(struct.unpack_from("<4I", band, 16))
-        _need(all(s % 2 == 0 for s in lane_sizes) and 32 + sum(lane_sizes) == len(band))
+        _need(len(band) >= 132)
+        X = list(struct.unpack_from("<32I", band, 0))
         _need(all(2**15 <= x < 2**31 for x in X))
-        words, start = [], 32
-        for s in lane_sizes:
-            words.append(list(struct.unpack_from(f"<{s // 2}H", band, start)))
-            start += s
-        wpos = [0, 0, 0, 0]
+        W = struct.unpack_from("<I", band, 128)[0]
+        _need(W % 2 == 0 and 132 + W <= len(band))
+        words = struct.unpack_from(f"<{W // 2}H", band, 132)
+        raw_bytes = band[132 + W:]
+        raw_bits = "".join(format(byte, "08b")[::-1] for byte in raw_bytes)
+        wpos, rpos = 0, 0
 
-        def renorm(j):
-            if X[j] < 2**15:
-                _need(wpos[j] < len(words[j]))
-                X[j] = (X[j] << 16) | words[j][wpos[j]]
-                wpos[j] += 1
-
-        def raw(j, bits):
-            r = X[j] & ((1 << bits) - 1)
-            X[j] >>= bits
-            renorm(j)
+        def raw(bits):
+            nonlocal rpos
+            _need(rpos + bits <= len(raw_bits))
+            r = int(raw_bits[rpos:rpos + bits][::-1] or "0", 2)
+            rpos += bits
             return r
 
         first = b * R
         lines = []
         for y in range(min(R, N - first)):
-            line = []
+            line, tokens, bases = [], [], []
             rows = [lines[max(y - k, 0)] for k in range(1, 5)] if y else None
             for x in range(L):
                 if y == 0:
-                    ctx = 0
-                    base = 0 if x == 0 else (sum(line[max(x - k, 0)] for k in range(1, 9)) + 4) >> 3
+                    ctx, base = 0, None
                 else:
                     def at(r, j):
                         return r[min(max(j, 0), L - 1)]
@@ -131,22 +125,30 @@ def reference_decode(blob: bytes) -> np.ndarray:
                     else:
                         ctx = 1 + min(a, 71)
                 k, freq, cum, slots = tables[ctx]
-                j = x % 4
+                j = x % 32
                 z = X[j] & 4095
                 t = slots[z]
                 X[j] = freq[t] * (X[j] >> 12) + z - cum[t]
-                renorm(j)
-                if kind == 0:
-                    u = (t << k) | raw(j, k)
-                elif t == 255:
-                    hi = raw(j, 8)
-                    u = (hi << 8) | raw(j, 8)
+                if X[j] < 2**15:
+                    _need(wpos < len(words))
+                    X[j] = (X[j] << 16) | words[wpos]
+                    wpos += 1
+                tokens.append((t, k))
+                bases.append(base)
+            # residuals and values of the line, in order (the first line's
+            # bases need its own values)
+            for x, ((t, k), base) in enumerate(zip(tokens, bases)):
+                if y == 0:
+                    base = 0 if x == 0 else (sum(line[max(x - i, 0)] for i in range(1, 9)) + 4) >> 3
+                if kind == 1 and t == 255:
+                    u = raw(16)
                 else:
-                    u = (t << k) | raw(j, k)
+                    u = (t << k) | raw(k)
                 d = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
                 line.append((base + d) % top)
             lines.append(line)
-        _need(all(wpos[j] == len(words[j]) and X[j] == 2**15 for j in range(4)))
+        _need(wpos == len(words) and all(x == 2**15 for x in X))
+        _need(len(raw_bits) - rpos < 8 and "1" not in raw_bits[rpos:])
         values[first * L:(first + len(lines)) * L] = np.array(lines, dtype=np.int64).reshape(-1)
     dtype = [np.uint8, np.uint16, np.float32][fmt]
     if quant == 1:

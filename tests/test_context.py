@@ -204,8 +204,8 @@ def test_reference_decoder_agrees():
 
 
 def _blob():
-    frame = simulate.scene_frames("bright", 1, (64, 64), seed=2).frames[0]
-    return pzfcodec.compress(frame, "context", Q, chunk_size=1000)
+    frame = simulate.scene_frames("bright", 1, (128, 128), seed=2).frames[0]
+    return pzfcodec.compress(frame, "context", Q, chunk_size=5000)
 
 
 def test_truncated_blobs_fail_cleanly():

@@ -1,0 +1,143 @@
+/*
+ * ctx_rans.h - the entropy-coder halves of the context coding (internal):
+ * 32 interleaved rANS states sharing one stream of 16-bit words, and the
+ * band's stream of raw bits (docs/format-context.md, section 5).
+ *
+ * The token kernels work on one line at a time: value x of a line uses
+ * state x mod CTX_LANES and the table of its context ctx[x].  Each has a
+ * portable scalar body (ctx_rans.c) and, on x86-64, vector twins chosen at
+ * run time (ctx_rans_x86.c); every twin gives the same states, words and
+ * tokens bit for bit, which the tests check on random inputs.
+ */
+#ifndef PZF_CTX_RANS_H
+#define PZF_CTX_RANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compat.h"
+#include "pzf.h"
+#include "pzf_testing.h" /* PZF_ISA_AUTO */
+
+#define CTX_LANES 32              /* interleaved rANS states               */
+#define CTX_PROB_BITS 12
+#define CTX_PROB_SCALE (1u << CTX_PROB_BITS)
+#define CTX_RANS_L (1u << 15)     /* states live in [CTX_RANS_L, 2^31)     */
+
+/* Decoding table of a context: for every slot z (0..4095) the entry
+ * token | (freq - 1) << 8 | (z - cum) << 20 of the token owning it; the
+ * table of context c starts at entry c << CTX_PROB_BITS. */
+PZF_INLINE uint32_t ctx_dec_entry(unsigned token, uint32_t freq, uint32_t z_minus_cum)
+{
+    return (uint32_t)token | (freq - 1) << 8 | z_minus_cum << 20;
+}
+
+/* Decoder lanes of a band: the states and the shared word stream. */
+typedef struct {
+    uint32_t x[CTX_LANES];
+    const uint8_t *wp, *we; /* next word, end of the words */
+} ctx_dec_lanes;
+
+/* Decode the tokens tok[0..len) of one line with contexts ctx[0..len):
+ * PZF_OK, or PZF_ERR_CORRUPT when the words run out (then tok and the
+ * lanes are unspecified), or PZF_ERR_UNSUPPORTED for an isa this CPU
+ * lacks.  isa: PZF_ISA_* or PZF_ISA_AUTO (-1) for the best of this CPU. */
+int pzf_ctx_decode_tokens(const uint32_t *table, const uint8_t *ctx, size_t len,
+                          ctx_dec_lanes *ln, uint8_t *tok, int isa);
+
+/* Encoding table entry of a (context, token): Giesen's reciprocal form. */
+typedef struct {
+    uint32_t x_max, rcp, bias;
+    uint16_t cmpl, shift;
+} ctx_enc_sym;
+
+void pzf_ctx_enc_sym_init(ctx_enc_sym *s, uint32_t cum, uint32_t freq);
+
+/* Encode the tokens tok[0..len) of one line (contexts ctx) backwards,
+ * from x = len - 1 to 0, into the states x[] (value x: state x mod
+ * CTX_LANES).  enc[(ctx << 8) | tok] is the (context, token) entry.  Words
+ * are written downwards ending at *wp, which moves to the first; two bytes
+ * below the final *wp may be written (spare room the caller provides).
+ * Returns PZF_OK, or PZF_ERR_UNSUPPORTED for an isa this CPU lacks. */
+int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint8_t *tok,
+                          size_t len, uint32_t x[CTX_LANES], uint8_t **wp, int isa);
+
+/* Scalar bodies, and the vector twins (ctx_rans_x86.c) where compiled;
+ * a twin returns PZF_ERR_UNSUPPORTED when it cannot run. */
+int pzf_ctx_decode_tokens_scalar(const uint32_t *table, const uint8_t *ctx, size_t len,
+                                 ctx_dec_lanes *ln, uint8_t *tok);
+void pzf_ctx_encode_tokens_scalar(const ctx_enc_sym *enc, const uint8_t *ctx,
+                                  const uint8_t *tok, size_t len, uint32_t x[CTX_LANES],
+                                  uint8_t **wp);
+
+/* ---- raw bits: least significant bit first, bytes in order ----------- */
+
+typedef struct {
+    uint64_t acc;
+    unsigned n; /* bits in acc */
+    uint8_t *p;
+} ctx_bit_writer;
+
+/* Append the k (0..16) low bits of v. */
+PZF_INLINE void ctx_put_bits(ctx_bit_writer *w, uint32_t v, unsigned k)
+{
+    w->acc |= (uint64_t)v << w->n;
+    w->n += k;
+    if (w->n >= 32) {
+        pzf_store_le32(w->p, (uint32_t)w->acc);
+        w->p += 4;
+        w->acc >>= 32;
+        w->n -= 32;
+    }
+}
+
+/* Write the last bits, zero-padded to a byte; returns the end. */
+PZF_INLINE uint8_t *ctx_flush_bits(ctx_bit_writer *w)
+{
+    while (w->n > 0) {
+        *w->p++ = (uint8_t)w->acc;
+        w->acc >>= 8;
+        w->n = w->n > 8 ? w->n - 8 : 0;
+    }
+    return w->p;
+}
+
+typedef struct {
+    uint64_t acc;
+    unsigned n; /* bits in acc */
+    const uint8_t *p, *end;
+} ctx_bit_reader;
+
+/* Read k (0..16) bits; *bad is set (and 0 returned) past the end. */
+PZF_INLINE uint32_t ctx_get_bits(ctx_bit_reader *r, unsigned k, int *bad)
+{
+    uint32_t v;
+    if (r->n < k) {
+        if (r->end - r->p >= 4) {
+            r->acc |= (uint64_t)pzf_load_le32(r->p) << r->n;
+            r->p += 4;
+            r->n += 32;
+        } else {
+            while (r->p < r->end && r->n <= 56) {
+                r->acc |= (uint64_t)*r->p++ << r->n;
+                r->n += 8;
+            }
+            if (r->n < k) {
+                *bad = 1;
+                return 0;
+            }
+        }
+    }
+    v = (uint32_t)r->acc & ((1u << k) - 1);
+    r->acc >>= k;
+    r->n -= k;
+    return v;
+}
+
+/* The stream ended exactly: every byte read, fewer than 8 bits left, all 0. */
+PZF_INLINE int ctx_bits_done(const ctx_bit_reader *r)
+{
+    return r->p == r->end && r->n < 8 && r->acc == 0;
+}
+
+#endif /* PZF_CTX_RANS_H */

@@ -2,6 +2,9 @@
  * cpu.c - run-time detection of the instruction sets the core uses, once
  * per process.  See cpu.h.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cpu.h"
 
 #if defined(PZF_X86_64) && defined(PZF_GNUC)
@@ -81,6 +84,20 @@ unsigned pzf_cpu_detect(void)
 
 #endif
 
+/* The features detected, less those the environment variable PZFCODEC_ISA
+ * turns off: "scalar" (portable kernels only), "avx2" (no AVX-512); any
+ * other value changes nothing.  For comparing kernels, and for working
+ * round a CPU or emulator that reports more than it runs. */
+static unsigned capped(unsigned f)
+{
+    const char *cap = getenv("PZFCODEC_ISA");
+    if (cap && !strcmp(cap, "scalar"))
+        return 0;
+    if (cap && !strcmp(cap, "avx2"))
+        return f & ~PZF_CPU_AVX512;
+    return f;
+}
+
 unsigned pzf_cpu_features(void)
 {
 #ifdef PZF_HAVE_ATOMIC_INT
@@ -88,12 +105,12 @@ unsigned pzf_cpu_features(void)
     static pzf_atomic_int cached = 0;
     int v = pzf_atomic_load(&cached);
     if (!v) {
-        v = (int)(pzf_cpu_detect() | 0x40000000u);
+        v = (int)(capped(pzf_cpu_detect()) | 0x40000000u);
         pzf_atomic_store(&cached, v);
     }
     return (unsigned)v & 0xffffu;
 #else
-    return pzf_cpu_detect();
+    return capped(pzf_cpu_detect());
 #endif
 }
 

@@ -255,5 +255,8 @@ def version_number():
 
 
 def cpu_isa():
-    """Best SIMD instruction set of this CPU (ISA_SCALAR/ISA_AVX2/ISA_AVX512)."""
+    """Best SIMD instruction set of this CPU (ISA_SCALAR/ISA_AVX2/ISA_AVX512)
+    that the kernels use: the environment variable ``PZFCODEC_ISA`` set to
+    ``scalar`` or ``avx2`` (read once, at the first call into the core) caps
+    it; outputs never depend on it."""
     return pzf_cpu_isa()

@@ -27,13 +27,31 @@ def best_of(fn, rounds: int):
 SCENE_MODES = {"1 sigma": 1.0, "0.5 sigma": 0.5, "lossless": None}
 
 
-def scene_case(config, scene: str, mode: str, size: int, rounds: int):
-    """One frame of a :data:`pzfcodec.simulate.SCENES` scene and its floor.
+def copy_mb_s(frame, rounds: int) -> float:
+    """Memory-copy speed on this machine, MB/s of ``frame``'s bytes: the
+    fastest of ``rounds`` copies of it into a preallocated array (a copy
+    reads and writes each byte once), the ceiling a codec's MB/s is
+    compared with."""
+    import numpy as np
 
-    Returns ``(truth, frame, q, floor, rounds)``: the simulated truth, its
-    uint16 frame, the quantisation of ``mode`` (None for lossless), the
-    information floor in bits per pixel, and the rounds to time.  A smoke
-    run (``--benchmark-disable``) uses a 256x256 frame and one round.
+    out = np.empty_like(frame)
+    np.copyto(out, frame)  # touch the pages once
+    seconds, _ = best_of(lambda: np.copyto(out, frame), max(rounds, 3))
+    return frame.nbytes / 1e6 / seconds
+
+
+def scene_case(config, scene: str, mode: str, size: int, rounds: int):
+    """One frame of a :data:`pzfcodec.simulate.SCENES` scene and its floors.
+
+    Returns ``(truth, frame, q, floor, floor_known, rounds)``: the simulated
+    truth, its uint16 frame, the quantisation of ``mode`` (None for
+    lossless), the information floor given the photon rate alone (the
+    camera's fixed pattern, if any, unknown: what a coder of single frames
+    can reach) and the floor given the rate and each pixel's own offset and
+    gain (reachable only by a coder given the camera's calibration maps;
+    equal without a fixed pattern), in bits per pixel, and the rounds to
+    time.  A smoke run (``--benchmark-disable``) uses a 256x256 frame and
+    one round.
     """
     import pzfcodec
     from pzfcodec import simulate
@@ -44,6 +62,10 @@ def scene_case(config, scene: str, mode: str, size: int, rounds: int):
     step = SCENE_MODES[mode]
     q = None if step is None else pzfcodec.camera_quantization(
         cam.ad_offset, cam.electrons_per_adu, step)
-    floor = simulate.information_floor(truth, None if q is None else (q.offset, q.scale),
-                                       max_pixels=1024 if smoke else 8192)
-    return truth, truth.frames[0], q, floor, 1 if smoke else rounds
+    qq = None if q is None else (q.offset, q.scale)
+    floor = simulate.information_floor(truth, qq)
+    floor_known = floor
+    if truth.scene.fixed_pattern:
+        floor_known = simulate.information_floor(truth, qq, pattern_known=True,
+                                                 max_pixels=1024 if smoke else 8192)
+    return truth, truth.frames[0], q, floor, floor_known, 1 if smoke else rounds

@@ -1,8 +1,9 @@
 """``pzfcodec demo``: compress a built-in simulated camera series and report.
 
-Prints, for lossless and square-root quantised PZF, the compression ratio,
-the compress and decompress speed (MB/s of raw uint16 pixels) and the
-reconstruction error in units of each pixel's noise sigma.
+Prints a headline (the context coding's compression ratio, PZF Huffman's
+beside it), then, for lossless and square-root quantised PZF, the
+compression ratio, the compress and decompress speed (MB/s of raw uint16
+pixels) and the reconstruction error in units of each pixel's noise sigma.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .cli import help_text
 from .codec import Quantization, camera_quantization, compress, decompress
 from .simulate import CAMERA, iter_camera_frames
 
-__all__ = ["DemoRow", "run_demo", "add_parser"]
+__all__ = ["DemoRow", "run_demo", "headline", "format_rows", "add_parser"]
 
 
 class DemoRow(NamedTuple):
@@ -114,6 +115,21 @@ def _save_npy(path: str, n: int, shape: tuple, frames: Iterable[np.ndarray]) -> 
             yield frame
 
 
+#: (what, context row, PZF Huffman row) of the headline, in its order
+_HEADLINE = (("at a step of 1 sigma", "context, step 1.0 sigma", "sqrt, step 1.0 sigma"),
+             ("at 0.5 sigma", "context, step 0.5 sigma", "sqrt, step 0.5 sigma"),
+             ("lossless", "context, lossless", "lossless"))
+
+
+def headline(rows: List[DemoRow]) -> str:
+    """The demo's first line of results: the context coding's ratios, with
+    PZF Huffman's (the coding PYME reads) beside each."""
+    ratio = {r.mode: r.ratio for r in rows}
+    parts = [f"{ratio[ctx]:.2f}x {what} (PZF Huffman {ratio[huf]:.2f}x)"
+             for what, ctx, huf in _HEADLINE]
+    return "Context coding: " + ", ".join(parts)
+
+
 def format_rows(rows: List[DemoRow]) -> str:
     lines = ["| mode | ratio | compress MB/s | decompress MB/s | rms error / sigma "
              "| max error / sigma |", "|---|---|---|---|---|---|"]
@@ -137,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         rows = run_demo(frames, args.threads)
         if args.save:
             out.commit()
+    print(headline(rows))
     print(format_rows(rows))
     if args.save:
         print(f"saved the series to {args.save} (convert it with: pzfcodec convert "

@@ -217,9 +217,14 @@ class Scene:
         illumination profile of :func:`background`.
     fixed_pattern : bool
         sCMOS fixed-pattern noise: each pixel has its own offset,
-        N(ad_offset, 3) ADU, and gain, electrons_per_adu * (1 + N(0, 0.03)).
+        N(ad_offset, offset_sigma_adu) ADU, and gain,
+        electrons_per_adu * (1 + N(0, gain_sigma)).
     camera : Camera
         The nominal camera (offset, gain, read noise, spots).
+    offset_sigma_adu : float
+        Spread of the per-pixel offsets (fixed-pattern scenes), ADU.
+    gain_sigma : float
+        Relative spread of the per-pixel gains (fixed-pattern scenes).
     """
 
     name: str
@@ -227,6 +232,8 @@ class Scene:
     structure: bool = True
     fixed_pattern: bool = False
     camera: Camera = CAMERA
+    offset_sigma_adu: float = 3.0
+    gain_sigma: float = 0.03
 
 
 #: The benchmark scenes, from the flattering default to the hard cases.
@@ -321,8 +328,8 @@ def scene_frames(scene: Union[str, Scene], n_frames: int = 1,
     offset: Union[float, np.ndarray] = cam.ad_offset
     gain: Union[float, np.ndarray] = cam.electrons_per_adu
     if scene.fixed_pattern:
-        offset = rng.normal(cam.ad_offset, 3.0, (w, h))
-        gain = cam.electrons_per_adu * (1.0 + rng.normal(0.0, 0.03, (w, h)))
+        offset = rng.normal(cam.ad_offset, scene.offset_sigma_adu, (w, h))
+        gain = cam.electrons_per_adu * (1.0 + rng.normal(0.0, scene.gain_sigma, (w, h)))
     spots = _Spots(rng, (w, h), cam)
     frames = np.empty((n_frames, w, h), dtype=np.uint16)
     rates = np.empty((n_frames, w, h), dtype=np.float32)
@@ -335,17 +342,28 @@ def scene_frames(scene: Union[str, Scene], n_frames: int = 1,
 
 
 def information_floor(truth: SceneFrames, quantization: Optional[Tuple[float, float]] = None,
-                      *, max_pixels: int = 8192, seed: int = 0) -> float:
+                      *, pattern_known: bool = False, max_pixels: int = 8192,
+                      seed: int = 0) -> float:
     """Mean entropy, in bits per pixel, of the stored symbols given the true rate.
 
     For a pixel of rate ``lam`` (electrons), gain ``g``, offset ``o`` and
     read noise ``s``, the camera reads ``x = round((n + r) / g + o)`` with
     ``n ~ Poisson(lam)`` and ``r ~ N(0, s)``.  A lossless codec stores ``x``,
     a quantising one ``q = quantize(x, offset, scale)`` (pzfcodec's exact
-    quantiser).  This returns the average over the frames' pixels of
-    H(x | lam, g, o) or H(q | lam, g, o), computed from those distributions
-    (Poisson terms within 7 sigma, read noise within 6 sigma): the least any
-    coder can store on average, even one that knew the noiseless image.
+    quantiser).  This returns the average over the frames' pixels of the
+    entropy of that symbol, computed from its distribution (Poisson terms
+    within 7 sigma, Gaussian terms within 6 sigma): the least any coder can
+    store on average, even one that knew the noiseless image.
+
+    The floor is H(q | lam) (or H(x | lam)), given the photon rate alone.
+    With sCMOS fixed-pattern noise (``truth.scene.fixed_pattern``) a pixel's
+    offset and gain are unknown to a coder of single frames, so the
+    distribution of its symbol is that of a pixel of rate ``lam`` whose
+    offset ``o ~ N(ad_offset, offset_sigma_adu)`` and gain ``g ~
+    electrons_per_adu * (1 + N(0, gain_sigma))`` are drawn from the scene's
+    distributions.  ``pattern_known=True`` gives instead H(q | lam, g, o),
+    the floor of a coder given the camera's calibration maps (each pixel's
+    own offset and gain); without a fixed pattern the two are equal.
 
     Parameters
     ----------
@@ -354,8 +372,10 @@ def information_floor(truth: SceneFrames, quantization: Optional[Tuple[float, fl
     quantization : (offset, scale), optional
         Square-root quantisation as for :func:`pzfcodec.compress`; None for
         the lossless floor.
+    pattern_known : bool
+        Condition on each pixel's own offset and gain as well as its rate.
     max_pixels : int
-        With a per-pixel offset and gain (fixed-pattern noise) the mean is
+        With ``pattern_known`` and a per-pixel offset and gain the mean is
         estimated on this many randomly chosen pixels; otherwise every pixel
         counts, through the entropy's dependence on the rate alone.
     seed : int
@@ -366,8 +386,6 @@ def information_floor(truth: SceneFrames, quantization: Optional[Tuple[float, fl
     float
         Bits per pixel.
     """
-    from scipy.special import gammaln, ndtr  # benchmark-time dependency
-
     if quantization is None:
         table = None
     else:
@@ -375,48 +393,79 @@ def information_floor(truth: SceneFrames, quantization: Optional[Tuple[float, fl
     sigma = float(truth.read_noise_e)
     rates = truth.rate_e.reshape(-1).astype(np.float64)
     per_pixel = np.ndim(truth.offset_adu) or np.ndim(truth.electrons_per_adu)
-    if per_pixel:
+    if per_pixel and pattern_known:
         rng = np.random.default_rng(seed)
         idx = rng.choice(rates.size, size=min(max_pixels, rates.size), replace=False)
         plane = idx % (truth.frames.shape[1] * truth.frames.shape[2])
-        lam = rates[idx]
         gain = np.broadcast_to(truth.electrons_per_adu, truth.frames.shape[1:]).reshape(-1)[plane]
         off = np.broadcast_to(truth.offset_adu, truth.frames.shape[1:]).reshape(-1)[plane]
-        return float(np.mean(_entropies(lam, gain, off, sigma, table, gammaln, ndtr)))
+        return float(np.mean(_entropies(rates[idx], gain[:, None], off,
+                                        sigma / gain[:, None], np.ones(1), table)))
     # The entropy depends on the rate alone: tabulate it and interpolate.
-    lo, hi = max(rates.min(), 1e-3), max(rates.max(), 1e-3)
-    grid = np.geomspace(lo, hi * 1.0001, 512)
-    ent = _entropies(grid, np.full_like(grid, float(truth.electrons_per_adu)),
-                     np.full_like(grid, float(truth.offset_adu)), sigma, table, gammaln, ndtr)
+    if per_pixel:  # the scene's pattern, unknown: a mixture over its distributions
+        scene = truth.scene
+        if not scene.fixed_pattern:
+            raise ValueError("per-pixel offset or gain, but the scene has no fixed pattern "
+                             "whose distribution the floor could use")
+        z, weights = np.polynomial.hermite_e.hermegauss(_GAIN_NODES)
+        gains = scene.camera.electrons_per_adu * (1.0 + scene.gain_sigma * z)
+        off0 = scene.camera.ad_offset
+        taus = np.sqrt((sigma / gains) ** 2 + scene.offset_sigma_adu ** 2)
+        weights = weights / weights.sum()
+    else:
+        gains = np.array([float(truth.electrons_per_adu)])
+        off0 = float(truth.offset_adu)
+        taus = sigma / gains
+        weights = np.ones(1)
+    lo, hi = max(rates.min(), 1e-3), max(rates.max(), 1e-3) * 1.0001
+    grid = np.geomspace(lo, hi, int(min(512, 2 + np.ceil(60 * np.log(hi / lo)))))
+    ent = _entropies(grid, np.broadcast_to(gains, (grid.size, gains.size)),
+                     np.full(grid.size, off0), np.broadcast_to(taus, (grid.size, taus.size)),
+                     weights, table)
     return float(np.mean(np.interp(rates, grid, ent)))
 
 
-def _entropies(lam, gain, off, sigma, table, gammaln, ndtr, batch: int = 64) -> np.ndarray:
-    """Entropy in bits of the stored symbol of each pixel (vectors of equal length)."""
+#: Gauss-Hermite nodes of the integral over an unknown pixel gain
+_GAIN_NODES = 12
+
+
+def _entropies(lam: np.ndarray, gain: np.ndarray, off: np.ndarray, tau: np.ndarray,
+               weights: np.ndarray, table: Optional[np.ndarray]) -> np.ndarray:
+    """Entropy in bits of the stored symbol of each of P pixels.
+
+    Pixel ``i`` has rate ``lam[i]`` (electrons) and is a mixture, with
+    ``weights`` (K,), of cameras of gain ``gain[i, k]`` and Gaussian noise
+    ``tau[i, k]`` ADU around ``n / gain + off[i]`` before rounding (read noise,
+    and an unknown offset's spread if any).
+    """
+    from scipy.special import gammaln, ndtr  # benchmark-time dependency
+
     out = np.empty(lam.size)
     span = int(np.ceil(7 * np.sqrt(lam.max()) + 8))
     n_off = np.arange(-span, span + 1)
+    jw = int(np.ceil(6 * tau.max() + 2))
+    j = np.arange(-jw, jw + 1)
+    # bound the (P, N, K, J) arrays to a few million elements
+    batch = max(1, 4_000_000 // (n_off.size * weights.size * j.size))
     for s in range(0, lam.size, batch):
-        lb, gb, ob = lam[s:s + batch, None], gain[s:s + batch, None], off[s:s + batch, None]
+        lb = lam[s:s + batch, None]
         n = np.maximum(np.rint(lb) + n_off, 0)                       # (P, N) electrons
         logp = n * np.log(lb) - lb - gammaln(n + 1)
         first = n_off + np.rint(lb) >= 0                             # count n = 0 once
-        pn = np.where(first, np.exp(logp), 0.0)
-        wadu = int(np.ceil(6 * sigma / gb.min() + 2))
-        j = np.arange(-wadu, wadu + 1)
-        centre = np.rint(n / gb + ob)                                # (P, N)
-        x = centre[:, :, None] + j                                   # (P, N, J) ADU values
-        hi_edge = ndtr((gb[:, :, None] * (x + 0.5 - ob[:, :, None]) - n[:, :, None]) / sigma)
-        lo_edge = ndtr((gb[:, :, None] * (x - 0.5 - ob[:, :, None]) - n[:, :, None]) / sigma)
-        w = (hi_edge - lo_edge) * pn[:, :, None]
+        pn = np.where(first, np.exp(logp), 0.0)[:, :, None] * weights  # (P, N, K)
+        gb, tb = gain[s:s + batch, None, :], tau[s:s + batch, None, :]
+        centre = n[:, :, None] / gb + off[s:s + batch, None, None]   # (P, N, K) ADU
+        x = np.rint(centre)[..., None] + j                           # (P, N, K, J)
+        d = (x - centre[..., None]) / tb[..., None]
+        w = (ndtr(d + 0.5 / tb[..., None]) - ndtr(d - 0.5 / tb[..., None])) * pn[..., None]
         x = np.clip(x, 0, 65535).astype(np.int64)
         if table is None:
             base = x.reshape(x.shape[0], -1).min(axis=1)
-            sym = x - base[:, None, None]
+            sym = x - base.reshape((-1,) + (1,) * (x.ndim - 1))
         else:
             sym = table[x]
         nsym = int(sym.max()) + 1
-        rows = np.arange(sym.shape[0])[:, None, None] * nsym
+        rows = np.arange(sym.shape[0]).reshape((-1,) + (1,) * (x.ndim - 1)) * nsym
         p = np.bincount((sym + rows).reshape(-1), weights=w.reshape(-1),
                         minlength=sym.shape[0] * nsym).reshape(sym.shape[0], nsym)
         p /= p.sum(axis=1, keepdims=True)

@@ -43,6 +43,11 @@ def test_demo_reports_every_mode():
     for huffman, context in ((rows[0], rows[4]), (rows[2], rows[6])):
         assert float(context.split("|")[2]) >= float(huffman.split("|")[2])  # never larger
     assert float(rows[4].split("|")[5]) == 0.0  # lossless
+    # the headline leads with the context coding's ratio, PZF Huffman's beside it
+    head = next(line for line in out.splitlines() if line.startswith("Context coding: "))
+    assert out.index(head) < out.index("| mode |")
+    assert head.startswith(f"Context coding: {float(rows[6].split('|')[2]):.2f}x at a step of 1 "
+                           f"sigma (PZF Huffman {float(rows[2].split('|')[2]):.2f}x)")
 
 
 def test_library_errors_exit_nonzero(tmp_path):

@@ -176,6 +176,24 @@ def check_readme_results(folder: Path, outputs: list[str]) -> None:
         assert f["frames"].shape == (4, 128, 128)
 
 
+def test_readme_results_are_the_demo_output():
+    """README's Results section is ``pzfcodec demo``'s output as printed: its
+    headline line, then its table, every mode in the demo's order, with the
+    headline's figures taken from that table."""
+    from pzfcodec.demo import DemoRow, format_rows, headline, run_demo
+    from pzfcodec.simulate import camera_frames
+
+    section = README.read_text(encoding="utf-8").split("\n## Results\n", 1)[1]
+    lines = section.split("\n## ", 1)[0].splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    rows = [DemoRow(c[0], *map(float, c[1:]))
+            for c in ([f.strip() for f in line.strip("|").split("|")] for line in table[2:])]
+    modes = [r.mode for r in run_demo(camera_frames(1, (32, 32)))]
+    assert [r.mode for r in rows] == modes
+    assert format_rows(rows).splitlines() == table
+    assert headline(rows) in lines
+
+
 def test_readme_lists_the_ci_debian_packages():
     """The README's list of Debian packages is the one .ci/run installs."""
     ci = (ROOT / ".ci" / "run").read_text().replace("\\\n", " ")

@@ -61,6 +61,41 @@ def test_information_floor_matches_sampling(rate, scale):
     assert simulate.information_floor(truth, q) == pytest.approx(sampled, abs=0.01)
 
 
+@pytest.mark.parametrize("rate, step", [(40.0, 1.0), (150.0, 0.5), (40.0, None)])
+def test_floor_with_unknown_pattern_matches_sampling(rate, step):
+    """Given the rate alone, the floor of a fixed-pattern scene equals the
+    entropy of many simulated pixels of that rate, each with its own random
+    offset and gain, and lies above the floor of a coder that knows them."""
+    require_module("scipy")
+    scene = simulate.Scene("one-rate", (rate, rate), structure=False, fixed_pattern=True,
+                           camera=simulate.Camera(spot_photons=0.0))
+    truth = simulate.scene_frames(scene, 1, (500, 500), seed=4)
+    assert np.allclose(truth.rate_e, rate, rtol=1e-4)
+    cam = scene.camera
+    q = None if step is None else pzfcodec.camera_quantization(
+        cam.ad_offset, cam.electrons_per_adu, step)
+    q = None if q is None else (q.offset, q.scale)
+    x = truth.frames[0]
+    sampled = _empirical_entropy(x if q is None else pzfcodec.quantize(x, *q))
+    unknown = simulate.information_floor(truth, q)
+    assert unknown == pytest.approx(sampled, abs=0.01)
+    known = simulate.information_floor(truth, q, pattern_known=True, max_pixels=2048)
+    assert unknown > known + 0.03
+
+
+def test_floor_pattern_known_only_matters_with_a_pattern():
+    require_module("scipy")
+    for name in ("gradient", "scmos-fpn"):
+        truth = simulate.scene_frames(name, 1, (96, 96), seed=3)
+        q = pzfcodec.camera_quantization(100, 0.5, 1.0)
+        unknown = simulate.information_floor(truth, (q.offset, q.scale))
+        known = simulate.information_floor(truth, (q.offset, q.scale), pattern_known=True)
+        if name == "gradient":
+            assert unknown == known
+        else:  # the offset and gain spreads add about 0.05 bits at 20-60 e-
+            assert 0.03 < unknown - known < 0.1
+
+
 def test_information_floor_below_what_pzf_stores():
     require_module("scipy")
     truth = simulate.scene_frames("bright", 1, (128, 128), seed=3)

@@ -109,6 +109,37 @@ int pzf_ctx_decode_tokens(const uint32_t *table, const uint8_t *ctx, size_t len,
     return pzf_ctx_decode_tokens_scalar(table, ctx, len, ln, tok);
 }
 
+int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
+                              size_t len, size_t line, uint32_t x[CTX_LANES],
+                              const uint8_t *words, size_t nbytes, size_t *used,
+                              uint8_t *tok, int isa)
+{
+    ctx_dec_lanes ln;
+    size_t i;
+    int j, rc = PZF_OK;
+    if (line == 0 || isa < PZF_ISA_AUTO || isa > PZF_ISA_AVX512 || !table || !x || !used ||
+        (len && (!ctx || !tok)) || (nbytes && !words))
+        return PZF_ERR_ARGUMENT;
+    for (i = 0; i < len; i++)
+        if (ctx[i] >= nctx)
+            return PZF_ERR_ARGUMENT;
+    for (j = 0; j < CTX_LANES; j++) {
+        if (x[j] >= 1u << 31)
+            return PZF_ERR_ARGUMENT;
+        ln.x[j] = x[j];
+    }
+    ln.wp = words;
+    ln.we = words + nbytes;
+    for (i = 0; i < len && rc == PZF_OK; i += line) {
+        size_t m = len - i < line ? len - i : line;
+        rc = pzf_ctx_decode_tokens(table, ctx + i, m, &ln, tok + i, isa);
+    }
+    for (j = 0; j < CTX_LANES; j++)
+        x[j] = ln.x[j];
+    *used = (size_t)(ln.wp - words);
+    return rc;
+}
+
 int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint8_t *tok,
                           size_t len, uint32_t x[CTX_LANES], uint8_t **wp, int isa)
 {

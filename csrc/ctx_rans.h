@@ -6,7 +6,7 @@
  * The token kernels work on one line at a time: value x of a line uses
  * state x mod CTX_LANES and the table of its context ctx[x].  Each has a
  * portable scalar body (ctx_rans.c) and, on x86-64, vector twins chosen at
- * run time (ctx_rans_x86.c); every twin gives the same states, words and
+ * run time (ctx_rans_dec_x86.c for the decoder); every twin gives the same states, words and
  * tokens bit for bit, which the tests check on random inputs.
  */
 #ifndef PZF_CTX_RANS_H
@@ -62,10 +62,16 @@ void pzf_ctx_enc_sym_init(ctx_enc_sym *s, uint32_t cum, uint32_t freq);
 int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint8_t *tok,
                           size_t len, uint32_t x[CTX_LANES], uint8_t **wp, int isa);
 
-/* Scalar bodies, and the vector twins (ctx_rans_x86.c) where compiled;
- * a twin returns PZF_ERR_UNSUPPORTED when it cannot run. */
+/* Scalar bodies, and the vector twins where compiled; a twin returns
+ * PZF_ERR_UNSUPPORTED when it cannot run (the CPU lacks isa, or, for the
+ * decoder, too few word bytes are left for its whole-vector loads). */
 int pzf_ctx_decode_tokens_scalar(const uint32_t *table, const uint8_t *ctx, size_t len,
                                  ctx_dec_lanes *ln, uint8_t *tok);
+#ifdef PZF_HAVE_X86_INTRINSICS
+#define PZF_CTX_RANS_X86 1
+int pzf_ctx_decode_tokens_x86(const uint32_t *table, const uint8_t *ctx, size_t len,
+                              ctx_dec_lanes *ln, uint8_t *tok, int isa);
+#endif
 void pzf_ctx_encode_tokens_scalar(const ctx_enc_sym *enc, const uint8_t *ctx,
                                   const uint8_t *tok, size_t len, uint32_t x[CTX_LANES],
                                   uint8_t **wp);

@@ -19,6 +19,19 @@ enum { PZF_ISA_AUTO = -1 };
 int pzf_quantize_isa(const void *src, int data_format, size_t n, float offset,
                      float scale, uint8_t *dst, int isa);
 
+/* pzf_ctx_decode_tokens (the context coding's token decoder) with a forced
+ * kernel (PZF_ISA_* or PZF_ISA_AUTO), for tests comparing kernels bit for
+ * bit.  Decodes the len tokens tok[0..len) of contexts ctx[0..len) (each
+ * below nctx) as lines of `line` values (the last may be shorter), with
+ * the table of nctx * 4096 entries, the 32 states x (each below 2^31;
+ * updated) and the words words[0..nbytes); *used gets the word bytes read.
+ * Returns PZF_OK, PZF_ERR_CORRUPT when the words run out,
+ * PZF_ERR_UNSUPPORTED if the CPU lacks isa, or PZF_ERR_ARGUMENT. */
+int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
+                              size_t len, size_t line, uint32_t x[32],
+                              const uint8_t *words, size_t nbytes, size_t *used,
+                              uint8_t *tok, int isa);
+
 #ifdef __cplusplus
 }
 #endif

@@ -66,6 +66,9 @@ cdef extern from "pzf.h" nogil:
 cdef extern from "pzf_testing.h" nogil:
     int pzf_quantize_isa(const void *src, int fmt, size_t n, float offset, float scale,
                          uint8_t *dst, int isa)
+    int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
+                                  size_t len, size_t line, uint32_t *x, const uint8_t *words,
+                                  size_t nbytes, size_t *used, uint8_t *tok, int isa)
 
 cdef extern from "Python.h":
     PyObject *new_bytes "PyBytes_FromStringAndSize"(const char *v, Py_ssize_t n)
@@ -228,6 +231,30 @@ def quantize(const uint8_t[::1] src, int data_format, float offset, float scale,
         else:
             rc = pzf_quantize_isa(sp, data_format, n, offset, scale, dp, isa)
     check(rc, "quantize")
+
+
+def ctx_decode_tokens(const uint32_t[::1] table, const uint8_t[::1] ctx, uint32_t[::1] states,
+                      const uint8_t[::1] words, size_t line, int isa=-1):
+    """Test hook: the context coding's token decoder with kernel ``isa``.
+
+    Decodes one token per value of ``ctx`` (lines of ``line`` values) with
+    the decoding ``table`` (4096 entries per context), the 32 ``states``
+    (updated in place) and the 16-bit ``words``; returns the tokens and the
+    number of word bytes read.  Raises CorruptDataError when the words run
+    out.
+    """
+    cdef int rc
+    cdef size_t used = 0, n = ctx.shape[0]
+    if states.shape[0] != 32 or table.shape[0] == 0 or table.shape[0] % 4096:
+        raise BadArgumentError("ctx_decode_tokens: 32 states, 4096 table entries per context")
+    cdef PyObject *raw = alloc_bytes(n)
+    cdef uint8_t *tp = <uint8_t *>bytes_data(raw)
+    cdef const uint8_t *cp = &ctx[0] if n else NULL
+    cdef const uint8_t *wp = &words[0] if words.shape[0] else NULL
+    with nogil:
+        rc = pzf_ctx_decode_tokens_isa(&table[0], table.shape[0] // 4096, cp, n, line,
+                                       &states[0], wp, words.shape[0], &used, tp, isa)
+    return finish_bytes(raw, rc if rc < 0 else <int64_t>n, "ctx_decode_tokens"), used
 
 
 def dequantize(const uint8_t[::1] src, float offset, float scale, int data_format,

@@ -1,0 +1,224 @@
+/*
+ * ctx_rans_dec_x86.c - AVX2 and AVX-512 twins of the token decoder of the
+ * context coding, pzf_ctx_decode_tokens_scalar (ctx_rans.c).
+ *
+ * The 32 lanes of a line live in 4 AVX2 (or 2 AVX-512) vectors of states.
+ * A vector step gathers the decoding entries of its 8 (16) values, advances
+ * their states, and refills the lanes that fell below 2^15 from the shared
+ * word stream: the lanes needing a word take the next words in lane order,
+ * so the step loads the next 8 (16) words, moves word i to the i-th lane
+ * that needs one (AVX2: a permutation looked up from the lane mask;
+ * AVX-512: vpexpandd) and advances the stream by the mask's popcount.
+ *
+ * The kernels load whole vectors of words without testing each step, so
+ * pzf_ctx_decode_tokens_x86 runs them only on a line whose every load
+ * stays inside the words (see CTX_VEC_SLACK) and otherwise answers
+ * PZF_ERR_UNSUPPORTED, which makes the caller use the scalar body.
+ * Compiled with per-function target attributes (no special flags); called
+ * only when cpu.h reports the instructions.
+ */
+#include "ctx_rans.h"
+
+#ifdef PZF_CTX_RANS_X86
+
+#include <immintrin.h>
+
+#include "cpu.h"
+
+#define PZF_TARGET_AVX2 PZF_TARGET("avx2,popcnt")
+#define PZF_TARGET_AVX512 PZF_TARGET("avx2,popcnt,avx512f,avx512bw,avx512dq,avx512vl")
+
+/* A line of len values reads at most len words; a vector step loads 16
+ * (AVX2) or 32 (AVX-512) bytes at the next word, so with 2 * len + 32
+ * bytes left no load leaves the words. */
+#define CTX_VEC_SLACK 32
+
+/* One scalar step of value x (lane x mod 32); the word must be readable. */
+#define SCALAR_STEP(xs, table, ctx, x, wp, tok)                                      \
+    do {                                                                             \
+        uint32_t s_ = (xs)[(x) % CTX_LANES];                                         \
+        uint32_t e_ = (table)[(size_t)(ctx)[x] << CTX_PROB_BITS |                    \
+                              (s_ & (CTX_PROB_SCALE - 1))];                          \
+        s_ = ((e_ >> 8 & (CTX_PROB_SCALE - 1)) + 1) * (s_ >> CTX_PROB_BITS) +        \
+             (e_ >> 20);                                                             \
+        if (s_ < CTX_RANS_L) {                                                       \
+            s_ = s_ << 16 | pzf_load_le16(wp);                                       \
+            (wp) += 2;                                                               \
+        }                                                                            \
+        (xs)[(x) % CTX_LANES] = s_;                                                  \
+        (tok)[x] = (uint8_t)e_;                                                      \
+    } while (0)
+
+/* ---- AVX2 ------------------------------------------------------------- */
+
+/* perm8[m]: byte l is the number of set bits of m below bit l, i.e. which
+ * of the loaded words lane l takes when the lanes of mask m need one. */
+#define B_(m, i) (((m) >> (i)) & 1)
+#define PC_(m, l)                                                                    \
+    ((l) > 0 ? B_(m, 0) : 0) + ((l) > 1 ? B_(m, 1) : 0) + ((l) > 2 ? B_(m, 2) : 0) + \
+        ((l) > 3 ? B_(m, 3) : 0) + ((l) > 4 ? B_(m, 4) : 0) +                        \
+        ((l) > 5 ? B_(m, 5) : 0) + ((l) > 6 ? B_(m, 6) : 0)
+#define P1_(m)                                                                       \
+    ((uint64_t)(PC_(m, 1)) << 8 | (uint64_t)(PC_(m, 2)) << 16 |                      \
+     (uint64_t)(PC_(m, 3)) << 24 | (uint64_t)(PC_(m, 4)) << 32 |                     \
+     (uint64_t)(PC_(m, 5)) << 40 | (uint64_t)(PC_(m, 6)) << 48 |                     \
+     (uint64_t)(PC_(m, 7)) << 56)
+#define P4_(m) P1_(m), P1_((m) + 1), P1_((m) + 2), P1_((m) + 3)
+#define P16_(m) P4_(m), P4_((m) + 4), P4_((m) + 8), P4_((m) + 12)
+#define P64_(m) P16_(m), P16_((m) + 16), P16_((m) + 32), P16_((m) + 48)
+static const uint64_t perm8[256] = {P64_(0), P64_(64), P64_(128), P64_(192)};
+
+/* One vector step: values x..x+7 with states *xv; returns the tokens as
+ * the low bytes of 8 int32. */
+PZF_TARGET_AVX2 static inline __m256i step_avx2(const uint32_t *table, const uint8_t *ctx,
+                                                __m256i *xv, const uint8_t **wp)
+{
+    const __m256i slot = _mm256_set1_epi32(CTX_PROB_SCALE - 1);
+    const __m256i low = _mm256_set1_epi32(CTX_RANS_L);
+    __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ctx));
+    __m256i s = *xv, idx, e, f, w, need, perm;
+    unsigned m;
+    idx = _mm256_or_si256(_mm256_slli_epi32(c, CTX_PROB_BITS), _mm256_and_si256(s, slot));
+    e = _mm256_i32gather_epi32((const int *)table, idx, 4);
+    f = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(e, 8), slot),
+                         _mm256_set1_epi32(1));
+    s = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32(s, CTX_PROB_BITS)),
+                         _mm256_srli_epi32(e, 20));
+    need = _mm256_cmpgt_epi32(low, s); /* states are below 2^31: signed is fine */
+    m = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(need));
+    w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)*wp));
+    perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)&perm8[m]));
+    w = _mm256_permutevar8x32_epi32(w, perm);
+    *xv = _mm256_blendv_epi8(s, _mm256_or_si256(_mm256_slli_epi32(s, 16), w), need);
+    *wp += 2 * (size_t)_mm_popcnt_u32(m);
+    return e;
+}
+
+/* 4 x 8 int32 whose low bytes are tokens -> 32 bytes in order. */
+PZF_TARGET_AVX2 static inline __m256i tokens32_avx2(__m256i a, __m256i b, __m256i c,
+                                                    __m256i d)
+{
+    const __m256i byte = _mm256_set1_epi32(0xFF);
+    __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, byte), _mm256_and_si256(b, byte));
+    __m256i cd = _mm256_packus_epi32(_mm256_and_si256(c, byte), _mm256_and_si256(d, byte));
+    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd),
+                                       _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* 8 int32 whose low bytes are tokens -> 8 bytes in order. */
+PZF_TARGET_AVX2 static inline void store_tokens8_avx2(uint8_t *tok, __m256i e)
+{
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1,
+                                          -1, -1, -1, -1, -1, -1);
+    __m256i b = _mm256_shuffle_epi8(e, pick);
+    __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
+    _mm_storel_epi64((__m128i *)tok, _mm_unpacklo_epi32(lo, hi));
+}
+
+PZF_TARGET_AVX2 static void decode_avx2(const uint32_t *table, const uint8_t *ctx, size_t len,
+                                        ctx_dec_lanes *ln, uint8_t *tok)
+{
+    const uint8_t *wp = ln->wp;
+    uint32_t *xs = ln->x;
+    __m256i x0 = _mm256_loadu_si256((const __m256i *)xs);
+    __m256i x1 = _mm256_loadu_si256((const __m256i *)(xs + 8));
+    __m256i x2 = _mm256_loadu_si256((const __m256i *)(xs + 16));
+    __m256i x3 = _mm256_loadu_si256((const __m256i *)(xs + 24));
+    size_t x = 0;
+    for (; x + CTX_LANES <= len; x += CTX_LANES) {
+        __m256i e0 = step_avx2(table, ctx + x, &x0, &wp);
+        __m256i e1 = step_avx2(table, ctx + x + 8, &x1, &wp);
+        __m256i e2 = step_avx2(table, ctx + x + 16, &x2, &wp);
+        __m256i e3 = step_avx2(table, ctx + x + 24, &x3, &wp);
+        _mm256_storeu_si256((__m256i *)(tok + x), tokens32_avx2(e0, e1, e2, e3));
+    }
+    _mm256_storeu_si256((__m256i *)xs, x0);
+    _mm256_storeu_si256((__m256i *)(xs + 8), x1);
+    _mm256_storeu_si256((__m256i *)(xs + 16), x2);
+    _mm256_storeu_si256((__m256i *)(xs + 24), x3);
+    /* the last, partial round: whole vectors, then single values */
+    for (; x + 8 <= len; x += 8) {
+        __m256i *v = (__m256i *)(void *)(xs + x % CTX_LANES), s = _mm256_loadu_si256(v);
+        store_tokens8_avx2(tok + x, step_avx2(table, ctx + x, &s, &wp));
+        _mm256_storeu_si256(v, s);
+    }
+    for (; x < len; x++)
+        SCALAR_STEP(xs, table, ctx, x, wp, tok);
+    ln->wp = wp;
+}
+
+/* ---- AVX-512 ---------------------------------------------------------- */
+
+/* One vector step of values x..x+15: vpexpandd places the next words in
+ * the lanes that need one, in lane order. */
+PZF_TARGET_AVX512 static inline __m512i step_avx512(const uint32_t *table,
+                                                    const uint8_t *ctx, __m512i *xv,
+                                                    const uint8_t **wp)
+{
+    const __m512i slot = _mm512_set1_epi32(CTX_PROB_SCALE - 1);
+    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ctx));
+    __m512i s = *xv, idx, e, f, w;
+    __mmask16 need;
+    idx = _mm512_or_si512(_mm512_slli_epi32(c, CTX_PROB_BITS), _mm512_and_si512(s, slot));
+    e = _mm512_i32gather_epi32(idx, (const void *)table, 4);
+    f = _mm512_add_epi32(_mm512_and_si512(_mm512_srli_epi32(e, 8), slot),
+                         _mm512_set1_epi32(1));
+    s = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32(s, CTX_PROB_BITS)),
+                         _mm512_srli_epi32(e, 20));
+    need = _mm512_cmplt_epu32_mask(s, _mm512_set1_epi32(CTX_RANS_L));
+    w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)*wp));
+    w = _mm512_maskz_expand_epi32(need, w);
+    *xv = _mm512_mask_or_epi32(s, need, _mm512_slli_epi32(s, 16), w);
+    *wp += 2 * (size_t)_mm_popcnt_u32((unsigned)need);
+    return e;
+}
+
+PZF_TARGET_AVX512 static void decode_avx512(const uint32_t *table, const uint8_t *ctx,
+                                            size_t len, ctx_dec_lanes *ln, uint8_t *tok)
+{
+    const uint8_t *wp = ln->wp;
+    uint32_t *xs = ln->x;
+    __m512i x0 = _mm512_loadu_si512((const void *)xs);
+    __m512i x1 = _mm512_loadu_si512((const void *)(xs + 16));
+    size_t x = 0;
+    for (; x + CTX_LANES <= len; x += CTX_LANES) {
+        __m512i e0 = step_avx512(table, ctx + x, &x0, &wp);
+        __m512i e1 = step_avx512(table, ctx + x + 16, &x1, &wp);
+        _mm_storeu_si128((__m128i *)(tok + x), _mm512_cvtepi32_epi8(e0));
+        _mm_storeu_si128((__m128i *)(tok + x + 16), _mm512_cvtepi32_epi8(e1));
+    }
+    if (x + 16 <= len) {
+        __m512i e0 = step_avx512(table, ctx + x, &x0, &wp);
+        _mm_storeu_si128((__m128i *)(tok + x), _mm512_cvtepi32_epi8(e0));
+        x += 16;
+    }
+    _mm512_storeu_si512((void *)xs, x0);
+    _mm512_storeu_si512((void *)(xs + 16), x1);
+    for (; x < len; x++)
+        SCALAR_STEP(xs, table, ctx, x, wp, tok);
+    ln->wp = wp;
+}
+
+int pzf_ctx_decode_tokens_x86(const uint32_t *table, const uint8_t *ctx, size_t len,
+                              ctx_dec_lanes *ln, uint8_t *tok, int isa)
+{
+    unsigned f = pzf_cpu_features();
+    size_t left = (size_t)(ln->we - ln->wp);
+    if (left < CTX_VEC_SLACK || (left - CTX_VEC_SLACK) / 2 < len)
+        return PZF_ERR_UNSUPPORTED;
+    if (isa == PZF_ISA_AVX512 && (f & PZF_CPU_AVX512) && (f & PZF_CPU_AVX2)) {
+        decode_avx512(table, ctx, len, ln, tok);
+        return PZF_OK;
+    }
+    if (isa == PZF_ISA_AVX2 && (f & PZF_CPU_AVX2)) {
+        decode_avx2(table, ctx, len, ln, tok);
+        return PZF_OK;
+    }
+    return PZF_ERR_UNSUPPORTED;
+}
+
+#else
+/* ISO C forbids an empty translation unit. */
+typedef int pzf_ctx_rans_dec_x86_unused;
+#endif /* PZF_CTX_RANS_X86 */

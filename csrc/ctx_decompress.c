@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "cpu.h"
 #include "ctx.h"
 #include "parallel.h"
 
@@ -64,6 +65,19 @@ static int line_residuals(const dec_ctx *d, const uint8_t *ctx, const uint8_t *t
             u[x] = tok[x];
     }
     return bad ? PZF_ERR_CORRUPT : PZF_OK;
+}
+
+/* out[x] = lut[v[x]]: lut has 257 readable entries (it is a member of
+ * dec_ctx's union). */
+static void lookup16(const uint8_t *v, size_t n, const uint16_t *lut, uint16_t *out)
+{
+    size_t x;
+#ifdef PZF_CTX_RANS_X86
+    if (pzf_ctx_lookup16_x86(v, n, lut, out, pzf_cpu_isa()) == PZF_OK)
+        return;
+#endif
+    for (x = 0; x < n; x++)
+        out[x] = lut[v[x]];
 }
 
 /* Values of a band's first line, each predicted from those before it. */
@@ -171,9 +185,7 @@ static void band_task(void *arg, size_t b)
                     for (x = 0; x < len; x++)
                         d->dst[off + x] = d->lut.u8[v[x]];
                 } else if (isz == 2) {
-                    uint16_t *o = (uint16_t *)d->dst + off;
-                    for (x = 0; x < len; x++)
-                        o[x] = d->lut.u16[v[x]];
+                    lookup16(v, len, d->lut.u16, (uint16_t *)d->dst + off);
                 } else {
                     float *o = (float *)d->dst + off;
                     for (x = 0; x < len; x++)

@@ -95,18 +95,22 @@ void pzf_ctx_encode_tokens_scalar(const ctx_enc_sym *enc, const uint8_t *ctx,
 int pzf_ctx_decode_tokens(const uint32_t *table, const uint8_t *ctx, size_t len,
                           ctx_dec_lanes *ln, uint8_t *tok, int isa)
 {
+    size_t done = 0;
     if (isa == PZF_ISA_AUTO)
         isa = pzf_cpu_isa();
+    else if (isa != PZF_ISA_SCALAR && isa > pzf_cpu_isa())
+        return PZF_ERR_UNSUPPORTED;
 #ifdef PZF_CTX_RANS_X86
     if (isa == PZF_ISA_AVX512 || isa == PZF_ISA_AVX2) {
-        int rc = pzf_ctx_decode_tokens_x86(table, ctx, len, ln, tok, isa);
-        if (rc != PZF_ERR_UNSUPPORTED)
-            return rc;
+        int64_t n = pzf_ctx_decode_tokens_x86(table, ctx, len, ln, tok, isa);
+        if (n < 0)
+            return (int)n;
+        done = (size_t)n;
     }
 #endif
-    if (isa != PZF_ISA_SCALAR && isa > pzf_cpu_isa())
-        return PZF_ERR_UNSUPPORTED;
-    return pzf_ctx_decode_tokens_scalar(table, ctx, len, ln, tok);
+    if (done == len)
+        return PZF_OK;
+    return pzf_ctx_decode_tokens_scalar(table, ctx + done, len - done, ln, tok + done);
 }
 
 int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,

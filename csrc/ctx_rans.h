@@ -63,14 +63,19 @@ int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint
                           size_t len, uint32_t x[CTX_LANES], uint8_t **wp, int isa);
 
 /* Scalar bodies, and the vector twins where compiled; a twin returns
- * PZF_ERR_UNSUPPORTED when it cannot run (the CPU lacks isa, or, for the
- * decoder, too few word bytes are left for its whole-vector loads). */
+ * PZF_ERR_UNSUPPORTED when the CPU lacks isa. */
 int pzf_ctx_decode_tokens_scalar(const uint32_t *table, const uint8_t *ctx, size_t len,
                                  ctx_dec_lanes *ln, uint8_t *tok);
 #ifdef PZF_HAVE_X86_INTRINSICS
 #define PZF_CTX_RANS_X86 1
-int pzf_ctx_decode_tokens_x86(const uint32_t *table, const uint8_t *ctx, size_t len,
-                              ctx_dec_lanes *ln, uint8_t *tok, int isa);
+/* The decoder's twins (ctx_rans_dec_x86.c) decode the first values of the
+ * line, whole rounds of CTX_LANES while their vector loads stay inside the
+ * words, and return how many (the caller decodes the rest). */
+int64_t pzf_ctx_decode_tokens_x86(const uint32_t *table, const uint8_t *ctx, size_t len,
+                                  ctx_dec_lanes *ln, uint8_t *tok, int isa);
+/* out[x] = lut[v[x]] for x < n; lut must have 257 readable entries. */
+int pzf_ctx_lookup16_x86(const uint8_t *v, size_t n, const uint16_t *lut, uint16_t *out,
+                         int isa);
 #endif
 void pzf_ctx_encode_tokens_scalar(const ctx_enc_sym *enc, const uint8_t *ctx,
                                   const uint8_t *tok, size_t len, uint32_t x[CTX_LANES],

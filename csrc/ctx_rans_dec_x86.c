@@ -11,9 +11,10 @@
  * AVX-512: vpexpandd) and advances the stream by the mask's popcount.
  *
  * The kernels load whole vectors of words without testing each step, so
- * pzf_ctx_decode_tokens_x86 runs them only on a line whose every load
- * stays inside the words (see CTX_VEC_SLACK) and otherwise answers
- * PZF_ERR_UNSUPPORTED, which makes the caller use the scalar body.
+ * they decode whole rounds of 32 values only while a round's loads stay
+ * inside the words (CTX_ROUND_BYTES), and leave the rest of the line (the
+ * last values of a band, a width that is not a multiple of 32) to the
+ * scalar body.
  * Compiled with per-function target attributes (no special flags); called
  * only when cpu.h reports the instructions.
  */
@@ -28,26 +29,11 @@
 #define PZF_TARGET_AVX2 PZF_TARGET("avx2,popcnt")
 #define PZF_TARGET_AVX512 PZF_TARGET("avx2,popcnt,avx512f,avx512bw,avx512dq,avx512vl")
 
-/* A line of len values reads at most len words; a vector step loads 16
- * (AVX2) or 32 (AVX-512) bytes at the next word, so with 2 * len + 32
- * bytes left no load leaves the words. */
-#define CTX_VEC_SLACK 32
-
-/* One scalar step of value x (lane x mod 32); the word must be readable. */
-#define SCALAR_STEP(xs, table, ctx, x, wp, tok)                                      \
-    do {                                                                             \
-        uint32_t s_ = (xs)[(x) % CTX_LANES];                                         \
-        uint32_t e_ = (table)[(size_t)(ctx)[x] << CTX_PROB_BITS |                    \
-                              (s_ & (CTX_PROB_SCALE - 1))];                          \
-        s_ = ((e_ >> 8 & (CTX_PROB_SCALE - 1)) + 1) * (s_ >> CTX_PROB_BITS) +        \
-             (e_ >> 20);                                                             \
-        if (s_ < CTX_RANS_L) {                                                       \
-            s_ = s_ << 16 | pzf_load_le16(wp);                                       \
-            (wp) += 2;                                                               \
-        }                                                                            \
-        (xs)[(x) % CTX_LANES] = s_;                                                  \
-        (tok)[x] = (uint8_t)e_;                                                      \
-    } while (0)
+/* A round of 32 values reads at most 32 words, and its last vector step
+ * loads 16 (AVX2) or 32 (AVX-512) bytes at a word pointer at most 48 (32)
+ * bytes past the round's start: a round starting with 64 bytes of words
+ * left loads nothing past them. */
+#define CTX_ROUND_BYTES 64
 
 /* ---- AVX2 ------------------------------------------------------------- */
 
@@ -105,28 +91,17 @@ PZF_TARGET_AVX2 static inline __m256i tokens32_avx2(__m256i a, __m256i b, __m256
                                        _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-/* 8 int32 whose low bytes are tokens -> 8 bytes in order. */
-PZF_TARGET_AVX2 static inline void store_tokens8_avx2(uint8_t *tok, __m256i e)
+PZF_TARGET_AVX2 static size_t decode_avx2(const uint32_t *table, const uint8_t *ctx, size_t len,
+                                          ctx_dec_lanes *ln, uint8_t *tok)
 {
-    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                          -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1,
-                                          -1, -1, -1, -1, -1, -1);
-    __m256i b = _mm256_shuffle_epi8(e, pick);
-    __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
-    _mm_storel_epi64((__m128i *)tok, _mm_unpacklo_epi32(lo, hi));
-}
-
-PZF_TARGET_AVX2 static void decode_avx2(const uint32_t *table, const uint8_t *ctx, size_t len,
-                                        ctx_dec_lanes *ln, uint8_t *tok)
-{
-    const uint8_t *wp = ln->wp;
+    const uint8_t *wp = ln->wp, *safe = ln->we - CTX_ROUND_BYTES;
     uint32_t *xs = ln->x;
     __m256i x0 = _mm256_loadu_si256((const __m256i *)xs);
     __m256i x1 = _mm256_loadu_si256((const __m256i *)(xs + 8));
     __m256i x2 = _mm256_loadu_si256((const __m256i *)(xs + 16));
     __m256i x3 = _mm256_loadu_si256((const __m256i *)(xs + 24));
     size_t x = 0;
-    for (; x + CTX_LANES <= len; x += CTX_LANES) {
+    for (; x + CTX_LANES <= len && wp <= safe; x += CTX_LANES) {
         __m256i e0 = step_avx2(table, ctx + x, &x0, &wp);
         __m256i e1 = step_avx2(table, ctx + x + 8, &x1, &wp);
         __m256i e2 = step_avx2(table, ctx + x + 16, &x2, &wp);
@@ -137,15 +112,8 @@ PZF_TARGET_AVX2 static void decode_avx2(const uint32_t *table, const uint8_t *ct
     _mm256_storeu_si256((__m256i *)(xs + 8), x1);
     _mm256_storeu_si256((__m256i *)(xs + 16), x2);
     _mm256_storeu_si256((__m256i *)(xs + 24), x3);
-    /* the last, partial round: whole vectors, then single values */
-    for (; x + 8 <= len; x += 8) {
-        __m256i *v = (__m256i *)(void *)(xs + x % CTX_LANES), s = _mm256_loadu_si256(v);
-        store_tokens8_avx2(tok + x, step_avx2(table, ctx + x, &s, &wp));
-        _mm256_storeu_si256(v, s);
-    }
-    for (; x < len; x++)
-        SCALAR_STEP(xs, table, ctx, x, wp, tok);
     ln->wp = wp;
+    return x;
 }
 
 /* ---- AVX-512 ---------------------------------------------------------- */
@@ -174,47 +142,98 @@ PZF_TARGET_AVX512 static inline __m512i step_avx512(const uint32_t *table,
     return e;
 }
 
-PZF_TARGET_AVX512 static void decode_avx512(const uint32_t *table, const uint8_t *ctx,
-                                            size_t len, ctx_dec_lanes *ln, uint8_t *tok)
+PZF_TARGET_AVX512 static size_t decode_avx512(const uint32_t *table, const uint8_t *ctx,
+                                              size_t len, ctx_dec_lanes *ln, uint8_t *tok)
 {
-    const uint8_t *wp = ln->wp;
+    const uint8_t *wp = ln->wp, *safe = ln->we - CTX_ROUND_BYTES;
     uint32_t *xs = ln->x;
     __m512i x0 = _mm512_loadu_si512((const void *)xs);
     __m512i x1 = _mm512_loadu_si512((const void *)(xs + 16));
     size_t x = 0;
-    for (; x + CTX_LANES <= len; x += CTX_LANES) {
+    for (; x + CTX_LANES <= len && wp <= safe; x += CTX_LANES) {
         __m512i e0 = step_avx512(table, ctx + x, &x0, &wp);
         __m512i e1 = step_avx512(table, ctx + x + 16, &x1, &wp);
         _mm_storeu_si128((__m128i *)(tok + x), _mm512_cvtepi32_epi8(e0));
         _mm_storeu_si128((__m128i *)(tok + x + 16), _mm512_cvtepi32_epi8(e1));
     }
-    if (x + 16 <= len) {
-        __m512i e0 = step_avx512(table, ctx + x, &x0, &wp);
-        _mm_storeu_si128((__m128i *)(tok + x), _mm512_cvtepi32_epi8(e0));
-        x += 16;
-    }
     _mm512_storeu_si512((void *)xs, x0);
     _mm512_storeu_si512((void *)(xs + 16), x1);
-    for (; x < len; x++)
-        SCALAR_STEP(xs, table, ctx, x, wp, tok);
     ln->wp = wp;
+    return x;
 }
 
-int pzf_ctx_decode_tokens_x86(const uint32_t *table, const uint8_t *ctx, size_t len,
-                              ctx_dec_lanes *ln, uint8_t *tok, int isa)
+/* ---- reconstruction lookups ------------------------------------------ */
+
+/* AVX-512: the 256 uint16 entries sit in 8 registers; vpermt2w looks up
+ * 64 of them, and bits 6 and 7 of the symbol choose among the four. */
+PZF_TARGET_AVX512 static void lookup16_avx512(const uint8_t *v, size_t n, const uint16_t *lut,
+                                              uint16_t *out)
+{
+    const __m512i b6 = _mm512_set1_epi16(64), b7 = _mm512_set1_epi16(128);
+    __m512i t[8];
+    size_t x = 0;
+    int i;
+    for (i = 0; i < 8; i++)
+        t[i] = _mm512_loadu_si512((const void *)(lut + 32 * i));
+    for (; x + 32 <= n; x += 32) {
+        __m512i q = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(v + x)));
+        __m512i a = _mm512_permutex2var_epi16(t[0], q, t[1]);
+        __m512i b = _mm512_permutex2var_epi16(t[2], q, t[3]);
+        __m512i c = _mm512_permutex2var_epi16(t[4], q, t[5]);
+        __m512i d = _mm512_permutex2var_epi16(t[6], q, t[7]);
+        __mmask32 m6 = _mm512_test_epi16_mask(q, b6), m7 = _mm512_test_epi16_mask(q, b7);
+        a = _mm512_mask_blend_epi16(m6, a, b);
+        c = _mm512_mask_blend_epi16(m6, c, d);
+        _mm512_storeu_si512((void *)(out + x), _mm512_mask_blend_epi16(m7, a, c));
+    }
+    for (; x < n; x++)
+        out[x] = lut[v[x]];
+}
+
+/* AVX2: gathers of the 32 bits at entry v (the entry, and the next one,
+ * which is why the table needs 257 readable entries). */
+PZF_TARGET_AVX2 static void lookup16_avx2(const uint8_t *v, size_t n, const uint16_t *lut,
+                                          uint16_t *out)
+{
+    const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+    const int *base = (const int *)(const void *)lut;
+    size_t x = 0;
+    for (; x + 16 <= n; x += 16) {
+        __m128i q = _mm_loadu_si128((const __m128i *)(v + x));
+        __m256i a = _mm256_i32gather_epi32(base, _mm256_cvtepu8_epi32(q), 2);
+        __m256i b = _mm256_i32gather_epi32(base, _mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)), 2);
+        __m256i r = _mm256_packus_epi32(_mm256_and_si256(a, lo16), _mm256_and_si256(b, lo16));
+        _mm256_storeu_si256((__m256i *)(out + x), _mm256_permute4x64_epi64(r, 0xD8));
+    }
+    for (; x < n; x++)
+        out[x] = lut[v[x]];
+}
+
+int pzf_ctx_lookup16_x86(const uint8_t *v, size_t n, const uint16_t *lut, uint16_t *out,
+                         int isa)
 {
     unsigned f = pzf_cpu_features();
-    size_t left = (size_t)(ln->we - ln->wp);
-    if (left < CTX_VEC_SLACK || (left - CTX_VEC_SLACK) / 2 < len)
-        return PZF_ERR_UNSUPPORTED;
     if (isa == PZF_ISA_AVX512 && (f & PZF_CPU_AVX512) && (f & PZF_CPU_AVX2)) {
-        decode_avx512(table, ctx, len, ln, tok);
+        lookup16_avx512(v, n, lut, out);
         return PZF_OK;
     }
     if (isa == PZF_ISA_AVX2 && (f & PZF_CPU_AVX2)) {
-        decode_avx2(table, ctx, len, ln, tok);
+        lookup16_avx2(v, n, lut, out);
         return PZF_OK;
     }
+    return PZF_ERR_UNSUPPORTED;
+}
+
+int64_t pzf_ctx_decode_tokens_x86(const uint32_t *table, const uint8_t *ctx, size_t len,
+                                  ctx_dec_lanes *ln, uint8_t *tok, int isa)
+{
+    unsigned f = pzf_cpu_features();
+    if (ln->we - ln->wp < CTX_ROUND_BYTES)
+        return 0;
+    if (isa == PZF_ISA_AVX512 && (f & PZF_CPU_AVX512) && (f & PZF_CPU_AVX2))
+        return (int64_t)decode_avx512(table, ctx, len, ln, tok);
+    if (isa == PZF_ISA_AVX2 && (f & PZF_CPU_AVX2))
+        return (int64_t)decode_avx2(table, ctx, len, ln, tok);
     return PZF_ERR_UNSUPPORTED;
 }
 

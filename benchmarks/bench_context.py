@@ -67,16 +67,16 @@ def report(request):
     tr.write_line("")
     tr.write_line(f"Speed: MB/s of raw uint16 pixels, best of {ROUNDS}; 'ctx/huf' is the ratio to "
                   "PZF Huffman in this run; 'copy' is a numpy copy of the frame in the same test "
-                  "(memory bandwidth), '/copy' the context coder's speed as a fraction of it")
+                  "(memory bandwidth), '% of copy' the context coder's speed as a fraction of it")
     tr.write_line("")
     tr.write_line("| scene | mode | copy MB/s | enc MB/s | dec MB/s | enc ctx/huf | dec ctx/huf "
-                  f"| enc /copy | dec /copy | enc MB/s {THREADS} thr | dec MB/s {THREADS} thr |")
+                  f"| enc % of copy | dec % of copy | enc MB/s {THREADS} thr | dec MB/s {THREADS} thr |")
     tr.write_line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         tr.write_line(
             f"| {r['scene']} | {r['mode']} | {r['copy']:.0f} | {r['enc']:.0f} | {r['dec']:.0f} "
             f"| {r['enc'] / r['huf_enc']:.2f}x | {r['dec'] / r['huf_dec']:.2f}x "
-            f"| {r['enc'] / r['copy']:.3f} | {r['dec'] / r['copy']:.3f} "
+            f"| {100 * r['enc'] / r['copy']:.1f}% | {100 * r['dec'] / r['copy']:.1f}% "
             f"| {r['enc_mt']:.0f} | {r['dec_mt']:.0f} |")
     tr.write_line("")
 

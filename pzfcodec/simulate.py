@@ -402,13 +402,21 @@ def information_floor(truth: SceneFrames, quantization: Optional[Tuple[float, fl
         return float(np.mean(_entropies(rates[idx], gain[:, None], off,
                                         sigma / gain[:, None], np.ones(1), table)))
     # The entropy depends on the rate alone: tabulate it and interpolate.
-    if per_pixel:  # the scene's pattern, unknown: a mixture over its distributions
+    if per_pixel:
+        # The pattern unknown: the symbol's distribution is a mixture over the
+        # scene's offsets and gains.  Given n electrons and gain g, the value
+        # before rounding, (n + r) / g + o with r ~ N(0, s) and o ~ N(o0, so),
+        # is Gaussian around n / g + o0 with variance (s / g)^2 + so^2: the
+        # offset integrates exactly; the gain by Gauss-Hermite quadrature.
         scene = truth.scene
         if not scene.fixed_pattern:
             raise ValueError("per-pixel offset or gain, but the scene has no fixed pattern "
                              "whose distribution the floor could use")
         z, weights = np.polynomial.hermite_e.hermegauss(_GAIN_NODES)
         gains = scene.camera.electrons_per_adu * (1.0 + scene.gain_sigma * z)
+        if gains.min() <= 0:
+            raise ValueError(f"gain_sigma {scene.gain_sigma} makes gains <= 0 likely; "
+                             "the floor needs gains > 0")
         off0 = scene.camera.ad_offset
         taus = np.sqrt((sigma / gains) ** 2 + scene.offset_sigma_adu ** 2)
         weights = weights / weights.sum()

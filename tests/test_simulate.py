@@ -96,6 +96,15 @@ def test_floor_pattern_known_only_matters_with_a_pattern():
             assert 0.03 < unknown - known < 0.1
 
 
+def test_floor_refuses_a_pattern_without_its_distribution():
+    require_module("scipy")
+    truth = simulate.scene_frames("scmos-fpn", 1, (16, 16), seed=1)
+    truth.scene = simulate.SCENES["gradient"]  # per-pixel maps, but no distribution
+    with pytest.raises(ValueError, match="no fixed pattern"):
+        simulate.information_floor(truth)
+    assert simulate.information_floor(truth, pattern_known=True) > 4
+
+
 def test_information_floor_below_what_pzf_stores():
     require_module("scipy")
     truth = simulate.scene_frames("bright", 1, (128, 128), seed=3)

@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 
 import pzfcodec
-from benchutil import SCENE_MODES as MODES, best_of, scene_case
+from benchutil import SCENE_MODES as MODES, best_of, peer_module, scene_case
 from pzfcodec import simulate
 
 SIZE = int(os.environ.get("PZF_BENCH_SIZE", "2048"))
@@ -108,7 +108,7 @@ def coders() -> Dict[str, Callable]:
         out["PZF context"] = _pzf("context")
     except pzfcodec.PZFError:
         pass
-    ic = pytest.importorskip("imagecodecs")
+    ic = peer_module("imagecodecs")
     if ic.JPEGXL.available:
         for e in (1, 2, 3, 7) if SLOW else (1, 2, 3):
             out[f"JPEG-XL e{e}"] = _peer(
@@ -127,7 +127,7 @@ def coders() -> Dict[str, Callable]:
         out["pcodec"] = _peer(ic.pcodec_encode,
                               lambda b, like: ic.pcodec_decode(b, shape=like.shape,
                                                                dtype=like.dtype))
-    blosc2 = pytest.importorskip("blosc2")
+    blosc2 = peer_module("blosc2")
     out["Blosc2 zstd+bitshuffle"] = _peer(
         lambda a: blosc2.compress2(a, typesize=a.itemsize, clevel=5, codec=blosc2.Codec.ZSTD,
                                    filters=[blosc2.Filter.BITSHUFFLE], nthreads=1),

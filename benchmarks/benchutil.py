@@ -1,6 +1,22 @@
 """Helpers shared by the benchmark suites."""
+import importlib
 import math
+import os
 import time
+
+import pytest
+
+
+def peer_module(name: str):
+    """Import and return the peer module ``name``; where it is missing, skip
+    the benchmark, or fail it under CI (``CI=true``), which installs every
+    peer (the ``test`` extra)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{name} must be installed under CI: {exc}")
+        pytest.skip(f"{name} is not installed")
 
 
 def seconds(benchmark, stat: str = "median") -> float:

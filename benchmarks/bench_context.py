@@ -70,7 +70,8 @@ def report(request):
                   "(memory bandwidth), '% of copy' the context coder's speed as a fraction of it")
     tr.write_line("")
     tr.write_line("| scene | mode | copy MB/s | enc MB/s | dec MB/s | enc ctx/huf | dec ctx/huf "
-                  f"| enc % of copy | dec % of copy | enc MB/s {THREADS} thr | dec MB/s {THREADS} thr |")
+                  f"| enc % of copy | dec % of copy | enc MB/s {THREADS} thr "
+                  f"| dec MB/s {THREADS} thr |")
     tr.write_line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         tr.write_line(
@@ -109,7 +110,8 @@ def test_context_scene(request, scene, mode):
         rms = f"{np.sqrt(((err / sigma) ** 2).mean()):.3f}"
     bits = len(blob) * 8 / frame.size
     RESULTS[f"{scene} {mode}"] = [dict(
-        scene=scene, mode=mode, floor=floor, floor_known=floor_known, copy=copy, huf_bits=len(huf) * 8 / frame.size, bits=bits,
+        scene=scene, mode=mode, floor=floor, floor_known=floor_known, copy=copy,
+        huf_bits=len(huf) * 8 / frame.size, bits=bits,
         enc=mb / t_ce, dec=mb / t_cd, huf_enc=mb / t_he, huf_dec=mb / t_hd,
         enc_mt=mb / t_ce2, dec_mt=mb / t_cd2, bias=bias, rms=rms)]
     assert bits > 0.97 * floor

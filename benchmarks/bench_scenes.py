@@ -191,8 +191,8 @@ def test_scene(request, scene, mode):
             np.testing.assert_array_equal(back, expected, err_msg=name)
         # No coder can beat the floor by more than the estimate's sampling error.
         assert bits > floor * 0.97, f"{name} at {bits:.3f} bits/px beats the floor {floor:.3f}"
-        rows.append(dict(coder=name, floor=floor, floor_known=floor_known, bits=bits, enc=frame.nbytes / 1e6 / t_enc,
-                         dec=frame.nbytes / 1e6 / t_dec))
+        rows.append(dict(coder=name, floor=floor, floor_known=floor_known, bits=bits,
+                         enc=frame.nbytes / 1e6 / t_enc, dec=frame.nbytes / 1e6 / t_dec))
     ref = rows[0]
     for r in rows:
         r["enc_vs"], r["dec_vs"] = r["enc"] / ref["enc"], r["dec"] / ref["dec"]

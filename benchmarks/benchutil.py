@@ -4,6 +4,7 @@ import math
 import os
 import time
 
+import numpy as np
 import pytest
 
 
@@ -48,8 +49,6 @@ def copy_mb_s(frame, rounds: int) -> float:
     fastest of ``rounds`` copies of it into a preallocated array (a copy
     reads and writes each byte once), the ceiling a codec's MB/s is
     compared with."""
-    import numpy as np
-
     out = np.empty_like(frame)
     np.copyto(out, frame)  # touch the pages once
     seconds, _ = best_of(lambda: np.copyto(out, frame), max(rounds, 3))

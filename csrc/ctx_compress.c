@@ -509,12 +509,12 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
             e.fcnt = (uint64_t *)calloc(e.nbands * 256, sizeof *e.fcnt);
         }
     }
-    /* each band's region: 2 spare bytes and a word per value at most, then
+    /* each band's region: spare bytes and a word per value at most, then
      * its raw bits (and 8 bytes of slack for the bit writer) */
-    if (n > (SIZE_MAX - 16 * e.nbands) / (2 + raw_bytes))
+    if (n > (SIZE_MAX - (CTX_ENC_SPARE + 8) * e.nbands) / (2 + raw_bytes))
         rc = PZF_ERR_TOO_LARGE;
     else
-        e.scratch = (uint8_t *)malloc((2 + raw_bytes) * n + 16 * e.nbands);
+        e.scratch = (uint8_t *)malloc((2 + raw_bytes) * n + (CTX_ENC_SPARE + 8) * e.nbands);
     if (rc == PZF_OK && (!e.ws || !e.ctxs || !e.word_end || !e.word_start || !e.raw_start ||
                          !e.raw_end || !e.status || !e.states ||
                          !e.enc ||
@@ -634,7 +634,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     for (b = 0; b < e.nbands; b++) {
         size_t y0, y1;
         band_range(&e, b, &y0, &y1);
-        pos += 2 + 2 * (y1 - y0) * e.len;
+        pos += CTX_ENC_SPARE + 2 * (y1 - y0) * e.len;
         e.word_end[b] = pos;
         e.raw_start[b] = pos;
         pos += raw_bytes * (y1 - y0) * e.len + 8;

@@ -4,6 +4,8 @@
  */
 #include "ctx_rans.h"
 
+#include <stdlib.h>
+
 #include "cpu.h"
 
 /* One decoding step of state xs with entry e, then the refill: branch-free
@@ -54,19 +56,16 @@ int pzf_ctx_decode_tokens_scalar(const uint32_t *table, const uint8_t *ctx, size
 
 void pzf_ctx_enc_sym_init(ctx_enc_sym *s, uint32_t cum, uint32_t freq)
 {
-    s->x_max = ((CTX_RANS_L >> CTX_PROB_BITS) << 16) * freq;
-    s->cmpl = (uint16_t)(CTX_PROB_SCALE - freq);
+    uint32_t cmpl = CTX_PROB_SCALE - freq;
     if (freq < 2) {
-        s->rcp = ~0u;
-        s->shift = 0;
-        s->bias = cum + CTX_PROB_SCALE - 1;
+        s->rcp = ~0u; /* q = X - 1: X = cum + 4096 X */
+        s->pk = (cum + CTX_PROB_SCALE - 1) | cmpl << 13;
     } else {
         uint32_t shift = 0;
         while (freq > (1u << shift))
             shift++;
         s->rcp = (uint32_t)((((uint64_t)1 << (shift + 31)) + freq - 1) / freq);
-        s->shift = (uint16_t)(shift - 1);
-        s->bias = cum;
+        s->pk = cum | cmpl << 13 | (shift - 1) << 25;
     }
 }
 
@@ -80,12 +79,13 @@ void pzf_ctx_encode_tokens_scalar(const ctx_enc_sym *enc, const uint8_t *ctx,
         size_t j, x0 = (x - 1) / CTX_LANES * CTX_LANES;
         for (j = x - x0; j-- > 0;) {
             const ctx_enc_sym *s = &enc[(size_t)ctx[x0 + j] << 8 | tok[x0 + j]];
-            uint32_t v = xs[j], q, out = v >= s->x_max; /* arithmetic, not a branch */
+            uint32_t pk = s->pk, cmpl = CTX_ENC_CMPL(pk);
+            uint32_t v = xs[j], q, out = (v >> 19) >= CTX_PROB_SCALE - cmpl; /* not a branch */
             pzf_store_le16(p - 2, (uint16_t)v); /* stored always, kept if out */
             p -= 2 * (size_t)out;
             v >>= out << 4;
-            q = (uint32_t)(((uint64_t)v * s->rcp) >> 32) >> s->shift;
-            xs[j] = v + s->bias + q * s->cmpl;
+            q = (uint32_t)(((uint64_t)v * s->rcp) >> 32) >> CTX_ENC_SHIFT(pk);
+            xs[j] = v + CTX_ENC_BIAS(pk) + q * cmpl;
         }
         x = x0;
     }
@@ -151,6 +151,69 @@ int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint
         isa = pzf_cpu_isa();
     if (isa != PZF_ISA_SCALAR && isa > pzf_cpu_isa())
         return PZF_ERR_UNSUPPORTED;
+#ifdef PZF_CTX_RANS_ENC_X86
+    if (isa == PZF_ISA_AVX512) {
+        pzf_ctx_encode_tokens_avx512(enc, ctx, tok, len, x, wp);
+        return PZF_OK;
+    }
+    if (isa == PZF_ISA_AVX2) {
+        pzf_ctx_encode_tokens_avx2(enc, ctx, tok, len, x, wp);
+        return PZF_OK;
+    }
+#endif
     pzf_ctx_encode_tokens_scalar(enc, ctx, tok, len, x, wp);
     return PZF_OK;
+}
+
+int pzf_ctx_encode_lines_isa(const uint32_t *freq, size_t nctx, const uint8_t *ctx,
+                             const uint8_t *tok, const size_t *line_len, size_t nlines,
+                             uint32_t states[CTX_LANES], uint8_t *words, size_t cap,
+                             size_t *used, int isa)
+{
+    ctx_enc_sym *enc;
+    size_t c, i, total = 0;
+    uint8_t *wp = words + cap;
+    int rc = PZF_OK, s;
+
+    if (nctx < 1 || nctx > 256)
+        return PZF_ERR_ARGUMENT;
+    for (c = 0; c < nctx; c++) {
+        uint32_t sum = 0;
+        for (s = 0; s < 256; s++)
+            sum += freq[256 * c + (size_t)s] <= CTX_PROB_SCALE ? freq[256 * c + (size_t)s]
+                                                               : CTX_PROB_SCALE + 1;
+        if (sum != 0 && sum != CTX_PROB_SCALE)
+            return PZF_ERR_ARGUMENT;
+    }
+    for (i = 0; i < nlines; i++) {
+        if (line_len[i] > ((size_t)-1 - total))
+            return PZF_ERR_ARGUMENT;
+        total += line_len[i];
+    }
+    for (i = 0; i < total; i++)
+        if (ctx[i] >= nctx || !freq[256 * (size_t)ctx[i] + tok[i]])
+            return PZF_ERR_ARGUMENT;
+    for (i = 0; i < CTX_LANES; i++)
+        if (states[i] < CTX_RANS_L || states[i] >= 0x80000000u)
+            return PZF_ERR_ARGUMENT;
+    if (cap < CTX_ENC_SPARE || total > (cap - CTX_ENC_SPARE) / 2)
+        return PZF_ERR_ARGUMENT;
+    enc = (ctx_enc_sym *)malloc(nctx * 256 * sizeof *enc);
+    if (!enc)
+        return PZF_ERR_NOMEM;
+    for (c = 0; c < nctx; c++) {
+        uint32_t cum = 0;
+        for (s = 0; s < 256; s++) {
+            pzf_ctx_enc_sym_init(&enc[256 * c + (size_t)s], cum, freq[256 * c + (size_t)s]);
+            cum += freq[256 * c + (size_t)s];
+        }
+    }
+    for (i = 0; i < nlines && rc == PZF_OK; i++) {
+        rc = pzf_ctx_encode_tokens(enc, ctx, tok, line_len[i], states, &wp, isa);
+        ctx += line_len[i];
+        tok += line_len[i];
+    }
+    free(enc);
+    *used = (size_t)(words + cap - wp);
+    return rc;
 }

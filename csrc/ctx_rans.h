@@ -45,20 +45,33 @@ typedef struct {
 int pzf_ctx_decode_tokens(const uint32_t *table, const uint8_t *ctx, size_t len,
                           ctx_dec_lanes *ln, uint8_t *tok, int isa);
 
-/* Encoding table entry of a (context, token): Giesen's reciprocal form. */
+/* Encoding table entry of a (context, token), 8 bytes so that a vector
+ * kernel fetches it with one 64-bit gather: Giesen's reciprocal rcp, and
+ * pk = bias | cmpl << 13 | shift << 25 (bias <= 8190: cum, or cum + 4095
+ * for frequency 1; cmpl = 4096 - freq; shift <= 11).  Encoding X: if
+ * X >= freq << 19 emit a word; q = ((X * rcp) >> 32) >> shift; X = X +
+ * bias + q * cmpl. */
 typedef struct {
-    uint32_t x_max, rcp, bias;
-    uint16_t cmpl, shift;
+    uint32_t rcp, pk;
 } ctx_enc_sym;
+
+#define CTX_ENC_BIAS(pk) ((pk) & 0x1FFFu)
+#define CTX_ENC_CMPL(pk) ((pk) >> 13 & 0xFFFu)
+#define CTX_ENC_SHIFT(pk) ((pk) >> 25)
 
 void pzf_ctx_enc_sym_init(ctx_enc_sym *s, uint32_t cum, uint32_t freq);
 
+/* Spare bytes below the final word position a kernel may write. */
+#define CTX_ENC_SPARE 32
+
 /* Encode the tokens tok[0..len) of one line (contexts ctx) backwards,
  * from x = len - 1 to 0, into the states x[] (value x: state x mod
- * CTX_LANES).  enc[(ctx << 8) | tok] is the (context, token) entry.  Words
- * are written downwards ending at *wp, which moves to the first; two bytes
- * below the final *wp may be written (spare room the caller provides).
- * Returns PZF_OK, or PZF_ERR_UNSUPPORTED for an isa this CPU lacks. */
+ * CTX_LANES).  enc[(ctx << 8) | tok] is the (context, token) entry; every
+ * entry of a context that a line uses must be initialised.  Words are
+ * written downwards ending at *wp, which moves to the first; up to
+ * CTX_ENC_SPARE bytes below the final *wp may be written (spare room the
+ * caller provides).  Returns PZF_OK, or PZF_ERR_UNSUPPORTED for an isa
+ * this CPU lacks. */
 int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint8_t *tok,
                           size_t len, uint32_t x[CTX_LANES], uint8_t **wp, int isa);
 
@@ -80,6 +93,18 @@ int pzf_ctx_lookup16_x86(const uint8_t *v, size_t n, const uint16_t *lut, uint16
 void pzf_ctx_encode_tokens_scalar(const ctx_enc_sym *enc, const uint8_t *ctx,
                                   const uint8_t *tok, size_t len, uint32_t x[CTX_LANES],
                                   uint8_t **wp);
+
+#ifdef PZF_HAVE_X86_INTRINSICS
+#define PZF_CTX_RANS_ENC_X86 1
+/* ctx_rans_enc_x86.c: the AVX2 and AVX-512 encoders (isa PZF_ISA_AVX2 or
+ * PZF_ISA_AVX512; the caller checks that the CPU has it). */
+void pzf_ctx_encode_tokens_avx2(const ctx_enc_sym *enc, const uint8_t *ctx,
+                                const uint8_t *tok, size_t len, uint32_t x[CTX_LANES],
+                                uint8_t **wp);
+void pzf_ctx_encode_tokens_avx512(const ctx_enc_sym *enc, const uint8_t *ctx,
+                                  const uint8_t *tok, size_t len, uint32_t x[CTX_LANES],
+                                  uint8_t **wp);
+#endif
 
 /* ---- raw bits: least significant bit first, bytes in order ----------- */
 

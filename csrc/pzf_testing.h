@@ -32,6 +32,21 @@ int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t 
                               const uint8_t *words, size_t nbytes, size_t *used,
                               uint8_t *tok, int isa);
 
+/* The context coding's token encoder (ctx_rans.h) with a forced kernel:
+ * the tables of nctx contexts (freq[256 c + t], each context's 256
+ * frequencies summing to 4096, or all 0 for a context no token uses), and
+ * nlines lines of line_len[i] values each, whose contexts and tokens
+ * follow each other in ctx and tok; every token needs a frequency.  The
+ * lines are encoded in the order given, from the 32 states in states[]
+ * (updated), writing the words downwards from words + cap; *used gets
+ * their bytes (they end at words + cap).  cap must leave 32 spare bytes.
+ * Returns PZF_OK, PZF_ERR_ARGUMENT for inconsistent input, PZF_ERR_NOMEM
+ * or PZF_ERR_UNSUPPORTED if the CPU lacks isa. */
+int pzf_ctx_encode_lines_isa(const uint32_t *freq, size_t nctx, const uint8_t *ctx,
+                             const uint8_t *tok, const size_t *line_len, size_t nlines,
+                             uint32_t states[32], uint8_t *words, size_t cap, size_t *used,
+                             int isa);
+
 #ifdef __cplusplus
 }
 #endif

@@ -69,6 +69,10 @@ cdef extern from "pzf_testing.h" nogil:
     int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
                                   size_t len, size_t line, uint32_t *x, const uint8_t *words,
                                   size_t nbytes, size_t *used, uint8_t *tok, int isa)
+    int pzf_ctx_encode_lines_isa(const uint32_t *freq, size_t nctx, const uint8_t *ctx,
+                                 const uint8_t *tok, const size_t *line_len, size_t nlines,
+                                 uint32_t *states, uint8_t *words, size_t cap, size_t *used,
+                                 int isa)
 
 cdef extern from "Python.h":
     PyObject *new_bytes "PyBytes_FromStringAndSize"(const char *v, Py_ssize_t n)
@@ -255,6 +259,34 @@ def ctx_decode_tokens(const uint32_t[::1] table, const uint8_t[::1] ctx, uint32_
         rc = pzf_ctx_decode_tokens_isa(&table[0], table.shape[0] // 4096, cp, n, line,
                                        &states[0], wp, words.shape[0], &used, tp, isa)
     return finish_bytes(raw, rc if rc < 0 else <int64_t>n, "ctx_decode_tokens"), used
+
+
+def ctx_encode_tokens(const uint32_t[:, ::1] freq, const uint8_t[::1] ctx,
+                      const uint8_t[::1] tok, const size_t[::1] line_lengths,
+                      uint32_t[::1] states, int isa):
+    """Test hook: the context coding's token encoder with kernel ``isa`` on
+    lines of (context, token) pairs, encoded in the order given from the 32
+    ``states`` (updated in place); ``freq`` holds one row of 256
+    frequencies per context.  Returns the words written (bytes, in stream
+    order)."""
+    cdef int rc
+    cdef size_t used = 0, total = ctx.shape[0]
+    if freq.shape[1] != 256 or tok.shape[0] != ctx.shape[0] or states.shape[0] != 32:
+        raise BadArgumentError("ctx_encode_tokens: freq must be (nctx, 256), ctx and tok "
+                               "of one length, and 32 states")
+    if sum(line_lengths) != total:
+        raise BadArgumentError("ctx_encode_tokens: the line lengths must add up to the tokens")
+    cdef size_t cap = 2 * total + 32
+    cdef uint8_t[::1] words = bytearray(cap)
+    cdef const uint8_t *cp = &ctx[0] if total else NULL
+    cdef const uint8_t *tp = &tok[0] if total else NULL
+    cdef const size_t *lp = &line_lengths[0] if line_lengths.shape[0] else NULL
+    with nogil:
+        rc = pzf_ctx_encode_lines_isa(&freq[0, 0], freq.shape[0], cp, tp, lp,
+                                      line_lengths.shape[0], &states[0], &words[0], cap,
+                                      &used, isa)
+    check(rc, "ctx_encode_tokens")
+    return bytes(words[cap - used:])
 
 
 def dequantize(const uint8_t[::1] src, float offset, float scale, int data_format,

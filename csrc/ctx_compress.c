@@ -1,13 +1,19 @@
 /*
  * ctx_compress.c - encoder of the context coding (docs/format-context.md).
  *
- * Pass 1 (one task per thread, bands t, t + T, ...): quantise, compute
- * every value's context and zig-zagged residual (stored), and count them.
- * The counts of all tasks are added (integers: the order does not matter),
- * normalised to one rANS table per context, and pass 2 codes each band
- * backwards into its own slot (one task per band).  The payload is then
- * assembled; if PZF Huffman would be no larger, the caller writes that.
- * Nothing depends on the thread count.
+ * One task per thread, each with buffers of one band that it reuses, takes
+ * bands t, t + T, ...  Pass 1 quantises a band, adds the pixel sums of
+ * every symbol, models it (context and zig-zagged residual of every value)
+ * and counts (context, residual) pairs.  The counts of all tasks are added
+ * (integers: the order does not matter) and normalised to one rANS table
+ * per context.  Pass 2 quantises and models each band again (cheaper than
+ * keeping the whole frame's contexts and residuals, which would cost a
+ * page fault per 4 KiB), writes its raw bits forwards and codes its tokens
+ * backwards into the band's own slot.  16-bit values (lossless uint16)
+ * keep their contexts and residuals from pass 1 instead: their token
+ * counts need each context's raw-bit count, known only after pass 1.  The
+ * payload is then assembled; if PZF Huffman would be no larger, the caller
+ * writes that.  Nothing depends on the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -22,8 +28,17 @@ typedef struct {
     uint64_t hist[CTX_MAX_NCTX][256]; /* kind 0: residuals; kind 1: tokens */
     uint64_t usum[CTX_MAX_NCTX], ucnt[CTX_MAX_NCTX]; /* kind 1 */
     uint64_t qsum[4][256], qcnt[4][256]; /* quantised pixels, 4 interleaved */
+    /* counts since the last fold into hist/qsum/qcnt (fold_counts), which
+     * keeps them below 2^32: kind 0 pairs, two interleaved tables, and
+     * (uint16 pixels quantised through a table) every pixel value */
+    uint32_t (*h8)[CTX_NCTX_8][256];
+    uint32_t *h16;
+    uint64_t pending;    /* values counted since the last fold */
+    /* one band (kind 0): values, contexts, residuals; a line's tokens */
+    uint8_t *vals, *ctxs, *us, *tok;
+    void *colsum, *base; /* the line model's scratch and predictions */
     int status;
-} worker_stats;
+} worker;
 
 typedef struct {
     const pzf_params *p;
@@ -34,13 +49,11 @@ typedef struct {
     unsigned pbits;        /* phase bits of kind 0 contexts */
     int raw8;              /* kind 0 with raw bits in some context */
     const uint8_t *qtable; /* symbol of every uint8/uint16 value, or NULL */
-    uint8_t *qbuf;         /* quantised symbols */
-    uint8_t *ctxs;         /* context of every value */
-    uint8_t *u8s;          /* kind 0 residuals */
+    uint8_t *ctxs;         /* kind 1: context of every value */
     uint16_t *u16s;        /* kind 1 residuals */
     double *fsum;          /* float32 input: per band, per symbol sums (256) */
     uint64_t *fcnt;
-    worker_stats *ws;
+    worker *ws;
     uint8_t k[CTX_MAX_NCTX];
     ctx_enc_sym *enc;      /* (context << 8 | token) entries */
     uint8_t *scratch;      /* every band's words, then its raw bits */
@@ -49,7 +62,6 @@ typedef struct {
     size_t *raw_start;     /* its raw bits */
     size_t *raw_end;
     uint32_t *states;      /* its final states: CTX_LANES from [CTX_LANES b] */
-    int *status;
 } enc_ctx;
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -66,74 +78,104 @@ static void band_range(const enc_ctx *e, size_t b, size_t *y0, size_t *y1)
     *y1 = *y0 + e->band_lines < e->nlines ? *y0 + e->band_lines : e->nlines;
 }
 
-/* Quantise band b into qbuf, adding the pixel sums of every symbol. */
-static int quantise_band(enc_ctx *e, size_t b, worker_stats *w)
+/* Add the counts since the last fold to the worker's totals. */
+static void fold_counts(const enc_ctx *e, worker *w)
+{
+    size_t c, s;
+    if (w->h8) {
+        for (c = 0; c < CTX_NCTX_8; c++)
+            for (s = 0; s < 256; s++)
+                w->hist[c][s] += (uint64_t)w->h8[0][c][s] + w->h8[1][c][s];
+        memset(w->h8, 0, 2 * sizeof *w->h8);
+    }
+    if (w->h16) {
+        for (s = 0; s < 65536; s++) {
+            uint64_t h = w->h16[s];
+            w->qcnt[0][e->qtable[s]] += h;
+            w->qsum[0][e->qtable[s]] += h * s;
+        }
+        memset(w->h16, 0, 65536 * sizeof *w->h16);
+    }
+    w->pending = 0;
+}
+
+/* Make room for m more counts below 2^32 (m < 2^32). */
+static void room_for(const enc_ctx *e, worker *w, uint64_t m)
+{
+    if (w->pending + m > 0xFFFFFFFFu)
+        fold_counts(e, w);
+    w->pending += m;
+}
+
+/* Symbols of values [lo, hi) into q; with w, also add the pixel sums of
+ * every symbol (and, for float32 input, band b's sums). */
+static int quantise(enc_ctx *e, size_t lo, size_t hi, uint8_t *q, worker *w, size_t b)
 {
     const pzf_params *p = e->p;
-    size_t y0, y1, i, lo, hi;
-    band_range(e, b, &y0, &y1);
-    lo = y0 * e->len;
-    hi = y1 * e->len;
-    if (e->fmt == PZF_FLOAT32) {
-        const float *x = (const float *)e->src + lo;
-        double *fs = e->fsum + 256 * b;
-        uint64_t *fc = e->fcnt + 256 * b;
-        int rc = pzf_quantize(x, PZF_FLOAT32, hi - lo, p->quant_offset, p->quant_scale,
-                              e->qbuf + lo);
-        if (rc != PZF_OK)
+    size_t i, m = hi - lo;
+    if (e->fmt == PZF_FLOAT32 || (e->fmt == PZF_UINT16 && !e->qtable)) {
+        int rc = pzf_quantize((const uint8_t *)e->src + lo * pzf_itemsize(e->fmt), e->fmt, m,
+                              p->quant_offset, p->quant_scale, q);
+        if (rc != PZF_OK || !w)
             return rc;
-        for (i = 0; i < hi - lo; i++) {
-            uint8_t q = e->qbuf[lo + i];
-            w->qcnt[i & 3][q]++;
-            if (isfinite(x[i])) {
-                fs[q] += (double)x[i];
-                fc[q]++;
+        if (e->fmt == PZF_FLOAT32) {
+            const float *x = (const float *)e->src + lo;
+            double *fs = e->fsum + 256 * b;
+            uint64_t *fc = e->fcnt + 256 * b;
+            for (i = 0; i < m; i++) {
+                w->qcnt[i & 3][q[i]]++;
+                if (isfinite(x[i])) {
+                    fs[q[i]] += (double)x[i];
+                    fc[q[i]]++;
+                }
             }
-        }
-    } else if (e->fmt == PZF_UINT16 && !e->qtable) {
-        const uint16_t *x = (const uint16_t *)e->src + lo;
-        int rc = pzf_quantize(x, PZF_UINT16, hi - lo, p->quant_offset, p->quant_scale,
-                              e->qbuf + lo);
-        if (rc != PZF_OK)
-            return rc;
-        for (i = 0; i < hi - lo; i++) {
-            w->qcnt[i & 3][e->qbuf[lo + i]]++;
-            w->qsum[i & 3][e->qbuf[lo + i]] += x[i];
+        } else {
+            const uint16_t *x = (const uint16_t *)e->src + lo;
+            for (i = 0; i < m; i++) {
+                w->qcnt[i & 3][q[i]]++;
+                w->qsum[i & 3][q[i]] += x[i];
+            }
         }
     } else if (e->fmt == PZF_UINT16) {
         const uint16_t *x = (const uint16_t *)e->src + lo;
         const uint8_t *t = e->qtable;
-        uint8_t *q = e->qbuf + lo;
-        for (i = 0; i + 4 <= hi - lo; i += 4) {
-            uint16_t v0 = x[i], v1 = x[i + 1], v2 = x[i + 2], v3 = x[i + 3];
-            uint8_t s0 = t[v0], s1 = t[v1], s2 = t[v2], s3 = t[v3];
-            q[i] = s0;
-            q[i + 1] = s1;
-            q[i + 2] = s2;
-            q[i + 3] = s3;
-            w->qcnt[0][s0]++;
-            w->qsum[0][s0] += v0;
-            w->qcnt[1][s1]++;
-            w->qsum[1][s1] += v1;
-            w->qcnt[2][s2]++;
-            w->qsum[2][s2] += v2;
-            w->qcnt[3][s3]++;
-            w->qsum[3][s3] += v3;
+        if (!w) {
+            pzf_lookup_u16(x, m, t, q, PZF_ISA_AUTO);
+            return PZF_OK;
         }
-        for (; i < hi - lo; i++) {
-            q[i] = t[x[i]];
-            w->qcnt[0][q[i]]++;
-            w->qsum[0][q[i]] += x[i];
+        while (m) { /* the counts of every value, folded into sums later */
+            size_t part = m < ((size_t)1 << 30) ? m : (size_t)1 << 30;
+            uint32_t *h = w->h16;
+            room_for(e, w, part);
+            for (i = 0; i + 4 <= part; i += 4) {
+                uint16_t v0 = x[i], v1 = x[i + 1], v2 = x[i + 2], v3 = x[i + 3];
+                q[i] = t[v0];
+                q[i + 1] = t[v1];
+                q[i + 2] = t[v2];
+                q[i + 3] = t[v3];
+                h[v0]++;
+                h[v1]++;
+                h[v2]++;
+                h[v3]++;
+            }
+            for (; i < part; i++) {
+                q[i] = t[x[i]];
+                h[x[i]]++;
+            }
+            x += part;
+            q += part;
+            m -= part;
         }
     } else {
         const uint8_t *x = (const uint8_t *)e->src + lo;
         const uint8_t *t = e->qtable;
-        uint8_t *q = e->qbuf + lo;
-        for (i = 0; i < hi - lo; i++) {
-            uint8_t v = x[i], s = t[v];
+        for (i = 0; i < m; i++) {
+            uint8_t s = t[x[i]];
             q[i] = s;
-            w->qcnt[i & 3][s]++;
-            w->qsum[i & 3][s] += v;
+            if (w) {
+                w->qcnt[i & 3][s]++;
+                w->qsum[i & 3][s] += x[i];
+            }
         }
     }
     return PZF_OK;
@@ -143,129 +185,152 @@ static int quantise_band(enc_ctx *e, size_t b, worker_stats *w)
  * from the prediction) is about 4 times the mean absolute difference of
  * vertical neighbours; shift it so that a typical activity is at most 5
  * (kind 0, 16 activity contexts) or 8 (kind 1, 72; measured best on the
- * benchmark scenes).  Estimated on up to 16 line pairs. */
-static unsigned choose_ashift(const enc_ctx *e, const uint8_t *v8, const uint16_t *v16)
+ * benchmark scenes).  Estimated on up to 16 line pairs; pair holds 2 lines
+ * of 8-bit values. */
+static int choose_ashift(enc_ctx *e, uint8_t *pair, unsigned *shift)
 {
     uint64_t sum = 0, cnt = 0, act;
-    size_t i, x, y;
+    size_t i, x, y, len = e->len;
     unsigned s = 0, top = e->kind == CTX_KIND_8 ? 5 : 8;
+    *shift = 0;
     if (e->nlines < 2)
-        return 0;
+        return PZF_OK;
     for (i = 0; i < 16; i++) {
         y = 1 + i * (e->nlines - 1) / 16;
-        for (x = 0; x < e->len; x++) {
-            size_t o = y * e->len + x;
-            int d = v8 ? (int)v8[o] - v8[o - e->len] : (int)v16[o] - v16[o - e->len];
-            sum += (uint64_t)(d < 0 ? -d : d);
+        if (e->kind == CTX_KIND_16) {
+            const uint16_t *v = (const uint16_t *)e->src + y * len;
+            for (x = 0; x < len; x++) {
+                int d = (int)v[x] - v[x - len];
+                sum += (uint64_t)(d < 0 ? -d : d);
+            }
+        } else {
+            const uint8_t *v = (const uint8_t *)e->src + (y - 1) * len;
+            if (e->quantised) {
+                int rc = quantise(e, (y - 1) * len, (y + 1) * len, pair, NULL, 0);
+                if (rc != PZF_OK)
+                    return rc;
+                v = pair;
+            }
+            for (x = 0; x < len; x++) {
+                int d = (int)v[x + len] - v[x];
+                sum += (uint64_t)(d < 0 ? -d : d);
+            }
         }
-        cnt += e->len;
+        cnt += len;
     }
     act = 4 * sum / cnt;
     while ((act >> s) > top && s < 15)
         s++;
-    return s;
+    *shift = s;
+    return PZF_OK;
 }
 
-/* Contexts and residuals of band b, with their counts. */
-static int model_band(enc_ctx *e, size_t b, worker_stats *w)
+/* Contexts and residuals of the lines y0..y1 of a band of 8-bit values v
+ * (value i of the band at v[i]) into ctx and u (likewise). */
+static void model_band8(const enc_ctx *e, worker *w, const uint8_t *v, size_t nl,
+                        uint8_t *ctx, uint8_t *u)
 {
-    size_t y0, y1, y, x, len = e->len;
-    void *colsum = malloc(CTX_SCRATCH(len) * sizeof(uint32_t));
-    void *base = malloc(len * sizeof(uint16_t));
-    /* kind 0 counts of this band, two interleaved tables (a count fits:
-     * a band has at most max(CTX_BAND_PIXELS, len) < 2^32 values) */
-    uint32_t(*h)[CTX_NCTX_8][256] =
-        e->kind == CTX_KIND_8 ? (uint32_t(*)[CTX_NCTX_8][256])calloc(2, sizeof *h) : NULL;
-    if (!colsum || !base || (e->kind == CTX_KIND_8 && !h)) {
-        free(colsum);
-        free(base);
-        free(h);
-        return PZF_ERR_NOMEM;
+    size_t y, x, r, len = e->len;
+    uint8_t *bs = (uint8_t *)w->base;
+    uint32_t sum8 = 0;
+    for (x = 0; x < len; x++) { /* the band's first line */
+        uint32_t bb = x ? ctx_first_base(sum8) : 0;
+        u[x] = (uint8_t)ctx_zigzag8(v[x], (uint8_t)bb);
+        ctx[x] = 0;
+        sum8 = x ? sum8 + v[x] - v[x >= 8 ? x - 8 : 0] : 8u * v[0];
     }
+    for (y = 1; y < nl; y++) {
+        const uint8_t *rows[4];
+        size_t off = y * len;
+        for (r = 0; r < 4; r++)
+            rows[r] = v + (y >= r + 1 ? y - 1 - r : 0) * len;
+        pzf_ctx_model8(rows, len, e->ashift, e->pbits, (uint16_t *)w->colsum, bs, ctx + off);
+        for (x = 0; x < len; x++)
+            u[off + x] = (uint8_t)ctx_zigzag8(v[off + x], bs[x]);
+    }
+}
+
+/* Kind 1: contexts and residuals of band b into e->ctxs, e->u16s, and the
+ * sums and counts of the residuals of every context. */
+static void model_band16(enc_ctx *e, size_t b, worker *w)
+{
+    size_t y0, y1, y, x, r, len = e->len;
+    const uint16_t *v = (const uint16_t *)e->src;
+    uint16_t *bs = (uint16_t *)w->base;
     band_range(e, b, &y0, &y1);
     for (y = y0; y < y1; y++) {
-        size_t off = y * len, r;
+        size_t off = y * len;
         uint8_t *ctx = e->ctxs + off;
-        if (e->kind == CTX_KIND_8) {
-            const uint8_t *v = e->quantised ? e->qbuf : (const uint8_t *)e->src;
-            uint8_t *u = e->u8s + off, *bs = (uint8_t *)base;
-            if (y == y0) {
-                uint32_t sum8 = 0;
-                for (x = 0; x < len; x++) {
-                    uint32_t bb = x ? ctx_first_base(sum8) : 0;
-                    u[x] = (uint8_t)ctx_zigzag8(v[off + x], (uint8_t)bb);
-                    ctx[x] = 0;
-                    sum8 = x ? sum8 + v[off + x] - v[off + (x >= 8 ? x - 8 : 0)]
-                             : 8u * v[off];
-                }
-            } else {
-                const uint8_t *rows[4];
-                for (r = 0; r < 4; r++)
-                    rows[r] = v + (y >= y0 + r + 1 ? y - 1 - r : y0) * len;
-                pzf_ctx_model8(rows, len, e->ashift, e->pbits, (uint16_t *)colsum, bs, ctx);
-                for (x = 0; x < len; x++)
-                    u[x] = (uint8_t)ctx_zigzag8(v[off + x], bs[x]);
+        uint16_t *u = e->u16s + off;
+        if (y == y0) {
+            uint32_t sum8 = 0;
+            for (x = 0; x < len; x++) {
+                uint32_t bb = x ? ctx_first_base(sum8) : 0;
+                u[x] = (uint16_t)ctx_zigzag16(v[off + x], (uint16_t)bb);
+                ctx[x] = 0;
+                sum8 = x ? sum8 + v[off + x] - v[off + (x >= 8 ? x - 8 : 0)] : 8u * v[off];
             }
+        } else {
+            const uint16_t *rows[4];
+            for (r = 0; r < 4; r++)
+                rows[r] = v + (y >= y0 + r + 1 ? y - 1 - r : y0) * len;
+            pzf_ctx_model16(rows, len, e->ashift, (uint32_t *)w->colsum, bs, ctx);
+            for (x = 0; x < len; x++)
+                u[x] = (uint16_t)ctx_zigzag16(v[off + x], bs[x]);
+        }
+        for (x = 0; x < len; x++) {
+            w->usum[ctx[x]] += u[x];
+            w->ucnt[ctx[x]]++;
+        }
+    }
+}
+
+/* Kind 0: the values of band b (quantised into w->vals, with the pixel
+ * sums in pass 1), modelled into w->ctxs and w->us. */
+static int model_band(enc_ctx *e, size_t b, worker *w, int pass1)
+{
+    size_t y0, y1;
+    const uint8_t *v;
+    band_range(e, b, &y0, &y1);
+    v = (const uint8_t *)e->src + y0 * e->len;
+    if (e->quantised) {
+        int rc = quantise(e, y0 * e->len, y1 * e->len, w->vals, pass1 ? w : NULL, b);
+        if (rc != PZF_OK)
+            return rc;
+        v = w->vals;
+    }
+    model_band8(e, w, v, y1 - y0, w->ctxs, w->us);
+    return PZF_OK;
+}
+
+static void pass1_task(void *arg, size_t t)
+{
+    enc_ctx *e = (enc_ctx *)arg;
+    worker *w = &e->ws[t];
+    size_t b, y, y0, y1, x, len = e->len;
+    for (b = t; b < e->nbands && w->status == PZF_OK; b += e->nworkers) {
+        if (e->kind == CTX_KIND_16) {
+            model_band16(e, b, w);
+            continue;
+        }
+        w->status = model_band(e, b, w, 1);
+        if (w->status != PZF_OK)
+            break;
+        band_range(e, b, &y0, &y1);
+        for (y = 0; y < y1 - y0; y++) { /* len < 2^32 */
+            const uint8_t *ctx = w->ctxs + y * len, *u = w->us + y * len;
+            uint32_t(*h)[CTX_NCTX_8][256] = w->h8;
+            room_for(e, w, len);
             for (x = 0; x + 2 <= len; x += 2) {
                 h[0][ctx[x]][u[x]]++;
                 h[1][ctx[x + 1]][u[x + 1]]++;
             }
             if (x < len)
                 h[0][ctx[x]][u[x]]++;
-        } else {
-            const uint16_t *v = (const uint16_t *)e->src;
-            uint16_t *u = e->u16s + off, *bs = (uint16_t *)base;
-            if (y == y0) {
-                uint32_t sum8 = 0;
-                for (x = 0; x < len; x++) {
-                    uint32_t bb = x ? ctx_first_base(sum8) : 0;
-                    u[x] = (uint16_t)ctx_zigzag16(v[off + x], (uint16_t)bb);
-                    ctx[x] = 0;
-                    sum8 = x ? sum8 + v[off + x] - v[off + (x >= 8 ? x - 8 : 0)]
-                             : 8u * v[off];
-                }
-            } else {
-                const uint16_t *rows[4];
-                for (r = 0; r < 4; r++)
-                    rows[r] = v + (y >= y0 + r + 1 ? y - 1 - r : y0) * len;
-                pzf_ctx_model16(rows, len, e->ashift, (uint32_t *)colsum, bs, ctx);
-                for (x = 0; x < len; x++)
-                    u[x] = (uint16_t)ctx_zigzag16(v[off + x], bs[x]);
-            }
-            for (x = 0; x < len; x++) {
-                w->usum[ctx[x]] += u[x];
-                w->ucnt[ctx[x]]++;
-            }
         }
     }
-    if (h) {
-        int c, s;
-        for (c = 0; c < CTX_NCTX_8; c++)
-            for (s = 0; s < 256; s++)
-                w->hist[c][s] += (uint64_t)h[0][c][s] + h[1][c][s];
-    }
-    free(colsum);
-    free(base);
-    free(h);
-    return PZF_OK;
-}
-
-static void quantise_task(void *arg, size_t t)
-{
-    enc_ctx *e = (enc_ctx *)arg;
-    worker_stats *w = &e->ws[t];
-    size_t b;
-    for (b = t; b < e->nbands && w->status == PZF_OK; b += e->nworkers)
-        w->status = quantise_band(e, b, w);
-}
-
-static void pass1_task(void *arg, size_t t)
-{
-    enc_ctx *e = (enc_ctx *)arg;
-    worker_stats *w = &e->ws[t];
-    size_t b;
-    for (b = t; b < e->nbands && w->status == PZF_OK; b += e->nworkers)
-        w->status = model_band(e, b, w);
+    if (w->status == PZF_OK)
+        fold_counts(e, w);
 }
 
 static inline unsigned token16(uint32_t u, unsigned k)
@@ -278,7 +343,7 @@ static inline unsigned token16(uint32_t u, unsigned k)
 static void tokens_task(void *arg, size_t t)
 {
     enc_ctx *e = (enc_ctx *)arg;
-    worker_stats *w = &e->ws[t];
+    worker *w = &e->ws[t];
     size_t b, i, y0, y1;
     for (b = t; b < e->nbands; b += e->nworkers) {
         band_range(e, b, &y0, &y1);
@@ -291,29 +356,34 @@ static void tokens_task(void *arg, size_t t)
 
 /* Pass 2: code band b: its raw bits forwards, then its tokens backwards
  * (the decoder reads both forwards). */
-static void encode_task(void *arg, size_t b)
+static int encode_band(enc_ctx *e, size_t b, worker *w)
 {
-    enc_ctx *e = (enc_ctx *)arg;
     size_t y0, y1, y, x, len = e->len;
     uint8_t *wp = e->scratch + e->word_end[b];
     uint32_t *xs = e->states + CTX_LANES * b;
-    uint8_t *tok = (uint8_t *)malloc(len ? len : 1);
+    const uint8_t *ctxs = e->ctxs, *u8s = NULL;
+    const uint16_t *u16s = e->u16s;
+    uint8_t *tok = w->tok;
     int j;
 
-    if (!tok) {
-        e->status[b] = PZF_ERR_NOMEM;
-        return;
-    }
     band_range(e, b, &y0, &y1);
+    if (e->kind == CTX_KIND_8) {
+        int rc = model_band(e, b, w, 0);
+        if (rc != PZF_OK)
+            return rc;
+        /* the band's arrays, indexed as the frame's */
+        ctxs = w->ctxs - y0 * len;
+        u8s = w->us - y0 * len;
+    }
     if (e->kind == CTX_KIND_16 || e->raw8) {
         ctx_bit_writer bw;
         bw.acc = 0;
         bw.n = 0;
         bw.p = e->scratch + e->raw_start[b];
         for (y = y0; y < y1; y++) {
-            const uint8_t *ctx = e->ctxs + y * len;
+            const uint8_t *ctx = ctxs + y * len;
             if (e->kind == CTX_KIND_16) {
-                const uint16_t *u = e->u16s + y * len;
+                const uint16_t *u = u16s + y * len;
                 for (x = 0; x < len; x++) {
                     unsigned k = e->k[ctx[x]];
                     if (token16(u[x], k) == CTX_ESCAPE)
@@ -322,7 +392,7 @@ static void encode_task(void *arg, size_t b)
                         ctx_put_bits(&bw, u[x] & ((1u << k) - 1), k);
                 }
             } else {
-                const uint8_t *u = e->u8s + y * len;
+                const uint8_t *u = u8s + y * len;
                 for (x = 0; x < len; x++) {
                     unsigned k = e->k[ctx[x]];
                     ctx_put_bits(&bw, u[x] & ((1u << k) - 1), k);
@@ -336,22 +406,70 @@ static void encode_task(void *arg, size_t b)
     for (j = 0; j < CTX_LANES; j++)
         xs[j] = CTX_RANS_L;
     for (y = y1; y-- > y0;) {
-        const uint8_t *ctx = e->ctxs + y * len;
+        const uint8_t *ctx = ctxs + y * len, *t = tok;
         if (e->kind == CTX_KIND_16) {
-            const uint16_t *u = e->u16s + y * len;
+            const uint16_t *u = u16s + y * len;
             for (x = 0; x < len; x++)
                 tok[x] = (uint8_t)token16(u[x], e->k[ctx[x]]);
         } else if (e->raw8) {
-            const uint8_t *u = e->u8s + y * len;
+            const uint8_t *u = u8s + y * len;
             for (x = 0; x < len; x++)
                 tok[x] = (uint8_t)(u[x] >> e->k[ctx[x]]);
+        } else {
+            t = u8s + y * len;
         }
-        pzf_ctx_encode_tokens(e->enc, ctx, e->kind == CTX_KIND_8 && !e->raw8 ? e->u8s + y * len : tok,
-                              len, xs, &wp, PZF_ISA_AUTO);
+        pzf_ctx_encode_tokens(e->enc, ctx, t, len, xs, &wp, PZF_ISA_AUTO);
     }
     e->word_start[b] = (size_t)(wp - e->scratch);
-    free(tok);
-    e->status[b] = PZF_OK;
+    return PZF_OK;
+}
+
+static void encode_task(void *arg, size_t t)
+{
+    enc_ctx *e = (enc_ctx *)arg;
+    worker *w = &e->ws[t];
+    size_t b;
+    for (b = t; b < e->nbands && w->status == PZF_OK; b += e->nworkers)
+        w->status = encode_band(e, b, w);
+}
+
+/* The buffers of a worker; PZF_ERR_NOMEM if they cannot be had. */
+static int worker_init(const enc_ctx *e, worker *w)
+{
+    size_t bandv = e->band_lines * e->len; /* fits: it is at most n */
+    size_t colsum = CTX_SCRATCH(e->len) * sizeof(uint32_t);
+    w->colsum = malloc(colsum);
+    w->base = malloc(e->len * sizeof(uint16_t));
+    w->tok = (uint8_t *)malloc(e->len);
+    if (!w->colsum || !w->base || !w->tok)
+        return PZF_ERR_NOMEM;
+    if (e->kind == CTX_KIND_8) {
+        if (bandv > e->n)
+            bandv = e->n;
+        w->h8 = (uint32_t(*)[CTX_NCTX_8][256])calloc(2, sizeof *w->h8);
+        w->ctxs = (uint8_t *)malloc(bandv);
+        w->us = (uint8_t *)malloc(bandv);
+        if (!w->h8 || !w->ctxs || !w->us)
+            return PZF_ERR_NOMEM;
+        if (e->quantised && !(w->vals = (uint8_t *)malloc(bandv)))
+            return PZF_ERR_NOMEM;
+        if (e->fmt == PZF_UINT16 && e->qtable &&
+            !(w->h16 = (uint32_t *)calloc(65536, sizeof *w->h16)))
+            return PZF_ERR_NOMEM;
+    }
+    return PZF_OK;
+}
+
+static void worker_free(worker *w)
+{
+    free(w->h8);
+    free(w->h16);
+    free(w->vals);
+    free(w->ctxs);
+    free(w->us);
+    free(w->tok);
+    free(w->colsum);
+    free(w->base);
 }
 
 /* Bytes of band b's stream. */
@@ -456,7 +574,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     size_t isz = pzf_itemsize(p->data_format), raw_bytes, b, t, c, i, total = 0, qlo = 0,
            qhi = 0, pos;
     int nctx, s, rc = PZF_OK;
-    uint8_t *d;
+    uint8_t *d, *pair = NULL;
 
     *fallback = 0;
     memset(&e, 0, sizeof e);
@@ -489,25 +607,21 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     }
 
     raw_bytes = e.kind == CTX_KIND_8 ? 1 : 2; /* raw bytes per value at most */
-    e.ws = (worker_stats *)calloc(e.nworkers, sizeof *e.ws);
-    e.ctxs = (uint8_t *)malloc(n);
+    e.ws = (worker *)calloc(e.nworkers, sizeof *e.ws);
     e.word_end = (size_t *)malloc(e.nbands * sizeof *e.word_end);
     e.word_start = (size_t *)malloc(e.nbands * sizeof *e.word_start);
     e.raw_start = (size_t *)malloc(e.nbands * sizeof *e.raw_start);
     e.raw_end = (size_t *)malloc(e.nbands * sizeof *e.raw_end);
-    e.status = (int *)malloc(e.nbands * sizeof *e.status);
     e.states = (uint32_t *)malloc(CTX_LANES * e.nbands * sizeof *e.states);
     e.enc = (ctx_enc_sym *)malloc((size_t)CTX_MAX_NCTX * 256 * sizeof *e.enc);
-    if (e.kind == CTX_KIND_8)
-        e.u8s = (uint8_t *)malloc(n);
-    else
+    pair = (uint8_t *)malloc(2 * e.len);
+    if (e.kind == CTX_KIND_16) {
+        e.ctxs = (uint8_t *)malloc(n);
         e.u16s = (uint16_t *)malloc(n * 2);
-    if (e.quantised) {
-        e.qbuf = (uint8_t *)malloc(n);
-        if (e.fmt == PZF_FLOAT32) {
-            e.fsum = (double *)calloc(e.nbands * 256, sizeof *e.fsum);
-            e.fcnt = (uint64_t *)calloc(e.nbands * 256, sizeof *e.fcnt);
-        }
+    }
+    if (e.quantised && e.fmt == PZF_FLOAT32) {
+        e.fsum = (double *)calloc(e.nbands * 256, sizeof *e.fsum);
+        e.fcnt = (uint64_t *)calloc(e.nbands * 256, sizeof *e.fcnt);
     }
     /* each band's region: spare bytes and a word per value at most, then
      * its raw bits (and 8 bytes of slack for the bit writer) */
@@ -515,29 +629,21 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
         rc = PZF_ERR_TOO_LARGE;
     else
         e.scratch = (uint8_t *)malloc((2 + raw_bytes) * n + (CTX_ENC_SPARE + 8) * e.nbands);
-    if (rc == PZF_OK && (!e.ws || !e.ctxs || !e.word_end || !e.word_start || !e.raw_start ||
-                         !e.raw_end || !e.status || !e.states ||
-                         !e.enc ||
-                         (!e.u8s && !e.u16s) || (e.quantised && !e.qbuf) || !e.scratch ||
+    if (rc == PZF_OK && (!e.ws || !e.word_end || !e.word_start || !e.raw_start ||
+                         !e.raw_end || !e.states || !e.enc || !pair || !e.scratch ||
+                         (e.kind == CTX_KIND_16 && (!e.ctxs || !e.u16s)) ||
                          (e.fmt == PZF_FLOAT32 && (!e.fsum || !e.fcnt))))
         rc = PZF_ERR_NOMEM;
     if (rc == PZF_OK && e.quantised)
         rc = pzf_quant_table(p, n, (uint8_t **)&e.qtable);
+    for (t = 0; t < e.nworkers && rc == PZF_OK; t++)
+        rc = worker_init(&e, &e.ws[t]);
+    if (rc == PZF_OK)
+        rc = choose_ashift(&e, pair, &e.ashift);
     if (rc != PZF_OK)
         goto done;
 
-    /* pass 1 (the activity shift looks at the values first) */
-    if (e.quantised) {
-        pzf_parallel_for((int)e.nworkers, e.nworkers, quantise_task, &e);
-        for (t = 0; t < e.nworkers; t++)
-            if (e.ws[t].status != PZF_OK) {
-                rc = e.ws[t].status;
-                goto done;
-            }
-    }
-    e.ashift = choose_ashift(&e, e.kind == CTX_KIND_16 ? NULL
-                                 : e.quantised ? e.qbuf : (const uint8_t *)src,
-                             e.kind == CTX_KIND_16 ? (const uint16_t *)src : NULL);
+    /* pass 1 */
     /* the phase matters while the noise is about a step or less; below
      * 2^18 values, fewer contexts (the tables cost more than they save) */
     e.pbits = e.kind == CTX_KIND_16 || e.ashift > 1 ? 0 : 2 - e.ashift;
@@ -639,12 +745,14 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
         e.raw_start[b] = pos;
         pos += raw_bytes * (y1 - y0) * e.len + 8;
     }
-    pzf_parallel_for(p->nthreads, e.nbands, encode_task, &e);
-    for (b = 0; b < e.nbands; b++) {
-        if (e.status[b] != PZF_OK) {
-            rc = e.status[b];
+    pzf_parallel_for((int)e.nworkers, e.nworkers, encode_task, &e);
+    for (t = 0; t < e.nworkers; t++) {
+        if (e.ws[t].status != PZF_OK) {
+            rc = e.ws[t].status;
             goto done;
         }
+    }
+    for (b = 0; b < e.nbands; b++) {
         size_t size = band_bytes(&e, b);
         if (size > 0xFFFFFFFFu) {
             rc = PZF_ERR_TOO_LARGE;
@@ -729,18 +837,19 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     if ((size_t)(d - dst) != total)
         rc = PZF_ERR_ARGUMENT; /* cannot happen */
 done:
+    if (e.ws)
+        for (t = 0; t < e.nworkers; t++)
+            worker_free(&e.ws[t]);
     free(e.ws);
+    free(pair);
     free(e.ctxs);
     free(e.word_end);
     free(e.word_start);
     free(e.raw_start);
     free(e.raw_end);
-    free(e.status);
     free(e.states);
     free(e.enc);
-    free(e.u8s);
     free(e.u16s);
-    free(e.qbuf);
     free(e.fsum);
     free(e.fcnt);
     free(e.scratch);

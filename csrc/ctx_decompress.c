@@ -91,6 +91,31 @@ static void lookup16(const uint8_t *v, size_t n, const uint16_t *lut, uint16_t *
         }                                                                            \
     } while (0)
 
+/* Check the quantised symbols v[0..len) of the line at element off against
+ * QLo..QHi and write their outputs. */
+static int output8(const dec_ctx *d, const uint8_t *v, size_t len, size_t off)
+{
+    size_t x, isz = pzf_itemsize(d->h->data_format);
+    uint8_t lo = 255, hi = 0;
+    for (x = 0; x < len; x++) {
+        lo = v[x] < lo ? v[x] : lo;
+        hi = v[x] > hi ? v[x] : hi;
+    }
+    if (lo < d->qlo || hi > d->qhi)
+        return PZF_ERR_CORRUPT;
+    if (isz == 1) {
+        for (x = 0; x < len; x++)
+            d->dst[off + x] = d->lut.u8[v[x]];
+    } else if (isz == 2) {
+        lookup16(v, len, d->lut.u16, (uint16_t *)d->dst + off);
+    } else {
+        float *o = (float *)d->dst + off;
+        for (x = 0; x < len; x++)
+            o[x] = d->lut.f32[v[x]];
+    }
+    return PZF_OK;
+}
+
 static void band_task(void *arg, size_t b)
 {
     dec_ctx *d = (dec_ctx *)arg;
@@ -99,7 +124,6 @@ static void band_task(void *arg, size_t b)
     ctx_bit_reader br;
     size_t size = d->bsize[b], words;
     size_t len = d->len, y0 = b * d->band_lines, y1, y, x;
-    size_t isz = pzf_itemsize(d->h->data_format);
     uint8_t *ctx = NULL, *ring = NULL, *tok = NULL;
     uint16_t *u = NULL, *base = NULL;
     void *colsum = NULL;
@@ -138,6 +162,11 @@ static void band_task(void *arg, size_t b)
         rc = PZF_ERR_NOMEM;
     for (y = y0; y < y1 && rc == PZF_OK; y++) {
         size_t yy = y - y0, off = y * len, r;
+        uint8_t *v8 = d->kind != CTX_KIND_8 ? NULL
+                      : d->quantised       ? ring + (yy % 5) * len
+                                           : d->dst + off;
+        uint16_t *v16 = d->kind == CTX_KIND_16 ? (uint16_t *)d->dst + off : NULL;
+        const uint8_t *bs = (const uint8_t *)base;
         if (yy == 0) {
             memset(ctx, 0, len);
         } else if (d->kind == CTX_KIND_8) {
@@ -158,49 +187,33 @@ static void band_task(void *arg, size_t b)
             pzf_ctx_model16(rows, len, d->ashift, (uint32_t *)colsum, base, ctx);
         }
         rc = pzf_ctx_decode_tokens(d->table, ctx, len, &ln, tok, PZF_ISA_AUTO);
-        if (rc == PZF_OK)
-            rc = line_residuals(d, ctx, tok, len, &br, u);
         if (rc != PZF_OK)
             break;
-        if (d->kind == CTX_KIND_8) {
-            uint8_t *v = d->quantised ? ring + (yy % 5) * len : d->dst + off;
-            const uint8_t *bs = (const uint8_t *)base;
-            if (yy == 0) {
-                FIRST_LINE(uint8_t);
-            } else {
-                for (x = 0; x < len; x++)
-                    v[x] = (uint8_t)(bs[x] + ctx_unzigzag(u[x]));
-            }
-            if (d->quantised) {
-                unsigned lo = 255, hi = 0;
-                for (x = 0; x < len; x++) {
-                    lo = v[x] < lo ? v[x] : lo;
-                    hi = v[x] > hi ? v[x] : hi;
-                }
-                if (lo < d->qlo || hi > d->qhi) {
-                    rc = PZF_ERR_CORRUPT;
-                    break;
-                }
-                if (isz == 1) {
-                    for (x = 0; x < len; x++)
-                        d->dst[off + x] = d->lut.u8[v[x]];
-                } else if (isz == 2) {
-                    lookup16(v, len, d->lut.u16, (uint16_t *)d->dst + off);
-                } else {
-                    float *o = (float *)d->dst + off;
-                    for (x = 0; x < len; x++)
-                        o[x] = d->lut.f32[v[x]];
-                }
-            }
+        if (d->kind == CTX_KIND_8 && !d->raw && yy > 0) { /* u = t: one pass */
+            for (x = 0; x < len; x++)
+                v8[x] = (uint8_t)(bs[x] + ctx_unzigzag(tok[x]));
         } else {
-            uint16_t *v = (uint16_t *)d->dst + off;
-            if (yy == 0) {
-                FIRST_LINE(uint16_t);
+            rc = line_residuals(d, ctx, tok, len, &br, u);
+            if (rc != PZF_OK)
+                break;
+            if (d->kind == CTX_KIND_8) {
+                uint8_t *v = v8;
+                if (yy == 0)
+                    FIRST_LINE(uint8_t);
+                else
+                    for (x = 0; x < len; x++)
+                        v[x] = (uint8_t)(bs[x] + ctx_unzigzag(u[x]));
             } else {
-                for (x = 0; x < len; x++)
-                    v[x] = (uint16_t)(base[x] + ctx_unzigzag(u[x]));
+                uint16_t *v = v16;
+                if (yy == 0)
+                    FIRST_LINE(uint16_t);
+                else
+                    for (x = 0; x < len; x++)
+                        v[x] = (uint16_t)(base[x] + ctx_unzigzag(u[x]));
             }
         }
+        if (d->quantised)
+            rc = output8(d, v8, len, off);
     }
     if (rc == PZF_OK && ln.wp != ln.we)
         rc = PZF_ERR_CORRUPT;

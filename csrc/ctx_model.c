@@ -33,19 +33,68 @@
     p0[len + 1] = r0[len - 1];                                                       \
     p1[len + 1] = r1[len - 1];
 
+#ifdef PZF_HAVE_TARGET
+#include <immintrin.h>
+
+/* The kind 0 model of values 0..x-1 of a line, 16 at a time in 16-bit
+ * lanes, with the same integer arithmetic as the loop of model8 (every
+ * quantity fits in 16 bits, and |p - b| is a difference of two values
+ * below 256); returns x, the values left to that loop. */
+PZF_TARGET("avx2")
+static size_t model8_vec_avx2(const uint16_t *cs, const uint8_t *p0, const uint8_t *p1,
+                              size_t len, unsigned ashift, unsigned pbits, uint8_t *base,
+                              uint8_t *ctx)
+{
+    const __m128i ash = _mm_cvtsi32_si128((int)ashift), psh = _mm_cvtsi32_si128((int)pbits);
+    const __m128i fsh = _mm_cvtsi32_si128((int)(2 - pbits));
+    const __m256i k16 = _mm256_set1_epi16(16), k15 = _mm256_set1_epi16(15);
+    const __m256i k3 = _mm256_set1_epi16(3), k1 = _mm256_set1_epi16(1);
+    size_t x = 0;
+    for (; x + 16 <= len; x += 16) {
+        const __m256i *c = (const __m256i *)(const void *)(cs + x);
+        __m256i s = _mm256_add_epi16(
+            _mm256_add_epi16(_mm256_add_epi16(_mm256_loadu_si256(c),
+                                              _mm256_loadu_si256((const __m256i *)(cs + x + 1))),
+                             _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(cs + x + 2)),
+                                              _mm256_loadu_si256((const __m256i *)(cs + x + 3)))),
+            _mm256_add_epi16(_mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(cs + x + 4)),
+                                              _mm256_loadu_si256((const __m256i *)(cs + x + 5))),
+                             _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(cs + x + 6)),
+                                              _mm256_loadu_si256((const __m256i *)(cs + x + 7)))));
+        __m256i p4 = _mm256_srli_epi16(_mm256_add_epi16(s, k16), 3);
+        __m256i b = _mm256_srli_epi16(p4, 2), a = _mm256_setzero_si256(), cx, bc;
+        int k;
+        for (k = 0; k < 3; k++) {
+            __m256i q0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p0 + x + k)));
+            __m256i q1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p1 + x + k)));
+            a = _mm256_add_epi16(a, _mm256_abs_epi16(_mm256_sub_epi16(q0, b)));
+            a = _mm256_add_epi16(a, _mm256_abs_epi16(_mm256_sub_epi16(q1, b)));
+        }
+        a = _mm256_min_epu16(_mm256_srl_epi16(a, ash), k15);
+        cx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sll_epi16(a, psh), k1),
+                              _mm256_srl_epi16(_mm256_and_si256(p4, k3), fsh));
+        /* bytes: b0-7 c0-7 | b8-15 c8-15 -> b0-15 | c0-15 */
+        bc = _mm256_permute4x64_epi64(_mm256_packus_epi16(b, cx), 0xD8);
+        _mm_storeu_si128((__m128i *)(base + x), _mm256_castsi256_si128(bc));
+        _mm_storeu_si128((__m128i *)(ctx + x), _mm256_extracti128_si256(bc, 1));
+    }
+    return x;
+}
+#endif
+
 #define ABSD(a, b) ((a) > (b) ? (a) - (b) : (b) - (a))
 #define ABSD16(a, b) ((uint16_t)((uint16_t)(a) > (b) ? (uint16_t)(a) - (b) : (b) - (uint16_t)(a)))
 
 /* Both widths' line models, compiled once per instruction set: integer
  * arithmetic only, so every build computes the same contexts. */
-#define PZF_CTX_DEFINE_MODELS(SUFFIX, ATTR)                                          \
+#define PZF_CTX_DEFINE_MODELS(SUFFIX, ATTR, VEC8)                                    \
     ATTR static void model8##SUFFIX(const uint8_t *const rows[4], size_t len,        \
                                     unsigned ashift, unsigned pbits,                 \
                                     uint16_t *scratch, uint8_t *base, uint8_t *ctx)  \
     {                                                                                \
         PZF_CTX_MODEL_BODY(uint8_t, uint16_t)                                        \
         /* every quantity fits in 16 bits: s <= 8160, a <= 1530 */                   \
-        for (x = 0; x < len; x++) {                                                  \
+        for (x = VEC8; x < len; x++) {                                               \
             const uint16_t *c = cs + x;                                              \
             uint16_t s = (uint16_t)(c[0] + c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + \
                                     c[7]);                                           \
@@ -76,10 +125,11 @@
         }                                                                            \
     }
 
-PZF_CTX_DEFINE_MODELS(_portable, )
+PZF_CTX_DEFINE_MODELS(_portable, , 0)
 #ifdef PZF_HAVE_TARGET
 #define PZF_CTX_AVX2 1
-PZF_CTX_DEFINE_MODELS(_avx2, PZF_TARGET("avx2"))
+PZF_CTX_DEFINE_MODELS(_avx2, PZF_TARGET("avx2"),
+                      model8_vec_avx2(cs, p0, p1, len, ashift, pbits, base, ctx))
 #endif
 
 void pzf_ctx_model8(const uint8_t *const rows[4], size_t len, unsigned ashift,

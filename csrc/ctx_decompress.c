@@ -43,26 +43,67 @@ static double round_sat(float f, double max)
     return v > max ? max : v;
 }
 
+/* Residuals of a line's first values, 8 at a time while 24 bytes are left
+ * at bit position *pos of the raw bits q[0..avail): each value reads the 8
+ * bytes at its own position, so the only dependency between values is
+ * pos += k.  Returns the number of values done.  Compiled once portably
+ * and once for BMI2 (flag-free shifts, bzhi). */
+#define PZF_CTX_DEFINE_RESIDUALS(SUFFIX, ATTR)                                       \
+    ATTR static size_t residuals##SUFFIX(const uint8_t *kt, unsigned esc,             \
+                                         const uint8_t *ctx, const uint8_t *tok,      \
+                                         size_t len, const uint8_t *q, size_t avail,  \
+                                         size_t *ppos, uint16_t *u)                   \
+    {                                                                                \
+        size_t x = 0, j, pos = *ppos;                                                \
+        for (; x + 8 <= len && (pos >> 3) + 24 <= avail; x += 8) {                   \
+            for (j = x; j < x + 8; j++) {                                            \
+                unsigned t = tok[j], k = t == esc ? 16 : kt[ctx[j]];                 \
+                uint32_t r = (uint32_t)(pzf_load_le64(q + (pos >> 3)) >> (pos & 7)) & \
+                             ((1u << k) - 1);                                        \
+                pos += k;                                                            \
+                u[j] = (uint16_t)(t == esc ? r : t << k | r);                        \
+            }                                                                        \
+        }                                                                            \
+        *ppos = pos;                                                                 \
+        return x;                                                                    \
+    }
+
+PZF_CTX_DEFINE_RESIDUALS(_portable, )
+#ifdef PZF_HAVE_TARGET
+PZF_CTX_DEFINE_RESIDUALS(_bmi2, PZF_TARGET("bmi2"))
+#endif
+
 /* Residuals u[0..len) of a line from its tokens and raw bits. */
 static int line_residuals(const dec_ctx *d, const uint8_t *ctx, const uint8_t *tok, size_t len,
                           ctx_bit_reader *br, uint16_t *u)
 {
-    size_t x;
+    size_t x = 0;
     int bad = 0;
-    if (d->kind == CTX_KIND_16) {
-        for (x = 0; x < len; x++) {
-            unsigned k = d->k[ctx[x]];
-            u[x] = (uint16_t)(tok[x] == CTX_ESCAPE ? ctx_get_bits(br, 16, &bad)
-                                                   : (uint32_t)tok[x] << k | ctx_get_bits(br, k, &bad));
-        }
-    } else if (d->raw) {
-        for (x = 0; x < len; x++) {
-            unsigned k = d->k[ctx[x]];
-            u[x] = (uint16_t)((uint32_t)tok[x] << k | ctx_get_bits(br, k, &bad));
-        }
-    } else {
+    unsigned esc = d->kind == CTX_KIND_16 ? CTX_ESCAPE : 256; /* kind 0 has none */
+    if (!d->raw) {
         for (x = 0; x < len; x++)
             u[x] = tok[x];
+        return PZF_OK;
+    }
+    if (br->n < 64) {
+        /* the n bits in acc are the last n of the bytes before p */
+        const uint8_t *q = br->p - (br->n + 7) / 8;
+        size_t pos = (br->n + 7) / 8 * 8 - br->n;
+#ifdef PZF_HAVE_TARGET
+        if (pzf_cpu_has_bmi2())
+            x = residuals_bmi2(d->k, esc, ctx, tok, len, q, (size_t)(br->end - q), &pos, u);
+        else
+#endif
+            x = residuals_portable(d->k, esc, ctx, tok, len, q, (size_t)(br->end - q), &pos, u);
+        /* back to the reader: the bits of the byte pos is in, if any */
+        br->p = q + (pos + 7) / 8;
+        br->n = (unsigned)((pos + 7) / 8 * 8 - pos);
+        br->acc = br->n ? (uint64_t)(br->p[-1] >> (8 - br->n)) : 0;
+    }
+    for (; x < len; x++) { /* the last values of the band, read with checks */
+        unsigned t = tok[x], k = t == esc ? 16 : d->k[ctx[x]];
+        uint32_t r = ctx_get_bits(br, k, &bad);
+        u[x] = (uint16_t)(t == esc ? r : t << k | r);
     }
     return bad ? PZF_ERR_CORRUPT : PZF_OK;
 }

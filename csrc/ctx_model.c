@@ -80,6 +80,54 @@ static size_t model8_vec_avx2(const uint16_t *cs, const uint8_t *p0, const uint8
     }
     return x;
 }
+
+/* The kind 1 (16-bit) model likewise, 8 values a vector in 32-bit lanes
+ * (|p - b| of two 16-bit values), 16 a step. */
+PZF_TARGET("avx2")
+static __m256i model16_half_avx2(const uint32_t *cs, const uint16_t *p0, const uint16_t *p1,
+                                 __m128i ash, __m256i *b)
+{
+    __m256i s = _mm256_add_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)cs),
+                                          _mm256_loadu_si256((const __m256i *)(const void *)(cs + 1))),
+                         _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 2)),
+                                          _mm256_loadu_si256((const __m256i *)(const void *)(cs + 3)))),
+        _mm256_add_epi32(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 4)),
+                                          _mm256_loadu_si256((const __m256i *)(const void *)(cs + 5))),
+                         _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 6)),
+                                          _mm256_loadu_si256((const __m256i *)(const void *)(cs + 7)))));
+    __m256i a = _mm256_setzero_si256();
+    int k;
+    *b = _mm256_srli_epi32(_mm256_add_epi32(s, _mm256_set1_epi32(16)), 5);
+    for (k = 0; k < 3; k++) {
+        __m256i q0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p0 + k)));
+        __m256i q1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p1 + k)));
+        a = _mm256_add_epi32(a, _mm256_abs_epi32(_mm256_sub_epi32(q0, *b)));
+        a = _mm256_add_epi32(a, _mm256_abs_epi32(_mm256_sub_epi32(q1, *b)));
+    }
+    return _mm256_add_epi32(_mm256_min_epu32(_mm256_srl_epi32(a, ash), _mm256_set1_epi32(71)),
+                            _mm256_set1_epi32(1));
+}
+
+PZF_TARGET("avx2")
+static size_t model16_vec_avx2(const uint32_t *cs, const uint16_t *p0, const uint16_t *p1,
+                               size_t len, unsigned ashift, uint16_t *base, uint8_t *ctx)
+{
+    const __m128i ash = _mm_cvtsi32_si128((int)ashift);
+    size_t x = 0;
+    for (; x + 16 <= len; x += 16) {
+        __m256i b0, b1;
+        __m256i c0 = model16_half_avx2(cs + x, p0 + x, p1 + x, ash, &b0);
+        __m256i c1 = model16_half_avx2(cs + x + 8, p0 + x + 8, p1 + x + 8, ash, &b1);
+        __m256i bb = _mm256_permute4x64_epi64(_mm256_packus_epi32(b0, b1), 0xD8);
+        __m256i cc = _mm256_permute4x64_epi64(_mm256_packus_epi32(c0, c1), 0xD8);
+        _mm256_storeu_si256((__m256i *)(void *)(base + x), bb);
+        _mm_storeu_si128((__m128i *)(ctx + x),
+                         _mm_packus_epi16(_mm256_castsi256_si128(cc),
+                                          _mm256_extracti128_si256(cc, 1)));
+    }
+    return x;
+}
 #endif
 
 #define ABSD(a, b) ((a) > (b) ? (a) - (b) : (b) - (a))
@@ -87,7 +135,7 @@ static size_t model8_vec_avx2(const uint16_t *cs, const uint8_t *p0, const uint8
 
 /* Both widths' line models, compiled once per instruction set: integer
  * arithmetic only, so every build computes the same contexts. */
-#define PZF_CTX_DEFINE_MODELS(SUFFIX, ATTR, VEC8)                                    \
+#define PZF_CTX_DEFINE_MODELS(SUFFIX, ATTR, VEC8, VEC16)                             \
     ATTR static void model8##SUFFIX(const uint8_t *const rows[4], size_t len,        \
                                     unsigned ashift, unsigned pbits,                 \
                                     uint16_t *scratch, uint8_t *base, uint8_t *ctx)  \
@@ -113,7 +161,7 @@ static size_t model8_vec_avx2(const uint16_t *cs, const uint8_t *p0, const uint8
                                      uint16_t *base, uint8_t *ctx)                   \
     {                                                                                \
         PZF_CTX_MODEL_BODY(uint16_t, uint32_t)                                       \
-        for (x = 0; x < len; x++) {                                                  \
+        for (x = VEC16; x < len; x++) {                                              \
             const uint32_t *c = cs + x;                                              \
             uint32_t s = c[0] + c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7];      \
             uint32_t b = (s + 16) >> 5;                                              \
@@ -125,11 +173,12 @@ static size_t model8_vec_avx2(const uint16_t *cs, const uint8_t *p0, const uint8
         }                                                                            \
     }
 
-PZF_CTX_DEFINE_MODELS(_portable, , 0)
+PZF_CTX_DEFINE_MODELS(_portable, , 0, 0)
 #ifdef PZF_HAVE_TARGET
 #define PZF_CTX_AVX2 1
 PZF_CTX_DEFINE_MODELS(_avx2, PZF_TARGET("avx2"),
-                      model8_vec_avx2(cs, p0, p1, len, ashift, pbits, base, ctx))
+                      model8_vec_avx2(cs, p0, p1, len, ashift, pbits, base, ctx),
+                      model16_vec_avx2(cs, p0, p1, len, ashift, base, ctx))
 #endif
 
 void pzf_ctx_model8(const uint8_t *const rows[4], size_t len, unsigned ashift,

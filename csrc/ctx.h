@@ -54,6 +54,16 @@ void pzf_ctx_model8(const uint8_t *const rows[4], size_t len, unsigned ashift,
 void pzf_ctx_model16(const uint16_t *const rows[4], size_t len, unsigned ashift,
                      uint32_t *scratch, uint16_t *base, uint8_t *ctx);
 
+/* The encoder's model of one line y >= 1 of 8-bit values cur (kind 0):
+ * ctx[x] as pzf_ctx_model8 gives it and u[x] = ctx_zigzag8(cur[x],
+ * base[x]), with the kernel of isa (PZF_ISA_AUTO: the best of this CPU;
+ * ctx_enc_model.c).  scratch holds CTX_ENC_SCRATCH(len) bytes.  Returns
+ * PZF_OK, or PZF_ERR_UNSUPPORTED if the CPU lacks isa. */
+#define CTX_ENC_SCRATCH(len) (5 * (size_t)(len) + 96)
+int pzf_ctx_model8_enc(const uint8_t *const rows[4], const uint8_t *cur, size_t len,
+                       unsigned ashift, unsigned pbits, uint16_t *scratch, uint8_t *ctx,
+                       uint8_t *u, int isa);
+
 /* Prediction of value x >= 1 of a band's first line from sum8, the sum of
  * the values at max(x - k, 0), k = 1..8 (the first value repeated before
  * the line); the prediction of x = 0 is 0. */

@@ -225,13 +225,12 @@ static int choose_ashift(enc_ctx *e, uint8_t *pair, unsigned *shift)
     return PZF_OK;
 }
 
-/* Contexts and residuals of the lines y0..y1 of a band of 8-bit values v
+/* Contexts and residuals of the nl lines of a band of 8-bit values v
  * (value i of the band at v[i]) into ctx and u (likewise). */
 static void model_band8(const enc_ctx *e, worker *w, const uint8_t *v, size_t nl,
                         uint8_t *ctx, uint8_t *u)
 {
     size_t y, x, r, len = e->len;
-    uint8_t *bs = (uint8_t *)w->base;
     uint32_t sum8 = 0;
     for (x = 0; x < len; x++) { /* the band's first line */
         uint32_t bb = x ? ctx_first_base(sum8) : 0;
@@ -244,9 +243,8 @@ static void model_band8(const enc_ctx *e, worker *w, const uint8_t *v, size_t nl
         size_t off = y * len;
         for (r = 0; r < 4; r++)
             rows[r] = v + (y >= r + 1 ? y - 1 - r : 0) * len;
-        pzf_ctx_model8(rows, len, e->ashift, e->pbits, (uint16_t *)w->colsum, bs, ctx + off);
-        for (x = 0; x < len; x++)
-            u[off + x] = (uint8_t)ctx_zigzag8(v[off + x], bs[x]);
+        pzf_ctx_model8_enc(rows, v + off, len, e->ashift, e->pbits, (uint16_t *)w->colsum,
+                           ctx + off, u + off, PZF_ISA_AUTO);
     }
 }
 
@@ -437,7 +435,8 @@ static void encode_task(void *arg, size_t t)
 static int worker_init(const enc_ctx *e, worker *w)
 {
     size_t bandv = e->band_lines * e->len; /* fits: it is at most n */
-    size_t colsum = CTX_SCRATCH(e->len) * sizeof(uint32_t);
+    size_t colsum = e->kind == CTX_KIND_8 ? CTX_ENC_SCRATCH(e->len)
+                                          : CTX_SCRATCH(e->len) * sizeof(uint32_t);
     w->colsum = malloc(colsum);
     w->base = malloc(e->len * sizeof(uint16_t));
     w->tok = (uint8_t *)malloc(e->len);

@@ -47,6 +47,15 @@ int pzf_ctx_encode_lines_isa(const uint32_t *freq, size_t nctx, const uint8_t *c
                              uint32_t states[32], uint8_t *words, size_t cap, size_t *used,
                              int isa);
 
+/* The context encoder's model of one line of 8-bit values (ctx.h,
+ * pzf_ctx_model8_enc) with a forced kernel: above holds the 4 lines above
+ * (y - 1 first), len values each; ctx and u get len contexts and
+ * residuals.  Returns PZF_OK, PZF_ERR_ARGUMENT (len 0, ashift > 15,
+ * pbits > 2), PZF_ERR_NOMEM or PZF_ERR_UNSUPPORTED if the CPU lacks isa. */
+int pzf_ctx_model8_enc_isa(const uint8_t *above, const uint8_t *cur, size_t len,
+                           unsigned ashift, unsigned pbits, uint8_t *ctx, uint8_t *u,
+                           int isa);
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,6 +73,9 @@ cdef extern from "pzf_testing.h" nogil:
                                  const uint8_t *tok, const size_t *line_len, size_t nlines,
                                  uint32_t *states, uint8_t *words, size_t cap, size_t *used,
                                  int isa)
+    int pzf_ctx_model8_enc_isa(const uint8_t *above, const uint8_t *cur, size_t len,
+                               unsigned ashift, unsigned pbits, uint8_t *ctx, uint8_t *u,
+                               int isa)
 
 cdef extern from "Python.h":
     PyObject *new_bytes "PyBytes_FromStringAndSize"(const char *v, Py_ssize_t n)
@@ -287,6 +290,23 @@ def ctx_encode_tokens(const uint32_t[:, ::1] freq, const uint8_t[::1] ctx,
                                       &used, isa)
     check(rc, "ctx_encode_tokens")
     return bytes(words[cap - used:])
+
+
+def ctx_model8_encode(const uint8_t[::1] above, const uint8_t[::1] cur, unsigned ashift,
+                      unsigned pbits, int isa):
+    """Test hook: the context encoder's model of one line of 8-bit values
+    ``cur`` below the 4 lines ``above`` (line y - 1 first) with kernel
+    ``isa``.  Returns the contexts and the residuals (bytes each)."""
+    cdef int rc
+    cdef size_t n = cur.shape[0]
+    if n == 0 or <size_t>above.shape[0] != 4 * n:
+        raise BadArgumentError("ctx_model8_encode: 4 lines above of the line's length")
+    cdef uint8_t[::1] ctx = bytearray(n)
+    cdef uint8_t[::1] u = bytearray(n)
+    with nogil:
+        rc = pzf_ctx_model8_enc_isa(&above[0], &cur[0], n, ashift, pbits, &ctx[0], &u[0], isa)
+    check(rc, "ctx_model8_encode")
+    return bytes(ctx), bytes(u)
 
 
 def dequantize(const uint8_t[::1] src, float offset, float scale, int data_format,

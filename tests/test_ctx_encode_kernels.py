@@ -1,9 +1,11 @@
-"""The context coding's token encoder: every vector kernel this CPU has
-(AVX2, AVX-512) writes the same words and ends in the same states as the
-portable scalar kernel, bit for bit, on random tables and lines; a plain
-Python decoder of docs/format-context.md section 5 reads the tokens back;
-and whole frames round-trip through pzfcodec.decompress.  (Whole blobs
-under each kernel cap are compared in tests/test_isa.py.)"""
+"""The context encoder's kernels.  Token encoder: every vector kernel this
+CPU has (AVX2, AVX-512) writes the same words and ends in the same states
+as the portable scalar kernel, bit for bit, on random tables and lines; a
+plain Python decoder of docs/format-context.md section 5 reads the tokens
+back.  Line model (contexts and residuals of 8-bit values): every kernel
+agrees with the portable one and with the model of section 3 written out
+in numpy.  Whole frames round-trip through pzfcodec.decompress.  (Whole
+blobs under each kernel cap are compared in tests/test_isa.py.)"""
 import numpy as np
 import pytest
 
@@ -151,6 +153,45 @@ def test_bad_input_is_refused():
     with pytest.raises(pzfcodec.BadArgumentError):
         _core.ctx_encode_tokens(freq, np.zeros(1, np.uint8), np.full(1, 3, np.uint8), one,
                                 np.full(32, L, np.uint32), _core.ISA_SCALAR)
+
+
+def model8_reference(above, cur, ashift, pbits):
+    """Contexts and residuals of a line y >= 1 of kind 0, as
+    docs/format-context.md section 3 says."""
+    n = cur.size
+    rows = above.reshape(4, n).astype(np.int64)
+    cols = np.clip(np.arange(-4, n + 4), 0, n - 1)
+    colsum = rows[:, cols].sum(axis=0)  # column x - 4 + i at i
+    s = sum(colsum[i:i + n] for i in range(8))
+    p4 = (s + 16) >> 3
+    base = p4 >> 2
+    a = 0
+    for r in (0, 1):
+        for dx in (-1, 0, 1):
+            a = a + np.abs(rows[r, np.clip(np.arange(n) + dx, 0, n - 1)] - base)
+    ctx = 1 + (np.minimum(a >> ashift, 15) << pbits) + ((p4 & 3) >> (2 - pbits))
+    d = (cur.astype(np.int64) - base) & 0xFF
+    d = np.where(d >= 128, d - 256, d)
+    u = np.where(d < 0, -2 * d - 1, 2 * d)
+    return ctx.astype(np.uint8), u.astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_line_model_kernels_agree(seed):
+    rng = np.random.default_rng(100 + seed)
+    for n in [*range(1, 70), 95, 96, 97, 2048, 2049]:
+        lo = int(rng.integers(0, 256))
+        hi = int(rng.integers(lo, 257))
+        above = rng.integers(lo, hi + 1, 4 * n).clip(0, 255).astype(np.uint8)
+        cur = rng.integers(0, 256, n).astype(np.uint8)
+        ashift, pbits = int(rng.integers(0, 16)), int(rng.integers(0, 3))
+        ref = model8_reference(above, cur, ashift, pbits)
+        for isa in ISAS:
+            ctx, u = _core.ctx_model8_encode(above, cur, ashift, pbits, isa)
+            np.testing.assert_array_equal(np.frombuffer(ctx, np.uint8), ref[0],
+                                          err_msg=f"isa {isa} n {n}")
+            np.testing.assert_array_equal(np.frombuffer(u, np.uint8), ref[1],
+                                          err_msg=f"isa {isa} n {n}")
 
 
 @pytest.mark.parametrize("width", [1, 5, 31, 32, 33, 100, 2048])

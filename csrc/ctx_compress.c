@@ -29,9 +29,9 @@ typedef struct {
     uint64_t usum[CTX_MAX_NCTX], ucnt[CTX_MAX_NCTX]; /* kind 1 */
     uint64_t qsum[4][256], qcnt[4][256]; /* quantised pixels, 4 interleaved */
     /* counts since the last fold into hist/qsum/qcnt (fold_counts), which
-     * keeps them below 2^32: kind 0 pairs, two interleaved tables, and
+     * keeps them below 2^32: kind 0 pairs, and
      * (uint16 pixels quantised through a table) every pixel value */
-    uint32_t (*h8)[CTX_NCTX_8][256];
+    uint32_t (*h8)[256];
     uint32_t *h16;
     uint64_t pending;    /* values counted since the last fold */
     /* one band (kind 0): values, contexts, residuals; a line's tokens */
@@ -85,8 +85,8 @@ static void fold_counts(const enc_ctx *e, worker *w)
     if (w->h8) {
         for (c = 0; c < CTX_NCTX_8; c++)
             for (s = 0; s < 256; s++)
-                w->hist[c][s] += (uint64_t)w->h8[0][c][s] + w->h8[1][c][s];
-        memset(w->h8, 0, 2 * sizeof *w->h8);
+                w->hist[c][s] += w->h8[c][s];
+        memset(w->h8, 0, CTX_NCTX_8 * sizeof *w->h8);
     }
     if (w->h16) {
         for (s = 0; s < 65536; s++) {
@@ -317,14 +317,10 @@ static void pass1_task(void *arg, size_t t)
         band_range(e, b, &y0, &y1);
         for (y = 0; y < y1 - y0; y++) { /* len < 2^32 */
             const uint8_t *ctx = w->ctxs + y * len, *u = w->us + y * len;
-            uint32_t(*h)[CTX_NCTX_8][256] = w->h8;
+            uint32_t(*h)[256] = w->h8;
             room_for(e, w, len);
-            for (x = 0; x + 2 <= len; x += 2) {
-                h[0][ctx[x]][u[x]]++;
-                h[1][ctx[x + 1]][u[x + 1]]++;
-            }
-            if (x < len)
-                h[0][ctx[x]][u[x]]++;
+            for (x = 0; x < len; x++)
+                h[ctx[x]][u[x]]++;
         }
     }
     if (w->status == PZF_OK)
@@ -445,7 +441,7 @@ static int worker_init(const enc_ctx *e, worker *w)
     if (e->kind == CTX_KIND_8) {
         if (bandv > e->n)
             bandv = e->n;
-        w->h8 = (uint32_t(*)[CTX_NCTX_8][256])calloc(2, sizeof *w->h8);
+        w->h8 = (uint32_t(*)[256])calloc(CTX_NCTX_8, sizeof *w->h8);
         w->ctxs = (uint8_t *)malloc(bandv);
         w->us = (uint8_t *)malloc(bandv);
         if (!w->h8 || !w->ctxs || !w->us)

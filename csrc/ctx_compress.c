@@ -2,18 +2,19 @@
  * ctx_compress.c - encoder of the context coding (docs/format-context.md).
  *
  * One task per thread, each with buffers of one band that it reuses, takes
- * bands t, t + T, ...  Pass 1 quantises a band, adds the pixel sums of
- * every symbol, models it (context and zig-zagged residual of every value)
- * and counts (context, residual) pairs.  The counts of all tasks are added
- * (integers: the order does not matter) and normalised to one rANS table
- * per context.  Pass 2 quantises and models each band again (cheaper than
- * keeping the whole frame's contexts and residuals, which would cost a
- * page fault per 4 KiB), writes its raw bits forwards and codes its tokens
- * backwards into the band's own slot.  16-bit values (lossless uint16)
- * keep their contexts and residuals from pass 1 instead: their token
- * counts need each context's raw-bit count, known only after pass 1.  The
- * payload is then assembled; if PZF Huffman would be no larger, the caller
- * writes that.  Nothing depends on the thread count.
+ * bands t, t + T, ...  Pass 1 quantises a band (the frame's symbols are
+ * kept), adds the pixel sums of every symbol, models it (context and
+ * zig-zagged residual of every value) and counts (context, residual)
+ * pairs.  The counts of all tasks are added (integers: the order does not
+ * matter) and normalised to one rANS table per context.  Pass 2 models
+ * each band again (cheaper than keeping the whole frame's contexts and
+ * residuals, which would cost page faults), writes its raw bits forwards
+ * and codes its tokens backwards into the band's own slot.  16-bit values
+ * (lossless uint16) keep their contexts and residuals from pass 1
+ * instead: their token counts need each context's raw-bit count, known
+ * only after pass 1.  The payload is then assembled; if PZF Huffman would
+ * be no larger, the caller writes that.  Nothing depends on the thread
+ * count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -34,8 +35,8 @@ typedef struct {
     uint32_t (*h8)[256];
     uint32_t *h16;
     uint64_t pending;    /* values counted since the last fold */
-    /* one band (kind 0): values, contexts, residuals; a line's tokens */
-    uint8_t *vals, *ctxs, *us, *tok;
+    /* one band (kind 0): contexts, residuals; a line's tokens */
+    uint8_t *ctxs, *us, *tok;
     void *colsum, *base; /* the line model's scratch and predictions */
     int status;
 } worker;
@@ -49,6 +50,7 @@ typedef struct {
     unsigned pbits;        /* phase bits of kind 0 contexts */
     int raw8;              /* kind 0 with raw bits in some context */
     const uint8_t *qtable; /* symbol of every uint8/uint16 value, or NULL */
+    uint8_t *qbuf;         /* quantised: every value's symbol */
     uint8_t *ctxs;         /* kind 1: context of every value */
     uint16_t *u16s;        /* kind 1 residuals */
     double *fsum;          /* float32 input: per band, per symbol sums (256) */
@@ -140,7 +142,15 @@ static int quantise(enc_ctx *e, size_t lo, size_t hi, uint8_t *q, worker *w, siz
         const uint16_t *x = (const uint16_t *)e->src + lo;
         const uint8_t *t = e->qtable;
         if (!w) {
-            pzf_lookup_u16(x, m, t, q, PZF_ISA_AUTO);
+            for (i = 0; i + 4 <= m; i += 4) {
+                uint8_t s0 = t[x[i]], s1 = t[x[i + 1]], s2 = t[x[i + 2]], s3 = t[x[i + 3]];
+                q[i] = s0;
+                q[i + 1] = s1;
+                q[i + 2] = s2;
+                q[i + 3] = s3;
+            }
+            for (; i < m; i++)
+                q[i] = t[x[i]];
             return PZF_OK;
         }
         while (m) { /* the counts of every value, folded into sums later */
@@ -283,8 +293,8 @@ static void model_band16(enc_ctx *e, size_t b, worker *w)
     }
 }
 
-/* Kind 0: the values of band b (quantised into w->vals, with the pixel
- * sums in pass 1), modelled into w->ctxs and w->us. */
+/* Kind 0: the values of band b (in pass 1 quantised into e->qbuf, with
+ * the pixel sums), modelled into w->ctxs and w->us. */
 static int model_band(enc_ctx *e, size_t b, worker *w, int pass1)
 {
     size_t y0, y1;
@@ -292,10 +302,12 @@ static int model_band(enc_ctx *e, size_t b, worker *w, int pass1)
     band_range(e, b, &y0, &y1);
     v = (const uint8_t *)e->src + y0 * e->len;
     if (e->quantised) {
-        int rc = quantise(e, y0 * e->len, y1 * e->len, w->vals, pass1 ? w : NULL, b);
-        if (rc != PZF_OK)
-            return rc;
-        v = w->vals;
+        v = e->qbuf + y0 * e->len;
+        if (pass1) {
+            int rc = quantise(e, y0 * e->len, y1 * e->len, e->qbuf + y0 * e->len, w, b);
+            if (rc != PZF_OK)
+                return rc;
+        }
     }
     model_band8(e, w, v, y1 - y0, w->ctxs, w->us);
     return PZF_OK;
@@ -446,8 +458,6 @@ static int worker_init(const enc_ctx *e, worker *w)
         w->us = (uint8_t *)malloc(bandv);
         if (!w->h8 || !w->ctxs || !w->us)
             return PZF_ERR_NOMEM;
-        if (e->quantised && !(w->vals = (uint8_t *)malloc(bandv)))
-            return PZF_ERR_NOMEM;
         if (e->fmt == PZF_UINT16 && e->qtable &&
             !(w->h16 = (uint32_t *)calloc(65536, sizeof *w->h16)))
             return PZF_ERR_NOMEM;
@@ -459,7 +469,6 @@ static void worker_free(worker *w)
 {
     free(w->h8);
     free(w->h16);
-    free(w->vals);
     free(w->ctxs);
     free(w->us);
     free(w->tok);
@@ -610,6 +619,8 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     e.states = (uint32_t *)malloc(CTX_LANES * e.nbands * sizeof *e.states);
     e.enc = (ctx_enc_sym *)malloc((size_t)CTX_MAX_NCTX * 256 * sizeof *e.enc);
     pair = (uint8_t *)malloc(2 * e.len);
+    if (e.quantised)
+        e.qbuf = (uint8_t *)malloc(n);
     if (e.kind == CTX_KIND_16) {
         e.ctxs = (uint8_t *)malloc(n);
         e.u16s = (uint16_t *)malloc(n * 2);
@@ -626,6 +637,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
         e.scratch = (uint8_t *)malloc((2 + raw_bytes) * n + (CTX_ENC_SPARE + 8) * e.nbands);
     if (rc == PZF_OK && (!e.ws || !e.word_end || !e.word_start || !e.raw_start ||
                          !e.raw_end || !e.states || !e.enc || !pair || !e.scratch ||
+                         (e.quantised && !e.qbuf) ||
                          (e.kind == CTX_KIND_16 && (!e.ctxs || !e.u16s)) ||
                          (e.fmt == PZF_FLOAT32 && (!e.fsum || !e.fcnt))))
         rc = PZF_ERR_NOMEM;
@@ -837,6 +849,7 @@ done:
             worker_free(&e.ws[t]);
     free(e.ws);
     free(pair);
+    free(e.qbuf);
     free(e.ctxs);
     free(e.word_end);
     free(e.word_start);

@@ -32,10 +32,11 @@ typedef struct {
     /* counts since the last fold into hist/qsum/qcnt (fold_counts), which
      * keeps them below 2^32: kind 0 pairs, and
      * (uint16 pixels quantised through a table) every pixel value */
-    uint32_t (*h8)[256];
+    uint32_t (*h8)[256]; /* (context, residual or token) */
     uint32_t *h16;
     uint64_t pending;    /* values counted since the last fold */
-    /* one band (kind 0): contexts, residuals; a line's tokens */
+    /* one band: contexts and residuals (kind 0), or tokens (kind 1); a
+     * line's tokens (kind 0) */
     uint8_t *ctxs, *us, *tok;
     void *colsum, *base; /* the line model's scratch and predictions */
     int status;
@@ -85,10 +86,10 @@ static void fold_counts(const enc_ctx *e, worker *w)
 {
     size_t c, s;
     if (w->h8) {
-        for (c = 0; c < CTX_NCTX_8; c++)
+        for (c = 0; c < CTX_MAX_NCTX; c++)
             for (s = 0; s < 256; s++)
                 w->hist[c][s] += w->h8[c][s];
-        memset(w->h8, 0, CTX_NCTX_8 * sizeof *w->h8);
+        memset(w->h8, 0, CTX_MAX_NCTX * sizeof *w->h8);
     }
     if (w->h16) {
         for (s = 0; s < 65536; s++) {
@@ -350,14 +351,19 @@ static void tokens_task(void *arg, size_t t)
 {
     enc_ctx *e = (enc_ctx *)arg;
     worker *w = &e->ws[t];
-    size_t b, i, y0, y1;
+    size_t b, x, y, y0, y1, len = e->len;
+    uint32_t(*h)[256] = w->h8;
     for (b = t; b < e->nbands; b += e->nworkers) {
         band_range(e, b, &y0, &y1);
-        for (i = y0 * e->len; i < y1 * e->len; i++) {
-            unsigned c = e->ctxs[i];
-            w->hist[c][token16(e->u16s[i], e->k[c])]++;
+        for (y = y0; y < y1; y++) {
+            const uint8_t *ctx = e->ctxs + y * len;
+            const uint16_t *u = e->u16s + y * len;
+            room_for(e, w, len);
+            for (x = 0; x < len; x++)
+                h[ctx[x]][token16(u[x], e->k[ctx[x]])]++;
         }
     }
+    fold_counts(e, w);
 }
 
 /* Pass 2: code band b: its raw bits forwards, then its tokens backwards
@@ -390,9 +396,11 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
             const uint8_t *ctx = ctxs + y * len;
             if (e->kind == CTX_KIND_16) {
                 const uint16_t *u = u16s + y * len;
+                uint8_t *tk = w->us + (y - y0) * len;
                 for (x = 0; x < len; x++) {
-                    unsigned k = e->k[ctx[x]];
-                    if (token16(u[x], k) == CTX_ESCAPE)
+                    unsigned k = e->k[ctx[x]], t = token16(u[x], k);
+                    tk[x] = (uint8_t)t;
+                    if (t == CTX_ESCAPE)
                         ctx_put_bits(&bw, u[x], 16);
                     else
                         ctx_put_bits(&bw, u[x] & ((1u << k) - 1), k);
@@ -414,9 +422,7 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
     for (y = y1; y-- > y0;) {
         const uint8_t *ctx = ctxs + y * len, *t = tok;
         if (e->kind == CTX_KIND_16) {
-            const uint16_t *u = u16s + y * len;
-            for (x = 0; x < len; x++)
-                tok[x] = (uint8_t)token16(u[x], e->k[ctx[x]]);
+            t = w->us + (y - y0) * len;
         } else if (e->raw8) {
             const uint8_t *u = u8s + y * len;
             for (x = 0; x < len; x++)
@@ -448,15 +454,15 @@ static int worker_init(const enc_ctx *e, worker *w)
     w->colsum = malloc(colsum);
     w->base = malloc(e->len * sizeof(uint16_t));
     w->tok = (uint8_t *)malloc(e->len);
-    if (!w->colsum || !w->base || !w->tok)
+    if (bandv > e->n)
+        bandv = e->n;
+    w->h8 = (uint32_t(*)[256])calloc(CTX_MAX_NCTX, sizeof *w->h8);
+    w->us = (uint8_t *)malloc(bandv);
+    if (!w->colsum || !w->base || !w->tok || !w->h8 || !w->us)
         return PZF_ERR_NOMEM;
     if (e->kind == CTX_KIND_8) {
-        if (bandv > e->n)
-            bandv = e->n;
-        w->h8 = (uint32_t(*)[256])calloc(CTX_NCTX_8, sizeof *w->h8);
         w->ctxs = (uint8_t *)malloc(bandv);
-        w->us = (uint8_t *)malloc(bandv);
-        if (!w->h8 || !w->ctxs || !w->us)
+        if (!w->ctxs)
             return PZF_ERR_NOMEM;
         if (e->fmt == PZF_UINT16 && e->qtable &&
             !(w->h16 = (uint32_t *)calloc(65536, sizeof *w->h16)))

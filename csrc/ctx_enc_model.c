@@ -14,7 +14,7 @@
 
 #ifdef PZF_HAVE_X86_INTRINSICS
 #include <immintrin.h>
-#endif
+#define PZF_CTX_ENC_MODEL_AVX2 1
 
 /* Values of a line past the vector loop, from the padded column sums cs
  * (cs[x + CTX_WINDOW_LEFT] is the column x) and lines p0, p1 (the lines
@@ -37,9 +37,6 @@ static void model8_tail(const uint16_t *cs, const uint8_t *p0, const uint8_t *p1
         u[x] = (uint8_t)ctx_zigzag8(cur[x], (uint8_t)b);
     }
 }
-
-#ifdef PZF_HAVE_X86_INTRINSICS
-#define PZF_CTX_ENC_MODEL_AVX2 1
 
 /* 16 values at x: contexts and residuals as 16-bit lanes. */
 PZF_TARGET("avx2")

@@ -142,16 +142,8 @@ static int quantise(enc_ctx *e, size_t lo, size_t hi, uint8_t *q, worker *w, siz
     } else if (e->fmt == PZF_UINT16) {
         const uint16_t *x = (const uint16_t *)e->src + lo;
         const uint8_t *t = e->qtable;
-        if (!w) {
-            for (i = 0; i + 4 <= m; i += 4) {
-                uint8_t s0 = t[x[i]], s1 = t[x[i + 1]], s2 = t[x[i + 2]], s3 = t[x[i + 3]];
-                q[i] = s0;
-                q[i + 1] = s1;
-                q[i + 2] = s2;
-                q[i + 3] = s3;
-            }
-            for (; i < m; i++)
-                q[i] = t[x[i]];
+        if (!w) { /* (the AVX-512 lookup's window misses on bright frames) */
+            pzf_lookup_u16(x, m, t, q, PZF_ISA_SCALAR);
             return PZF_OK;
         }
         while (m) { /* the counts of every value, folded into sums later */

@@ -362,33 +362,35 @@ static void tokens_task(void *arg, size_t t)
  * (the decoder reads both forwards). */
 static int encode_band(enc_ctx *e, size_t b, worker *w)
 {
-    size_t y0, y1, y, x, len = e->len;
+    size_t y0, y1, y, x, nl, len = e->len;
     uint8_t *wp = e->scratch + e->word_end[b];
     uint32_t *xs = e->states + CTX_LANES * b;
-    const uint8_t *ctxs = e->ctxs, *u8s = NULL;
-    const uint16_t *u16s = e->u16s;
+    const uint8_t *ctxs, *u8s = w->us; /* the band's */
+    const uint16_t *u16s = NULL;
     uint8_t *tok = w->tok;
     int j;
 
     band_range(e, b, &y0, &y1);
+    nl = y1 - y0;
     if (e->kind == CTX_KIND_8) {
         int rc = model_band(e, b, w, 0);
         if (rc != PZF_OK)
             return rc;
-        /* the band's arrays, indexed as the frame's */
-        ctxs = w->ctxs - y0 * len;
-        u8s = w->us - y0 * len;
+        ctxs = w->ctxs;
+    } else {
+        ctxs = e->ctxs + y0 * len;
+        u16s = e->u16s + y0 * len;
     }
     if (e->kind == CTX_KIND_16 || e->raw8) {
         ctx_bit_writer bw;
         bw.acc = 0;
         bw.n = 0;
         bw.p = e->scratch + e->raw_start[b];
-        for (y = y0; y < y1; y++) {
+        for (y = 0; y < nl; y++) {
             const uint8_t *ctx = ctxs + y * len;
-            if (e->kind == CTX_KIND_16) {
+            if (e->kind == CTX_KIND_16) { /* the band's tokens into w->us */
                 const uint16_t *u = u16s + y * len;
-                uint8_t *tk = w->us + (y - y0) * len;
+                uint8_t *tk = w->us + y * len;
                 for (x = 0; x < len; x++) {
                     unsigned k = e->k[ctx[x]], t = token16(u[x], k);
                     tk[x] = (uint8_t)t;
@@ -411,16 +413,12 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
     }
     for (j = 0; j < CTX_LANES; j++)
         xs[j] = CTX_RANS_L;
-    for (y = y1; y-- > y0;) {
-        const uint8_t *ctx = ctxs + y * len, *t = tok;
-        if (e->kind == CTX_KIND_16) {
-            t = w->us + (y - y0) * len;
-        } else if (e->raw8) {
-            const uint8_t *u = u8s + y * len;
+    for (y = nl; y-- > 0;) {
+        const uint8_t *ctx = ctxs + y * len, *t = u8s + y * len; /* kind 1: tokens */
+        if (e->kind == CTX_KIND_8 && e->raw8) {
             for (x = 0; x < len; x++)
-                tok[x] = (uint8_t)(u[x] >> e->k[ctx[x]]);
-        } else {
-            t = u8s + y * len;
+                tok[x] = (uint8_t)(t[x] >> e->k[ctx[x]]);
+            t = tok;
         }
         pzf_ctx_encode_tokens(e->enc, ctx, t, len, xs, &wp, PZF_ISA_AUTO);
     }

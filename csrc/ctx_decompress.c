@@ -23,8 +23,10 @@ typedef struct {
     size_t n, len, nlines, band_lines, nbands;
     unsigned ashift, pbits;
     int raw; /* some context has raw bits (or kind 1: escapes) */
-    uint32_t *table;                   /* decoding entries, context c at c << 12 */
-    uint8_t k[CTX_MAX_NCTX];
+    uint32_t *table;                   /* decoding entries, row r at r << 12 */
+    uint8_t k[CTX_MAX_NCTX];           /* raw bits of a row's context    */
+    uint8_t cmap[CTX_MAX_NCTX];        /* row of each context's entries  */
+    int remap;                         /* rows are not contexts: map     */
     unsigned qlo, qhi;
     union { uint8_t u8[256]; uint16_t u16[256]; float f32[256]; } lut;
     const uint8_t **bsrc;
@@ -209,7 +211,7 @@ static void band_task(void *arg, size_t b)
         uint16_t *v16 = d->kind == CTX_KIND_16 ? (uint16_t *)d->dst + off : NULL;
         const uint8_t *bs = (const uint8_t *)base;
         if (yy == 0) {
-            memset(ctx, 0, len);
+            memset(ctx, d->cmap[0], len);
         } else if (d->kind == CTX_KIND_8) {
             const uint8_t *rows[4];
             for (r = 0; r < 4; r++) {
@@ -227,6 +229,9 @@ static void band_task(void *arg, size_t b)
             }
             pzf_ctx_model16(rows, len, d->ashift, (uint32_t *)colsum, base, ctx);
         }
+        if (d->remap && yy > 0)
+            for (x = 0; x < len; x++)
+                ctx[x] = d->cmap[ctx[x]];
         rc = pzf_ctx_decode_tokens(d->table, ctx, len, &ln, tok, PZF_ISA_AUTO);
         if (rc != PZF_OK)
             break;
@@ -272,6 +277,18 @@ static void band_task(void *arg, size_t b)
     d->status[b] = rc;
 }
 
+/* Entries are written in groups of CTX_FILL (one vector store). */
+#define CTX_FILL 8
+
+/* The row of an unused context: the single token 0 of frequency
+ * CTX_PROB_SCALE. */
+static void fill_unused(uint32_t *t)
+{
+    uint32_t z;
+    for (z = 0; z < CTX_PROB_SCALE; z++)
+        t[z] = ctx_dec_entry(0, CTX_PROB_SCALE, z);
+}
+
 /* Read a LEB128 value of at most 3 bytes. */
 static int get_varint(const uint8_t **p, const uint8_t *end, uint32_t *v)
 {
@@ -294,7 +311,8 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
 {
     dec_ctx d;
     const uint8_t *p = pl, *end = pl + plen;
-    size_t c, b, total;
+    const uint8_t *tabs[CTX_MAX_NCTX];
+    size_t c, b, total, nused = 0, rows, row;
     int nctx, rc = PZF_OK, kind;
     unsigned q;
 
@@ -341,51 +359,75 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
         }
     }
     nctx = ctx_nctx(kind);
-    /* decoding entries of every context; an unused one decodes as the
-     * single token 0 of frequency CTX_PROB_SCALE */
-    d.table = (uint32_t *)malloc((size_t)nctx * CTX_PROB_SCALE * sizeof *d.table);
-    if (!d.table)
-        return PZF_ERR_NOMEM;
-    for (c = 0; c < (size_t)nctx && rc == PZF_OK; c++) {
-        uint32_t cum = 0, f, z, *t = d.table + (c << CTX_PROB_BITS);
-        unsigned lo, cnt, s;
-        if (p >= end) {
-            rc = PZF_ERR_CORRUPT;
-            break;
-        }
+    /* where each context's table is (NULL: unused), each checked */
+    for (c = 0; c < (size_t)nctx; c++) {
+        uint32_t cum = 0, f;
+        unsigned cnt, s;
+        if (p >= end)
+            return PZF_ERR_CORRUPT;
         if (*p == CTX_UNUSED) {
+            tabs[c] = NULL;
             p++;
-            for (z = 0; z < CTX_PROB_SCALE; z++)
-                t[z] = ctx_dec_entry(0, CTX_PROB_SCALE, z);
-            d.k[c] = 0;
             continue;
         }
         if (end - p < 3 || p[0] > (kind == CTX_KIND_16 ? CTX_MAX_K : CTX_MAX_K8) ||
-            p[1] + p[2] > 255) {
-            rc = PZF_ERR_CORRUPT;
-            break;
-        }
-        d.k[c] = p[0];
-        if (p[0] || kind == CTX_KIND_16)
-            d.raw = 1;
-        lo = p[1];
+            p[1] + p[2] > 255)
+            return PZF_ERR_CORRUPT;
+        tabs[c] = p;
+        nused++;
         cnt = (unsigned)p[2] + 1;
         p += 3;
-        for (s = lo; s < lo + cnt && rc == PZF_OK; s++) {
-            rc = get_varint(&p, end, &f);
-            if (rc != PZF_OK || f > CTX_PROB_SCALE - cum) {
-                rc = PZF_ERR_CORRUPT;
-                break;
-            }
-            for (z = 0; z < f; z++)
-                t[cum + z] = ctx_dec_entry(s, f, z);
+        for (s = 0; s < cnt; s++) {
+            if (get_varint(&p, end, &f) != PZF_OK || f > CTX_PROB_SCALE - cum)
+                return PZF_ERR_CORRUPT;
             cum += f;
         }
-        if (rc == PZF_OK && cum != CTX_PROB_SCALE)
-            rc = PZF_ERR_CORRUPT;
+        if (cum != CTX_PROB_SCALE)
+            return PZF_ERR_CORRUPT;
     }
-    if (rc != PZF_OK)
-        goto done;
+    /* The decoding entries: a row of CTX_PROB_SCALE per context, where an
+     * unused context decodes as the single token 0 of frequency
+     * CTX_PROB_SCALE.  A small frame would spend most of its time filling
+     * the rows of unused contexts: then they share one row, and the model's
+     * contexts are mapped to rows line by line. */
+    d.remap = nused < (size_t)nctx && n / 1024 < (size_t)nctx - nused;
+    rows = d.remap ? nused + 1 : (size_t)nctx;
+    /* + CTX_FILL: a symbol's entries are written CTX_FILL at a time, the
+     * last few past its slots (the next symbol's, or the next row's, which
+     * are written later) */
+    d.table = (uint32_t *)malloc((rows * CTX_PROB_SCALE + CTX_FILL) * sizeof *d.table);
+    if (!d.table)
+        return PZF_ERR_NOMEM;
+    for (c = 0, row = 0; c < (size_t)nctx; c++) {
+        const uint8_t *tp = tabs[c];
+        uint32_t cum = 0, f = 0, z, j, *t;
+        unsigned lo, cnt, s;
+        d.cmap[c] = (uint8_t)(!d.remap ? c : tp ? row++ : nused);
+        t = d.table + ((size_t)d.cmap[c] << CTX_PROB_BITS);
+        if (!tp) {
+            if (!d.remap) /* the shared row is filled last */
+                fill_unused(t);
+            d.k[d.cmap[c]] = 0;
+            continue;
+        }
+        d.k[d.cmap[c]] = tp[0];
+        if (tp[0] || kind == CTX_KIND_16)
+            d.raw = 1;
+        lo = tp[1];
+        cnt = (unsigned)tp[2] + 1;
+        tp += 3;
+        for (s = lo; s < lo + cnt; s++) {
+            uint32_t e0;
+            (void)get_varint(&tp, end, &f); /* checked above */
+            e0 = ctx_dec_entry(s, f, 0);
+            for (z = 0; z < f; z += CTX_FILL)
+                for (j = 0; j < CTX_FILL; j++)
+                    t[cum + z + j] = e0 + ((z + j) << 20);
+            cum += f;
+        }
+    }
+    if (d.remap)
+        fill_unused(d.table + (nused << CTX_PROB_BITS));
     if ((size_t)(end - p) / 4 < d.nbands) {
         rc = PZF_ERR_CORRUPT;
         goto done;

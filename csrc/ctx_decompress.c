@@ -159,122 +159,194 @@ static int output8(const dec_ctx *d, const uint8_t *v, size_t len, size_t off)
     return PZF_OK;
 }
 
-static void band_task(void *arg, size_t b)
-{
-    dec_ctx *d = (dec_ctx *)arg;
-    const uint8_t *s = d->bsrc[b];
+/* A band being decoded: its lanes, raw bits, line buffers and next line. */
+typedef struct {
     ctx_dec_lanes ln;
     ctx_bit_reader br;
-    size_t size = d->bsize[b], words;
-    size_t len = d->len, y0 = b * d->band_lines, y1, y, x;
-    uint8_t *ctx = NULL, *ring = NULL, *tok = NULL;
-    uint16_t *u = NULL, *base = NULL;
-    void *colsum = NULL;
-    int rc = PZF_OK, j;
+    size_t y0, y1, y; /* its lines, the next line */
+    uint8_t *ctx, *ring, *tok;
+    uint16_t *u, *base;
+    void *colsum;
+} band_state;
 
-    y1 = y0 + d->band_lines < d->nlines ? y0 + d->band_lines : d->nlines;
+/* Read band b's header and allocate its buffers (band_close frees them). */
+static int band_open(const dec_ctx *d, size_t b, band_state *st)
+{
+    const uint8_t *s = d->bsrc[b];
+    size_t size = d->bsize[b], words, len = d->len;
+    int j, rc = PZF_OK;
+
+    memset(st, 0, sizeof *st);
+    st->y0 = st->y = b * d->band_lines;
+    st->y1 = st->y0 + d->band_lines < d->nlines ? st->y0 + d->band_lines : d->nlines;
     /* states, word bytes, words, raw bits */
-    if (size < 4 * CTX_LANES + 4) {
-        d->status[b] = PZF_ERR_CORRUPT;
-        return;
-    }
+    if (size < 4 * CTX_LANES + 4)
+        return PZF_ERR_CORRUPT;
     for (j = 0; j < CTX_LANES; j++) {
-        ln.x[j] = pzf_load_le32(s + 4 * j);
-        if (ln.x[j] < CTX_RANS_L || ln.x[j] >= (1u << 31))
+        st->ln.x[j] = pzf_load_le32(s + 4 * j);
+        if (st->ln.x[j] < CTX_RANS_L || st->ln.x[j] >= (1u << 31))
             rc = PZF_ERR_CORRUPT;
     }
     words = pzf_load_le32(s + 4 * CTX_LANES);
-    if (rc != PZF_OK || (words & 1) || words > size - (4 * CTX_LANES + 4)) {
-        d->status[b] = PZF_ERR_CORRUPT;
+    if (rc != PZF_OK || (words & 1) || words > size - (4 * CTX_LANES + 4))
+        return PZF_ERR_CORRUPT;
+    st->ln.wp = s + 4 * CTX_LANES + 4;
+    st->ln.we = st->ln.wp + words;
+    st->br.p = st->ln.we;
+    st->br.end = s + size;
+    st->ctx = (uint8_t *)malloc(len);
+    st->tok = (uint8_t *)malloc(len);
+    st->u = (uint16_t *)malloc(len * sizeof *st->u);
+    st->base = (uint16_t *)malloc(len * sizeof *st->base);
+    st->colsum = malloc(CTX_SCRATCH(len) * sizeof(uint32_t));
+    if (d->quantised)
+        st->ring = (uint8_t *)malloc(5 * len);
+    if (!st->ctx || !st->tok || !st->u || !st->base || !st->colsum ||
+        (d->quantised && !st->ring))
+        return PZF_ERR_NOMEM;
+    return PZF_OK;
+}
+
+/* The contexts (and predictions) of the band's next line. */
+static void band_model(const dec_ctx *d, band_state *st)
+{
+    size_t yy = st->y - st->y0, len = d->len, r, x;
+    if (yy == 0) {
+        memset(st->ctx, d->cmap[0], len);
         return;
     }
-    ln.wp = s + 4 * CTX_LANES + 4;
-    ln.we = ln.wp + words;
-    br.acc = 0;
-    br.n = 0;
-    br.p = ln.we;
-    br.end = s + size;
-    ctx = (uint8_t *)malloc(len);
-    tok = (uint8_t *)malloc(len);
-    u = (uint16_t *)malloc(len * sizeof *u);
-    base = (uint16_t *)malloc(len * sizeof *base);
-    colsum = malloc(CTX_SCRATCH(len) * sizeof(uint32_t));
-    if (d->quantised)
-        ring = (uint8_t *)malloc(5 * len);
-    if (!ctx || !tok || !u || !base || !colsum || (d->quantised && !ring))
-        rc = PZF_ERR_NOMEM;
-    for (y = y0; y < y1 && rc == PZF_OK; y++) {
-        size_t yy = y - y0, off = y * len, r;
-        uint8_t *v8 = d->kind != CTX_KIND_8 ? NULL
-                      : d->quantised       ? ring + (yy % 5) * len
-                                           : d->dst + off;
-        uint16_t *v16 = d->kind == CTX_KIND_16 ? (uint16_t *)d->dst + off : NULL;
-        const uint8_t *bs = (const uint8_t *)base;
-        if (yy == 0) {
-            memset(ctx, d->cmap[0], len);
-        } else if (d->kind == CTX_KIND_8) {
-            const uint8_t *rows[4];
-            for (r = 0; r < 4; r++) {
-                size_t src_line = yy >= r + 1 ? yy - 1 - r : 0;
-                rows[r] = d->quantised ? ring + (src_line % 5) * len
-                                       : d->dst + (y0 + src_line) * len;
-            }
-            pzf_ctx_model8(rows, len, d->ashift, d->pbits, (uint16_t *)colsum, (uint8_t *)base,
-                           ctx);
-        } else {
-            const uint16_t *rows[4];
-            for (r = 0; r < 4; r++) {
-                size_t src_line = yy >= r + 1 ? yy - 1 - r : 0;
-                rows[r] = (const uint16_t *)d->dst + (y0 + src_line) * len;
-            }
-            pzf_ctx_model16(rows, len, d->ashift, (uint32_t *)colsum, base, ctx);
+    if (d->kind == CTX_KIND_8) {
+        const uint8_t *rows[4];
+        for (r = 0; r < 4; r++) {
+            size_t src_line = yy >= r + 1 ? yy - 1 - r : 0;
+            rows[r] = d->quantised ? st->ring + (src_line % 5) * len
+                                   : d->dst + (st->y0 + src_line) * len;
         }
-        if (d->remap && yy > 0)
-            for (x = 0; x < len; x++)
-                ctx[x] = d->cmap[ctx[x]];
-        rc = pzf_ctx_decode_tokens(d->table, ctx, len, &ln, tok, PZF_ISA_AUTO);
-        if (rc != PZF_OK)
-            break;
-        if (d->kind == CTX_KIND_8 && !d->raw && yy > 0) { /* u = t: one pass */
-            for (x = 0; x < len; x++)
-                v8[x] = (uint8_t)(bs[x] + ctx_unzigzag(tok[x]));
-        } else {
-            rc = line_residuals(d, ctx, tok, len, &br, u);
-            if (rc != PZF_OK)
-                break;
-            if (d->kind == CTX_KIND_8) {
-                uint8_t *v = v8;
-                if (yy == 0)
-                    FIRST_LINE(uint8_t);
-                else
-                    for (x = 0; x < len; x++)
-                        v[x] = (uint8_t)(bs[x] + ctx_unzigzag(u[x]));
-            } else {
-                uint16_t *v = v16;
-                if (yy == 0)
-                    FIRST_LINE(uint16_t);
-                else
-                    for (x = 0; x < len; x++)
-                        v[x] = (uint16_t)(base[x] + ctx_unzigzag(u[x]));
-            }
+        pzf_ctx_model8(rows, len, d->ashift, d->pbits, (uint16_t *)st->colsum,
+                       (uint8_t *)st->base, st->ctx);
+    } else {
+        const uint16_t *rows[4];
+        for (r = 0; r < 4; r++) {
+            size_t src_line = yy >= r + 1 ? yy - 1 - r : 0;
+            rows[r] = (const uint16_t *)d->dst + (st->y0 + src_line) * len;
         }
-        if (d->quantised)
-            rc = output8(d, v8, len, off);
+        pzf_ctx_model16(rows, len, d->ashift, (uint32_t *)st->colsum, st->base, st->ctx);
     }
-    if (rc == PZF_OK && ln.wp != ln.we)
+    if (d->remap)
+        for (x = 0; x < len; x++)
+            st->ctx[x] = d->cmap[st->ctx[x]];
+}
+
+/* The values and outputs of the band's next line from its decoded tokens. */
+static int band_values(const dec_ctx *d, band_state *st)
+{
+    size_t yy = st->y - st->y0, len = d->len, off = st->y * len, x;
+    uint8_t *v8 = d->kind != CTX_KIND_8 ? NULL
+                  : d->quantised       ? st->ring + (yy % 5) * len
+                                       : d->dst + off;
+    const uint8_t *bs = (const uint8_t *)st->base, *tok = st->tok;
+    const uint16_t *u = st->u, *base = st->base;
+    int rc;
+    st->y++;
+    if (d->kind == CTX_KIND_8 && !d->raw && yy > 0) { /* u = t: one pass */
+        for (x = 0; x < len; x++)
+            v8[x] = (uint8_t)(bs[x] + ctx_unzigzag(tok[x]));
+    } else {
+        rc = line_residuals(d, st->ctx, tok, len, &st->br, st->u);
+        if (rc != PZF_OK)
+            return rc;
+        if (d->kind == CTX_KIND_8) {
+            uint8_t *v = v8;
+            if (yy == 0)
+                FIRST_LINE(uint8_t);
+            else
+                for (x = 0; x < len; x++)
+                    v[x] = (uint8_t)(bs[x] + ctx_unzigzag(u[x]));
+        } else {
+            uint16_t *v = (uint16_t *)d->dst + off;
+            if (yy == 0)
+                FIRST_LINE(uint16_t);
+            else
+                for (x = 0; x < len; x++)
+                    v[x] = (uint16_t)(base[x] + ctx_unzigzag(u[x]));
+        }
+    }
+    return d->quantised ? output8(d, v8, len, off) : PZF_OK;
+}
+
+/* The band's remaining lines, one at a time. */
+static int band_rest(const dec_ctx *d, band_state *st)
+{
+    int rc = PZF_OK;
+    while (rc == PZF_OK && st->y < st->y1) {
+        band_model(d, st);
+        rc = pzf_ctx_decode_tokens(d->table, st->ctx, d->len, &st->ln, st->tok, PZF_ISA_AUTO);
+        if (rc == PZF_OK)
+            rc = band_values(d, st);
+    }
+    return rc;
+}
+
+/* The band's end checks after rc so far; frees its buffers. */
+static int band_close(band_state *st, int rc)
+{
+    int j;
+    if (rc == PZF_OK && st->ln.wp != st->ln.we)
         rc = PZF_ERR_CORRUPT;
     for (j = 0; j < CTX_LANES && rc == PZF_OK; j++)
-        if (ln.x[j] != CTX_RANS_L)
+        if (st->ln.x[j] != CTX_RANS_L)
             rc = PZF_ERR_CORRUPT;
-    if (rc == PZF_OK && !ctx_bits_done(&br))
+    if (rc == PZF_OK && !ctx_bits_done(&st->br))
         rc = PZF_ERR_CORRUPT;
-    free(ctx);
-    free(tok);
-    free(u);
-    free(base);
-    free(colsum);
-    free(ring);
-    d->status[b] = rc;
+    free(st->ctx);
+    free(st->tok);
+    free(st->u);
+    free(st->base);
+    free(st->colsum);
+    free(st->ring);
+    return rc;
+}
+
+static void band_task(void *arg, size_t b)
+{
+    dec_ctx *d = (dec_ctx *)arg;
+    band_state st;
+    int rc = band_open(d, b, &st);
+    if (rc == PZF_OK)
+        rc = band_rest(d, &st);
+    d->status[b] = band_close(&st, rc);
+}
+
+/* Bands 2t and 2t + 1 together: the token decoding of one band's line is a
+ * chain of dependent steps, so two bands' lines decode in one loop, each
+ * filling the other's waits. */
+static void pair_task(void *arg, size_t t)
+{
+    dec_ctx *d = (dec_ctx *)arg;
+    band_state st[2];
+    int rc[2];
+    if (2 * t + 1 >= d->nbands) {
+        band_task(arg, 2 * t);
+        return;
+    }
+    rc[0] = band_open(d, 2 * t, &st[0]);
+    rc[1] = band_open(d, 2 * t + 1, &st[1]);
+    while (rc[0] == PZF_OK && rc[1] == PZF_OK && st[0].y < st[0].y1 && st[1].y < st[1].y1) {
+        band_model(d, &st[0]);
+        band_model(d, &st[1]);
+        pzf_ctx_decode_tokens2(d->table, st[0].ctx, st[1].ctx, d->len, &st[0].ln, &st[1].ln,
+                               st[0].tok, st[1].tok, rc, PZF_ISA_AUTO);
+        if (rc[0] == PZF_OK)
+            rc[0] = band_values(d, &st[0]);
+        if (rc[1] == PZF_OK)
+            rc[1] = band_values(d, &st[1]);
+    }
+    if (rc[0] == PZF_OK)
+        rc[0] = band_rest(d, &st[0]);
+    if (rc[1] == PZF_OK)
+        rc[1] = band_rest(d, &st[1]);
+    d->status[2 * t] = band_close(&st[0], rc[0]);
+    d->status[2 * t + 1] = band_close(&st[1], rc[1]);
 }
 
 /* Entries are written in groups of CTX_FILL (one vector store). */
@@ -455,7 +527,11 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
         rc = PZF_ERR_CORRUPT;
         goto done;
     }
-    pzf_parallel_for(nthreads, d.nbands, band_task, &d);
+    /* bands in pairs while that leaves a task for every thread */
+    if (d.nbands >= 2 * (size_t)(nthreads < 1 ? 1 : nthreads))
+        pzf_parallel_for(nthreads, (d.nbands + 1) / 2, pair_task, &d);
+    else
+        pzf_parallel_for(nthreads, d.nbands, band_task, &d);
     for (b = 0; b < d.nbands && rc == PZF_OK; b++)
         rc = d.status[b];
 done:

@@ -113,6 +113,39 @@ int pzf_ctx_decode_tokens(const uint32_t *table, const uint8_t *ctx, size_t len,
     return pzf_ctx_decode_tokens_scalar(table, ctx + done, len - done, ln, tok + done);
 }
 
+void pzf_ctx_decode_tokens2(const uint32_t *table, const uint8_t *ctx0, const uint8_t *ctx1,
+                            size_t len, ctx_dec_lanes *l0, ctx_dec_lanes *l1, uint8_t *tok0,
+                            uint8_t *tok1, int rc[2], int isa)
+{
+    size_t done = 0;
+    if (isa == PZF_ISA_AUTO)
+        isa = pzf_cpu_isa();
+#ifdef PZF_CTX_RANS_X86
+    if (isa == PZF_ISA_AVX512 || isa == PZF_ISA_AVX2) {
+        int64_t n = pzf_ctx_decode_tokens2_x86(table, ctx0, ctx1, len, l0, l1, tok0, tok1, isa);
+        done = n > 0 ? (size_t)n : 0;
+    }
+#endif
+    rc[0] = pzf_ctx_decode_tokens(table, ctx0 + done, len - done, l0, tok0 + done, isa);
+    rc[1] = pzf_ctx_decode_tokens(table, ctx1 + done, len - done, l1, tok1 + done, isa);
+}
+
+/* Lanes of a test stream: states x (each below 2^31), words[0..nbytes). */
+static int hook_lanes(ctx_dec_lanes *ln, const uint32_t *x, const uint8_t *words, size_t nbytes)
+{
+    int j;
+    if (!x || (nbytes && !words))
+        return PZF_ERR_ARGUMENT;
+    for (j = 0; j < CTX_LANES; j++) {
+        if (x[j] >= 1u << 31)
+            return PZF_ERR_ARGUMENT;
+        ln->x[j] = x[j];
+    }
+    ln->wp = words;
+    ln->we = words + nbytes;
+    return PZF_OK;
+}
+
 int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
                               size_t len, size_t line, uint32_t x[CTX_LANES],
                               const uint8_t *words, size_t nbytes, size_t *used,
@@ -120,20 +153,15 @@ int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t 
 {
     ctx_dec_lanes ln;
     size_t i;
-    int j, rc = PZF_OK;
-    if (line == 0 || isa < PZF_ISA_AUTO || isa > PZF_ISA_AVX512 || !table || !x || !used ||
-        (len && (!ctx || !tok)) || (nbytes && !words))
+    int j, rc;
+    if (line == 0 || isa < PZF_ISA_AUTO || isa > PZF_ISA_AVX512 || !table || !used ||
+        (len && (!ctx || !tok)))
         return PZF_ERR_ARGUMENT;
     for (i = 0; i < len; i++)
         if (ctx[i] >= nctx)
             return PZF_ERR_ARGUMENT;
-    for (j = 0; j < CTX_LANES; j++) {
-        if (x[j] >= 1u << 31)
-            return PZF_ERR_ARGUMENT;
-        ln.x[j] = x[j];
-    }
-    ln.wp = words;
-    ln.we = words + nbytes;
+    if ((rc = hook_lanes(&ln, x, words, nbytes)) != PZF_OK)
+        return rc;
     for (i = 0; i < len && rc == PZF_OK; i += line) {
         size_t m = len - i < line ? len - i : line;
         rc = pzf_ctx_decode_tokens(table, ctx + i, m, &ln, tok + i, isa);
@@ -142,6 +170,43 @@ int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t 
         x[j] = ln.x[j];
     *used = (size_t)(ln.wp - words);
     return rc;
+}
+
+int pzf_ctx_decode_tokens2_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
+                               size_t len, size_t line, uint32_t *x, const uint8_t *words0,
+                               size_t nbytes0, const uint8_t *words1, size_t nbytes1,
+                               size_t used[2], uint8_t *tok, int rc[2], int isa)
+{
+    ctx_dec_lanes ln[2];
+    size_t i, m;
+    int j, r;
+    if (line == 0 || isa < PZF_ISA_AUTO || isa > PZF_ISA_AVX512 || !table || !used || !rc ||
+        (len && (!ctx || !tok)))
+        return PZF_ERR_ARGUMENT;
+    for (i = 0; i < 2 * len; i++)
+        if (ctx[i] >= nctx)
+            return PZF_ERR_ARGUMENT;
+    if ((r = hook_lanes(&ln[0], x, words0, nbytes0)) != PZF_OK ||
+        (r = hook_lanes(&ln[1], x + CTX_LANES, words1, nbytes1)) != PZF_OK)
+        return r;
+    if (isa != PZF_ISA_AUTO && isa != PZF_ISA_SCALAR && isa > pzf_cpu_isa())
+        return PZF_ERR_UNSUPPORTED;
+    rc[0] = rc[1] = PZF_OK;
+    for (i = 0; i < len; i += line) { /* both lines while both decode, then one */
+        m = len - i < line ? len - i : line;
+        if (rc[0] == PZF_OK && rc[1] == PZF_OK)
+            pzf_ctx_decode_tokens2(table, ctx + i, ctx + len + i, m, &ln[0], &ln[1], tok + i,
+                                   tok + len + i, rc, isa);
+        else if (rc[0] == PZF_OK)
+            rc[0] = pzf_ctx_decode_tokens(table, ctx + i, m, &ln[0], tok + i, isa);
+        else if (rc[1] == PZF_OK)
+            rc[1] = pzf_ctx_decode_tokens(table, ctx + len + i, m, &ln[1], tok + len + i, isa);
+    }
+    for (j = 0; j < 2 * CTX_LANES; j++)
+        x[j] = ln[j / CTX_LANES].x[j % CTX_LANES];
+    used[0] = (size_t)(ln[0].wp - words0);
+    used[1] = (size_t)(ln[1].wp - words1);
+    return PZF_OK;
 }
 
 int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint8_t *tok,

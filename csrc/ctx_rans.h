@@ -45,6 +45,14 @@ typedef struct {
 int pzf_ctx_decode_tokens(const uint32_t *table, const uint8_t *ctx, size_t len,
                           ctx_dec_lanes *ln, uint8_t *tok, int isa);
 
+/* pzf_ctx_decode_tokens of two lines of one length from two independent
+ * bands (lanes l0 and l1) at once, their results in rc[0] and rc[1]: the
+ * same tokens, lanes and results as two calls, but the vector twins
+ * interleave the two lines' steps. */
+void pzf_ctx_decode_tokens2(const uint32_t *table, const uint8_t *ctx0, const uint8_t *ctx1,
+                            size_t len, ctx_dec_lanes *l0, ctx_dec_lanes *l1, uint8_t *tok0,
+                            uint8_t *tok1, int rc[2], int isa);
+
 /* Encoding table entry of a (context, token), 8 bytes so that a vector
  * kernel fetches it with one 64-bit gather: Giesen's reciprocal rcp, and
  * pk = bias | cmpl << 13 | shift << 25 (bias <= 8190: cum, or cum + 4095
@@ -86,6 +94,11 @@ int pzf_ctx_decode_tokens_scalar(const uint32_t *table, const uint8_t *ctx, size
  * words, and return how many (the caller decodes the rest). */
 int64_t pzf_ctx_decode_tokens_x86(const uint32_t *table, const uint8_t *ctx, size_t len,
                                   ctx_dec_lanes *ln, uint8_t *tok, int isa);
+/* The same for two lines of two bands: the first values of both, the same
+ * number of whole rounds in each. */
+int64_t pzf_ctx_decode_tokens2_x86(const uint32_t *table, const uint8_t *ctx0,
+                                   const uint8_t *ctx1, size_t len, ctx_dec_lanes *l0,
+                                   ctx_dec_lanes *l1, uint8_t *tok0, uint8_t *tok1, int isa);
 /* out[x] = lut[v[x]] for x < n; lut must have 257 readable entries. */
 int pzf_ctx_lookup16_x86(const uint8_t *v, size_t n, const uint16_t *lut, uint16_t *out,
                          int isa);

@@ -162,6 +162,38 @@ PZF_TARGET_AVX512 static size_t decode_avx512(const uint32_t *table, const uint8
     return x;
 }
 
+/* Two lines of two bands, their steps interleaved, while both are safe. */
+PZF_TARGET_AVX512 static size_t decode2_avx512(const uint32_t *table, const uint8_t *ca,
+                                               const uint8_t *cb, size_t len,
+                                               ctx_dec_lanes *la, ctx_dec_lanes *lb,
+                                               uint8_t *ta, uint8_t *tb)
+{
+    const uint8_t *wa = la->wp, *sa = la->we - CTX_ROUND_BYTES;
+    const uint8_t *wb = lb->wp, *sb = lb->we - CTX_ROUND_BYTES;
+    __m512i a0 = _mm512_loadu_si512((const void *)la->x);
+    __m512i a1 = _mm512_loadu_si512((const void *)(la->x + 16));
+    __m512i b0 = _mm512_loadu_si512((const void *)lb->x);
+    __m512i b1 = _mm512_loadu_si512((const void *)(lb->x + 16));
+    size_t x = 0;
+    for (; x + CTX_LANES <= len && wa <= sa && wb <= sb; x += CTX_LANES) {
+        __m512i ea0 = step_avx512(table, ca + x, &a0, &wa);
+        __m512i eb0 = step_avx512(table, cb + x, &b0, &wb);
+        __m512i ea1 = step_avx512(table, ca + x + 16, &a1, &wa);
+        __m512i eb1 = step_avx512(table, cb + x + 16, &b1, &wb);
+        _mm_storeu_si128((__m128i *)(ta + x), _mm512_cvtepi32_epi8(ea0));
+        _mm_storeu_si128((__m128i *)(ta + x + 16), _mm512_cvtepi32_epi8(ea1));
+        _mm_storeu_si128((__m128i *)(tb + x), _mm512_cvtepi32_epi8(eb0));
+        _mm_storeu_si128((__m128i *)(tb + x + 16), _mm512_cvtepi32_epi8(eb1));
+    }
+    _mm512_storeu_si512((void *)la->x, a0);
+    _mm512_storeu_si512((void *)(la->x + 16), a1);
+    _mm512_storeu_si512((void *)lb->x, b0);
+    _mm512_storeu_si512((void *)(lb->x + 16), b1);
+    la->wp = wa;
+    lb->wp = wb;
+    return x;
+}
+
 /* ---- reconstruction lookups ------------------------------------------ */
 
 /* AVX-512: the 256 uint16 entries sit in 8 registers; vpermt2w looks up
@@ -207,6 +239,19 @@ PZF_TARGET_AVX2 static void lookup16_avx2(const uint8_t *v, size_t n, const uint
     }
     for (; x < n; x++)
         out[x] = lut[v[x]];
+}
+
+int64_t pzf_ctx_decode_tokens2_x86(const uint32_t *table, const uint8_t *ctx0,
+                                   const uint8_t *ctx1, size_t len, ctx_dec_lanes *l0,
+                                   ctx_dec_lanes *l1, uint8_t *tok0, uint8_t *tok1, int isa)
+{
+    unsigned f = pzf_cpu_features();
+    if (l0->we - l0->wp < CTX_ROUND_BYTES || l1->we - l1->wp < CTX_ROUND_BYTES)
+        return 0;
+    if (isa == PZF_ISA_AVX512 && (f & PZF_CPU_AVX512) && (f & PZF_CPU_AVX2))
+        return (int64_t)decode2_avx512(table, ctx0, ctx1, len, l0, l1, tok0, tok1);
+    (void)isa;
+    return 0;
 }
 
 int pzf_ctx_lookup16_x86(const uint8_t *v, size_t n, const uint16_t *lut, uint16_t *out,

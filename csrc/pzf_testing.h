@@ -56,6 +56,16 @@ int pzf_ctx_model8_enc_isa(const uint8_t *above, const uint8_t *cur, size_t len,
                            unsigned ashift, unsigned pbits, uint8_t *ctx, uint8_t *u,
                            int isa);
 
+/* The same for two streams decoded together (pzf_ctx_decode_tokens2):
+ * stream i has the contexts ctx[i len..(i+1) len), the states x[32 i..32 i
+ * + 32), the words words<i> and the tokens tok[i len..); rc[i] and used[i]
+ * get its result and word bytes read.  Returns PZF_OK (the streams' results
+ * in rc), PZF_ERR_UNSUPPORTED or PZF_ERR_ARGUMENT. */
+int pzf_ctx_decode_tokens2_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
+                               size_t len, size_t line, uint32_t *x, const uint8_t *words0,
+                               size_t nbytes0, const uint8_t *words1, size_t nbytes1,
+                               size_t used[2], uint8_t *tok, int rc[2], int isa);
+
 #ifdef __cplusplus
 }
 #endif

@@ -69,6 +69,10 @@ cdef extern from "pzf_testing.h" nogil:
     int pzf_ctx_decode_tokens_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
                                   size_t len, size_t line, uint32_t *x, const uint8_t *words,
                                   size_t nbytes, size_t *used, uint8_t *tok, int isa)
+    int pzf_ctx_decode_tokens2_isa(const uint32_t *table, size_t nctx, const uint8_t *ctx,
+                                   size_t len, size_t line, uint32_t *x, const uint8_t *words0,
+                                   size_t nbytes0, const uint8_t *words1, size_t nbytes1,
+                                   size_t *used, uint8_t *tok, int *rc, int isa)
     int pzf_ctx_encode_lines_isa(const uint32_t *freq, size_t nctx, const uint8_t *ctx,
                                  const uint8_t *tok, const size_t *line_len, size_t nlines,
                                  uint32_t *states, uint8_t *words, size_t cap, size_t *used,
@@ -307,6 +311,44 @@ def ctx_model8_encode(const uint8_t[::1] above, const uint8_t[::1] cur, unsigned
         rc = pzf_ctx_model8_enc_isa(&above[0], &cur[0], n, ashift, pbits, &ctx[0], &u[0], isa)
     check(rc, "ctx_model8_encode")
     return bytes(ctx), bytes(u)
+
+
+def ctx_decode_tokens2(const uint32_t[::1] table, const uint8_t[::1] ctx, uint32_t[::1] states,
+                       const uint8_t[::1] words0, const uint8_t[::1] words1, size_t line,
+                       int isa=-1):
+    """Test hook: two streams through the two-band token decoder.
+
+    Stream i has the contexts ``ctx[i n:(i+1) n]`` (n = ``len(ctx) // 2``),
+    the states ``states[32 i:32 i + 32]`` (updated in place) and the words
+    ``words<i>``.  Returns, per stream, ``(tokens, word bytes read)`` or
+    None where its words ran out.
+    """
+    cdef int rc[2]
+    cdef size_t used[2]
+    cdef size_t n = ctx.shape[0] // 2
+    if states.shape[0] != 64 or ctx.shape[0] % 2 or table.shape[0] == 0 or \
+            table.shape[0] % 4096:
+        raise BadArgumentError("ctx_decode_tokens2: 64 states, two streams of contexts")
+    tok = bytearray(2 * n)
+    cdef uint8_t[::1] tv = tok
+    cdef uint8_t *tp = &tv[0] if n else NULL
+    cdef const uint8_t *cp = &ctx[0] if n else NULL
+    cdef const uint8_t *w0 = &words0[0] if words0.shape[0] else NULL
+    cdef const uint8_t *w1 = &words1[0] if words1.shape[0] else NULL
+    cdef int r
+    with nogil:
+        r = pzf_ctx_decode_tokens2_isa(&table[0], table.shape[0] // 4096, cp, n, line,
+                                       &states[0], w0, words0.shape[0], w1, words1.shape[0],
+                                       used, tp, rc, isa)
+    check(r, "ctx_decode_tokens2")
+    out = []
+    for i in range(2):
+        if rc[i] == PZF_ERR_CORRUPT:
+            out.append(None)
+        else:
+            check(rc[i], "ctx_decode_tokens2")
+            out.append((bytes(tok[i * n:(i + 1) * n]), used[i]))
+    return out
 
 
 def dequantize(const uint8_t[::1] src, float offset, float scale, int data_format,

@@ -107,3 +107,36 @@ def test_hook_refuses_bad_arguments():
                                 np.full(32, 2**31, np.uint32), words, 4)
     with pytest.raises(BadArgumentError):
         _core.ctx_decode_tokens(table, np.zeros(4, np.uint8), states[:8], words, 4)
+
+
+@pytest.mark.parametrize("kind", ["valid", "arbitrary", "freq1"])
+def test_two_band_decoder_agrees_with_single_lines(kind):
+    """pzf_ctx_decode_tokens2 (two bands' lines together, as the decoder
+    runs bands in pairs) gives each stream what the scalar kernel gives it
+    alone, also when one stream's words run out first."""
+    rng = np.random.default_rng(21)
+    table, _, _ = random_case(rng, 5, 0, kind)
+    for line in [1, 31, 32, 33, 64, 100, 2048]:
+        nlines = 1 + int(rng.integers(0, 3))
+        ctx = rng.integers(0, 5, 2 * line * nlines, dtype=np.uint8)
+        states = rng.integers(2**15, 2**31, 64, dtype=np.uint32)
+        words = [rng.integers(0, 256, 2 * line * nlines + 64, dtype=np.uint8) for _ in range(2)]
+        n = line * nlines
+        alone = [decode(table, ctx[i * n:(i + 1) * n], states[32 * i:32 * i + 32], words[i],
+                        line, _core.ISA_SCALAR) for i in range(2)]
+        # the streams cut where each ends, and one of them short
+        cuts = [(alone[0][2], alone[1][2]), (alone[0][2] - 2, alone[1][2]),
+                (alone[0][2], alone[1][2] // 2), (len(words[0]), len(words[1]))]
+        for cut in cuts:
+            ref = [decode(table, ctx[i * n:(i + 1) * n], states[32 * i:32 * i + 32],
+                          words[i][:max(cut[i], 0)], line, _core.ISA_SCALAR) for i in range(2)]
+            for name, isa in {"scalar": _core.ISA_SCALAR, **VECTOR_ISAS}.items():
+                st = states.copy()
+                got = _core.ctx_decode_tokens2(table, ctx, st, words[0][:max(cut[0], 0)],
+                                               words[1][:max(cut[1], 0)], line, isa)
+                for i in range(2):
+                    if ref[i] == "corrupt":
+                        assert got[i] is None, (name, line, cut, i)
+                    else:
+                        assert got[i] == ref[i][:1] + ref[i][2:], (name, line, cut, i)
+                        assert st[32 * i:32 * i + 32].tobytes() == ref[i][1], (name, line, i)

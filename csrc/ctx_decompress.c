@@ -2,11 +2,13 @@
  * ctx_decompress.c - decoder of the context coding (docs/format-context.md).
  *
  * Every field is checked before use; a band's rANS decoder reads its words
- * with a bounds check per line (or per word near the end), its raw bits
- * with a check per read, and a band must end with every word and bit
- * consumed and every state back at its initial value.  Bands decode
- * independently, one task each; a line is modelled, its tokens decoded
- * (ctx_rans.c), then its residuals and values formed.
+ * with bounds checks per round of 32 values (per word near the end), its
+ * raw bits with a check per 8 values (per read near the end), and a band
+ * must end with every word and bit consumed and every state back at its
+ * initial value.  Bands decode independently, one task each, or two per
+ * task while there are at least two tasks a thread (their token steps
+ * interleave); a line is modelled, its tokens decoded (ctx_rans.c), then
+ * its residuals and values formed.
  */
 #include <math.h>
 #include <stdlib.h>

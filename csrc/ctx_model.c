@@ -2,9 +2,11 @@
  * ctx_model.c - the context model shared by the context encoder and
  * decoder: prediction and context of every value from the lines above it,
  * and the normalisation of counts to rANS frequencies.  Plain C integer
- * loops that the compiler vectorises, built once portably and once for
- * AVX2 (chosen at run time); integer arithmetic gives both the same
- * result, which tests/c/selftest.c checks across x86-64 and aarch64.
+ * loops, built once portably and once for AVX2 (chosen at run time), where
+ * the AVX2 build models 16 values a step with intrinsics and leaves the
+ * line's tail to the loop; integer arithmetic gives both the same result,
+ * which tests/c/selftest.c checks across x86-64 and aarch64 (and
+ * tests/test_isa.py across kernel choices).
  */
 #include <string.h>
 

@@ -14,7 +14,10 @@
  * they decode whole rounds of 32 values only while a round's loads stay
  * inside the words (CTX_ROUND_BYTES), and leave the rest of the line (the
  * last values of a band, a width that is not a multiple of 32) to the
- * scalar body.
+ * scalar body.  A line's rounds form one chain of dependent steps, so
+ * decode2_avx512 decodes lines of two bands in one loop, their steps
+ * interleaved.  The file also holds the quantised decoder's table lookup
+ * of reconstruction values (lookup16).
  * Compiled with per-function target attributes (no special flags); called
  * only when cpu.h reports the instructions.
  */

@@ -139,7 +139,7 @@ static int quantise(enc_ctx *e, size_t lo, size_t hi, uint8_t *q, worker *w, siz
                 w->qsum[i & 3][q[i]] += x[i];
             }
         }
-    } else if (e->fmt == PZF_UINT16) {
+    } else if (e->fmt == PZF_UINT16 && (!w || w->h16)) {
         const uint16_t *x = (const uint16_t *)e->src + lo;
         const uint8_t *t = e->qtable;
         if (!w) { /* (the AVX-512 lookup's window misses on bright frames) */
@@ -169,15 +169,16 @@ static int quantise(enc_ctx *e, size_t lo, size_t hi, uint8_t *q, worker *w, siz
             q += part;
             m -= part;
         }
-    } else {
-        const uint8_t *x = (const uint8_t *)e->src + lo;
+    } else { /* uint8, or uint16 without the counts of every value */
         const uint8_t *t = e->qtable;
         for (i = 0; i < m; i++) {
-            uint8_t s = t[x[i]];
+            unsigned v = e->fmt == PZF_UINT16 ? ((const uint16_t *)e->src)[lo + i]
+                                              : ((const uint8_t *)e->src)[lo + i];
+            uint8_t s = t[v];
             q[i] = s;
             if (w) {
                 w->qcnt[i & 3][s]++;
-                w->qsum[i & 3][s] += x[i];
+                w->qsum[i & 3][s] += v;
             }
         }
     }
@@ -435,6 +436,10 @@ static void encode_task(void *arg, size_t t)
         w->status = encode_band(e, b, w);
 }
 
+/* Frames from this many values count every uint16 pixel value (fold_counts
+ * then reads 65536 counts per thread). */
+#define H16_MIN ((size_t)1 << 18)
+
 /* The buffers of a worker; PZF_ERR_NOMEM if they cannot be had. */
 static int worker_init(const enc_ctx *e, worker *w)
 {
@@ -454,7 +459,8 @@ static int worker_init(const enc_ctx *e, worker *w)
         w->ctxs = (uint8_t *)malloc(bandv);
         if (!w->ctxs)
             return PZF_ERR_NOMEM;
-        if (e->fmt == PZF_UINT16 && e->qtable &&
+        /* counts of every value pay from about 4 values per table entry */
+        if (e->fmt == PZF_UINT16 && e->qtable && e->n >= H16_MIN &&
             !(w->h16 = (uint32_t *)calloc(65536, sizeof *w->h16)))
             return PZF_ERR_NOMEM;
     }

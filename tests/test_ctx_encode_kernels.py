@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pzfcodec
-from pzfcodec import _core
+from pzfcodec import _core, simulate
 
 ISAS = [isa for isa in (_core.ISA_SCALAR, _core.ISA_AVX2, _core.ISA_AVX512)
         if isa <= _core.cpu_isa()]
@@ -214,3 +214,30 @@ def test_frames_round_trip(width):
             else:  # every value quantises to its symbol
                 np.testing.assert_array_equal(pzfcodec.quantize(back, q.offset, q.scale),
                                               pzfcodec.quantize(frame, q.offset, q.scale))
+
+
+@pytest.mark.parametrize("shape", [(100, 100), (520, 512)])
+def test_reconstruction_sums(shape):
+    """Every symbol decodes to the mean of its pixels rounded as
+    docs/format-context.md section 6 says, whether the encoder sums the
+    pixels per symbol directly (small frames) or counts every pixel value
+    first (from 2^18 values), with any number of threads."""
+    truth = simulate.scene_frames("bright", 1, shape, seed=8)
+    frame, cam = truth.frames[0], truth.scene.camera
+    q = pzfcodec.camera_quantization(cam.ad_offset, cam.electrons_per_adu, 0.5)
+    sym = pzfcodec.quantize(frame, q.offset, q.scale)
+    expected, acc = {}, 0
+    for s in np.unique(sym):
+        px = frame[sym == s].astype(np.int64)
+        c, total = px.size, int(px.sum())
+        lo = total // c
+        err_lo = acc + c * lo - total
+        v = lo + 1 if total % c and abs(err_lo + c) < abs(err_lo) else lo
+        acc += c * v - total
+        expected[s] = v
+    for threads in (1, 3):
+        blob = pzfcodec.compress(frame, "context", q, threads=threads)
+        assert pzfcodec.read_header(blob).compression == "context"
+        out = pzfcodec.decompress(blob)
+        for s, v in expected.items():
+            assert (out[sym == s] == v).all(), (s, v)

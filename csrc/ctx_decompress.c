@@ -112,8 +112,7 @@ static int line_residuals(const dec_ctx *d, const uint8_t *ctx, const uint8_t *t
     return bad ? PZF_ERR_CORRUPT : PZF_OK;
 }
 
-/* out[x] = lut[v[x]]: lut has 257 readable entries (it is a member of
- * dec_ctx's union). */
+/* out[x] = lut[v[x]]. */
 static void lookup16(const uint8_t *v, size_t n, const uint16_t *lut, uint16_t *out)
 {
     size_t x;

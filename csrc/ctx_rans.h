@@ -99,7 +99,7 @@ int64_t pzf_ctx_decode_tokens_x86(const uint32_t *table, const uint8_t *ctx, siz
 int64_t pzf_ctx_decode_tokens2_x86(const uint32_t *table, const uint8_t *ctx0,
                                    const uint8_t *ctx1, size_t len, ctx_dec_lanes *l0,
                                    ctx_dec_lanes *l1, uint8_t *tok0, uint8_t *tok1, int isa);
-/* out[x] = lut[v[x]] for x < n; lut must have 257 readable entries. */
+/* out[x] = lut[v[x]] for x < n (AVX-512 only, else PZF_ERR_UNSUPPORTED). */
 int pzf_ctx_lookup16_x86(const uint8_t *v, size_t n, const uint16_t *lut, uint16_t *out,
                          int isa);
 #endif

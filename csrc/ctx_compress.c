@@ -202,9 +202,9 @@ static int choose_ashift(enc_ctx *e, uint8_t *pair, unsigned *shift)
     for (i = 0; i < 16; i++) {
         y = 1 + i * (e->nlines - 1) / 16;
         if (e->kind == CTX_KIND_16) {
-            const uint16_t *v = (const uint16_t *)e->src + y * len;
+            const uint16_t *up = (const uint16_t *)e->src + (y - 1) * len, *v = up + len;
             for (x = 0; x < len; x++) {
-                int d = (int)v[x] - v[x - len];
+                int d = (int)v[x] - up[x];
                 sum += (uint64_t)(d < 0 ? -d : d);
             }
         } else {

@@ -13,7 +13,7 @@
 #include "ctx.h"
 
 #ifdef PZF_HAVE_X86_INTRINSICS
-#include <immintrin.h>
+#include "ctx_model_avx2.h"
 #define PZF_CTX_ENC_MODEL_AVX2 1
 
 /* Values of a line past the vector loop, from the padded column sums cs
@@ -44,32 +44,9 @@ static inline void model16_avx2(const uint16_t *cs, const uint8_t *p0, const uin
                                 const uint8_t *cur, __m128i na, __m128i np, __m128i nq,
                                 __m256i *c, __m256i *uu)
 {
-    const __m256i k16 = _mm256_set1_epi16(16), k3 = _mm256_set1_epi16(3);
-    const __m256i k15 = _mm256_set1_epi16(15), k1 = _mm256_set1_epi16(1);
     const __m256i kff = _mm256_set1_epi16(0xFF), k127 = _mm256_set1_epi16(127);
-    __m256i s = _mm256_add_epi16(
-        _mm256_add_epi16(
-            _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)cs),
-                             _mm256_loadu_si256((const __m256i *)(const void *)(cs + 1))),
-            _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 2)),
-                             _mm256_loadu_si256((const __m256i *)(const void *)(cs + 3)))),
-        _mm256_add_epi16(
-            _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 4)),
-                             _mm256_loadu_si256((const __m256i *)(const void *)(cs + 5))),
-            _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 6)),
-                             _mm256_loadu_si256((const __m256i *)(const void *)(cs + 7)))));
-    __m256i p4 = _mm256_srli_epi16(_mm256_add_epi16(s, k16), 3);
-    __m256i b = _mm256_srli_epi16(p4, 2), a, v, d;
-#define ABSD(p) \
-    _mm256_abs_epi16(_mm256_sub_epi16( \
-        _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p))), b))
-    a = _mm256_add_epi16(_mm256_add_epi16(ABSD(p0), ABSD(p0 + 1)),
-                         _mm256_add_epi16(ABSD(p0 + 2), ABSD(p1)));
-    a = _mm256_add_epi16(a, _mm256_add_epi16(ABSD(p1 + 1), ABSD(p1 + 2)));
-#undef ABSD
-    a = _mm256_min_epu16(_mm256_srl_epi16(a, na), k15);
-    *c = _mm256_add_epi16(_mm256_add_epi16(k1, _mm256_sll_epi16(a, np)),
-                          _mm256_srl_epi16(_mm256_and_si256(p4, k3), nq));
+    __m256i b, v, d;
+    ctx_model8_step_avx2(cs, p0, p1, na, np, nq, &b, c);
     v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)cur));
     d = _mm256_and_si256(_mm256_sub_epi16(v, b), kff);
     /* zig-zag: 2d, or 2d ^ 0xFF... = -2d - 1 for a negative difference */

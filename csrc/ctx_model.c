@@ -6,7 +6,8 @@
  * the AVX2 build models 16 values a step with intrinsics and leaves the
  * line's tail to the loop; integer arithmetic gives both the same result,
  * which tests/c/selftest.c checks across x86-64 and aarch64 (and
- * tests/test_isa.py across kernel choices).
+ * tests/test_isa.py across kernel choices); the AVX2 step of the 8-bit
+ * model is shared with the encoder (ctx_model_avx2.h).
  */
 #include <string.h>
 
@@ -36,12 +37,10 @@
     p1[len + 1] = r1[len - 1];
 
 #ifdef PZF_HAVE_TARGET
-#include <immintrin.h>
+#include "ctx_model_avx2.h"
 
-/* The kind 0 model of values 0..x-1 of a line, 16 at a time in 16-bit
- * lanes, with the same integer arithmetic as the loop of model8 (every
- * quantity fits in 16 bits, and |p - b| is a difference of two values
- * below 256); returns x, the values left to that loop. */
+/* The kind 0 model of values 0..x-1 of a line, 16 at a time
+ * (ctx_model_avx2.h); returns x, the values left to the loop of model8. */
 PZF_TARGET("avx2")
 static size_t model8_vec_avx2(const uint16_t *cs, const uint8_t *p0, const uint8_t *p1,
                               size_t len, unsigned ashift, unsigned pbits, uint8_t *base,
@@ -49,32 +48,10 @@ static size_t model8_vec_avx2(const uint16_t *cs, const uint8_t *p0, const uint8
 {
     const __m128i ash = _mm_cvtsi32_si128((int)ashift), psh = _mm_cvtsi32_si128((int)pbits);
     const __m128i fsh = _mm_cvtsi32_si128((int)(2 - pbits));
-    const __m256i k16 = _mm256_set1_epi16(16), k15 = _mm256_set1_epi16(15);
-    const __m256i k3 = _mm256_set1_epi16(3), k1 = _mm256_set1_epi16(1);
     size_t x = 0;
     for (; x + 16 <= len; x += 16) {
-        const __m256i *c = (const __m256i *)(const void *)(cs + x);
-        __m256i s = _mm256_add_epi16(
-            _mm256_add_epi16(_mm256_add_epi16(_mm256_loadu_si256(c),
-                                              _mm256_loadu_si256((const __m256i *)(cs + x + 1))),
-                             _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(cs + x + 2)),
-                                              _mm256_loadu_si256((const __m256i *)(cs + x + 3)))),
-            _mm256_add_epi16(_mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(cs + x + 4)),
-                                              _mm256_loadu_si256((const __m256i *)(cs + x + 5))),
-                             _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(cs + x + 6)),
-                                              _mm256_loadu_si256((const __m256i *)(cs + x + 7)))));
-        __m256i p4 = _mm256_srli_epi16(_mm256_add_epi16(s, k16), 3);
-        __m256i b = _mm256_srli_epi16(p4, 2), a = _mm256_setzero_si256(), cx, bc;
-        int k;
-        for (k = 0; k < 3; k++) {
-            __m256i q0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p0 + x + k)));
-            __m256i q1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p1 + x + k)));
-            a = _mm256_add_epi16(a, _mm256_abs_epi16(_mm256_sub_epi16(q0, b)));
-            a = _mm256_add_epi16(a, _mm256_abs_epi16(_mm256_sub_epi16(q1, b)));
-        }
-        a = _mm256_min_epu16(_mm256_srl_epi16(a, ash), k15);
-        cx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sll_epi16(a, psh), k1),
-                              _mm256_srl_epi16(_mm256_and_si256(p4, k3), fsh));
+        __m256i b, cx, bc;
+        ctx_model8_step_avx2(cs + x, p0 + x, p1 + x, ash, psh, fsh, &b, &cx);
         /* bytes: b0-7 c0-7 | b8-15 c8-15 -> b0-15 | c0-15 */
         bc = _mm256_permute4x64_epi64(_mm256_packus_epi16(b, cx), 0xD8);
         _mm_storeu_si128((__m128i *)(base + x), _mm256_castsi256_si128(bc));

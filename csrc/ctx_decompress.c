@@ -8,7 +8,9 @@
  * initial value.  Bands decode independently, one task each, or two per
  * task while there are at least two tasks a thread (their token steps
  * interleave); a line is modelled, its tokens decoded (ctx_rans.c), then
- * its residuals and values formed.
+ * its residuals and values formed (the raw bits of a line's first values
+ * read by the vector twins of ctx_bits_x86.c, which form the 16-bit values
+ * in the same pass).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "cpu.h"
 #include "ctx.h"
 #include "parallel.h"
+#include "pzf_testing.h"
 
 typedef struct {
     const pzf_header *h;
@@ -27,6 +30,9 @@ typedef struct {
     int raw; /* some context has raw bits (or kind 1: escapes) */
     uint32_t *table;                   /* decoding entries, row r at r << 12 */
     uint8_t k[CTX_MAX_NCTX];           /* raw bits of a row's context    */
+#ifdef PZF_CTX_BITS_X86
+    int32_t k32[CTX_K32_SIZE];         /* the same, for vector kernels   */
+#endif
     uint8_t cmap[CTX_MAX_NCTX];        /* row of each context's entries  */
     int remap;                         /* rows are not contexts: map     */
     unsigned qlo, qhi;
@@ -36,6 +42,11 @@ typedef struct {
     int *status;
     uint8_t *dst;
 } dec_ctx;
+
+#ifdef PZF_CTX_BITS_X86
+/* every context's raw-bit count has a slot in the vector kernels' table */
+typedef char pzf_ctx_k32_fits[CTX_MAX_NCTX <= CTX_K32_SIZE ? 1 : -1];
+#endif
 
 /* Rounded, saturated integer of a reconstruction value (NaN gives 0). */
 static double round_sat(float f, double max)
@@ -77,13 +88,18 @@ PZF_CTX_DEFINE_RESIDUALS(_portable, )
 PZF_CTX_DEFINE_RESIDUALS(_bmi2, PZF_TARGET("bmi2"))
 #endif
 
-/* Residuals u[0..len) of a line from its tokens and raw bits. */
+/* Residuals u[0..len) of a line from its tokens and raw bits (kernel isa:
+ * PZF_ISA_*).  With base, the vector kernel writes the values base +
+ * unzigzag(u) of the first *fused values to v instead of their residuals
+ * (*fused is 0 without base). */
 static int line_residuals(const dec_ctx *d, const uint8_t *ctx, const uint8_t *tok, size_t len,
-                          ctx_bit_reader *br, uint16_t *u)
+                          ctx_bit_reader *br, uint16_t *u, const uint16_t *base, uint16_t *v,
+                          size_t *fused, int isa)
 {
     size_t x = 0;
     int bad = 0;
     unsigned esc = d->kind == CTX_KIND_16 ? CTX_ESCAPE : 256; /* kind 0 has none */
+    *fused = 0;
     if (!d->raw) {
         for (x = 0; x < len; x++)
             u[x] = tok[x];
@@ -93,12 +109,21 @@ static int line_residuals(const dec_ctx *d, const uint8_t *ctx, const uint8_t *t
         /* the n bits in acc are the last n of the bytes before p */
         const uint8_t *q = br->p - (br->n + 7) / 8;
         size_t pos = (br->n + 7) / 8 * 8 - br->n;
+#ifdef PZF_CTX_BITS_X86
+        x = pzf_ctx_residuals_x86(d->k32, esc, ctx, tok, len, q, (size_t)(br->end - q), &pos,
+                                  base, base ? v : u, isa);
+        *fused = base ? x : 0;
+#else
+        (void)base, (void)v, (void)isa;
+#endif
 #ifdef PZF_HAVE_TARGET
         if (pzf_cpu_has_bmi2())
-            x = residuals_bmi2(d->k, esc, ctx, tok, len, q, (size_t)(br->end - q), &pos, u);
+            x += residuals_bmi2(d->k, esc, ctx + x, tok + x, len - x, q, (size_t)(br->end - q),
+                                &pos, u + x);
         else
 #endif
-            x = residuals_portable(d->k, esc, ctx, tok, len, q, (size_t)(br->end - q), &pos, u);
+            x += residuals_portable(d->k, esc, ctx + x, tok + x, len - x, q,
+                                    (size_t)(br->end - q), &pos, u + x);
         /* back to the reader: the bits of the byte pos is in, if any */
         br->p = q + (pos + 7) / 8;
         br->n = (unsigned)((pos + 7) / 8 * 8 - pos);
@@ -253,7 +278,11 @@ static int band_values(const dec_ctx *d, band_state *st)
         for (x = 0; x < len; x++)
             v8[x] = (uint8_t)(bs[x] + ctx_unzigzag(tok[x]));
     } else {
-        rc = line_residuals(d, st->ctx, tok, len, &st->br, st->u);
+        uint16_t *v16 = (uint16_t *)d->dst + off;
+        size_t x0;
+        int fuse = d->kind == CTX_KIND_16 && yy > 0;
+        rc = line_residuals(d, st->ctx, tok, len, &st->br, st->u, fuse ? base : NULL, v16, &x0,
+                            pzf_cpu_isa());
         if (rc != PZF_OK)
             return rc;
         if (d->kind == CTX_KIND_8) {
@@ -264,11 +293,11 @@ static int band_values(const dec_ctx *d, band_state *st)
                 for (x = 0; x < len; x++)
                     v[x] = (uint8_t)(bs[x] + ctx_unzigzag(u[x]));
         } else {
-            uint16_t *v = (uint16_t *)d->dst + off;
+            uint16_t *v = v16;
             if (yy == 0)
                 FIRST_LINE(uint16_t);
-            else
-                for (x = 0; x < len; x++)
+            else /* values from x0 on (those before it fused above) */
+                for (x = x0; x < len; x++)
                     v[x] = (uint16_t)(base[x] + ctx_unzigzag(u[x]));
         }
     }
@@ -484,6 +513,9 @@ int pzf_ctx_decompress(const uint8_t *pl, size_t plen, const pzf_header *h, size
             continue;
         }
         d.k[d.cmap[c]] = tp[0];
+#ifdef PZF_CTX_BITS_X86
+        d.k32[d.cmap[c]] = tp[0];
+#endif
         if (tp[0] || kind == CTX_KIND_16)
             d.raw = 1;
         lo = tp[1];
@@ -540,5 +572,52 @@ done:
     free(d.bsrc);
     free(d.bsize);
     free(d.status);
+    return rc;
+}
+
+int pzf_ctx_line_bits_isa(const uint8_t *k, size_t nctx, int kind16, const uint8_t *ctx,
+                          const uint8_t *tok, size_t len, const uint16_t *base,
+                          const uint8_t *bits, size_t nbytes, uint16_t *out, size_t *left,
+                          int isa)
+{
+    dec_ctx d;
+    ctx_bit_reader br;
+    uint16_t *u;
+    size_t x, fused = 0;
+    unsigned f = pzf_cpu_features();
+    int rc;
+    if (nctx == 0 || nctx > CTX_MAX_NCTX || (len && (!ctx || !tok || !out)) ||
+        (nbytes && !bits) || isa < PZF_ISA_SCALAR || isa > PZF_ISA_AVX512)
+        return PZF_ERR_ARGUMENT;
+    if ((isa >= PZF_ISA_AVX2 && !(f & PZF_CPU_AVX2)) ||
+        (isa == PZF_ISA_AVX512 && !(f & PZF_CPU_AVX512)))
+        return PZF_ERR_UNSUPPORTED;
+    for (x = 0; x < nctx; x++)
+        if (k[x] > 16)
+            return PZF_ERR_ARGUMENT;
+    for (x = 0; x < len; x++)
+        if (ctx[x] >= nctx)
+            return PZF_ERR_ARGUMENT;
+    memset(&d, 0, sizeof d);
+    d.kind = kind16 ? CTX_KIND_16 : CTX_KIND_8;
+    d.raw = 1;
+    for (x = 0; x < nctx; x++) {
+        d.k[x] = k[x];
+#ifdef PZF_CTX_BITS_X86
+        d.k32[x] = k[x];
+#endif
+    }
+    u = (uint16_t *)malloc((len ? len : 1) * sizeof *u);
+    if (!u)
+        return PZF_ERR_NOMEM;
+    br.acc = 0;
+    br.n = 0;
+    br.p = bits;
+    br.end = bits + nbytes;
+    rc = line_residuals(&d, ctx, tok, len, &br, u, base, out, &fused, isa);
+    for (x = fused; x < len; x++)
+        out[x] = base ? (uint16_t)(base[x] + ctx_unzigzag(u[x])) : u[x];
+    *left = (size_t)(br.end - br.p) * 8 + br.n;
+    free(u);
     return rc;
 }

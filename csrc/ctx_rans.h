@@ -183,6 +183,21 @@ PZF_INLINE uint32_t ctx_get_bits(ctx_bit_reader *r, unsigned k, int *bad)
     return v;
 }
 
+#ifdef PZF_HAVE_X86_INTRINSICS
+#define PZF_CTX_BITS_X86 1
+#define CTX_K32_SIZE 96
+/* ctx_bits_x86.c: the residuals u of a line's first values (tokens tok,
+ * contexts ctx, raw bits k32[ctx], 16 after the token esc; k32 has
+ * CTX_K32_SIZE entries) from the raw
+ * bits q[0..avail) at bit *ppos (advanced), while a vector's reads stay
+ * inside them; with base, the values base + unzigzag(u) instead.  out gets
+ * them; returns how many (a multiple of 16; 0 without the isa (PZF_ISA_*,
+ * AVX2 or better)). */
+size_t pzf_ctx_residuals_x86(const int32_t *k32, unsigned esc, const uint8_t *ctx,
+                             const uint8_t *tok, size_t len, const uint8_t *q, size_t avail,
+                             size_t *ppos, const uint16_t *base, uint16_t *out, int isa);
+#endif
+
 /* The stream ended exactly: every byte read, fewer than 8 bits left, all 0. */
 PZF_INLINE int ctx_bits_done(const ctx_bit_reader *r)
 {

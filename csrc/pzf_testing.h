@@ -56,6 +56,20 @@ int pzf_ctx_model8_enc_isa(const uint8_t *above, const uint8_t *cur, size_t len,
                            unsigned ashift, unsigned pbits, uint8_t *ctx, uint8_t *u,
                            int isa);
 
+/* The context decoder's residuals of one line (line_residuals in
+ * ctx_decompress.c) with a forced raw-bit kernel (PZF_ISA_*): len values
+ * of contexts ctx (each below nctx <= 73) and tokens tok, k[c] (0..16) raw
+ * bits per value of context c, 16 after the escape token 255 where kind16,
+ * read from the raw bits bits[0..nbytes) from bit 0.  out gets the
+ * residuals, or with base the values base + unzigzag(residual); *left the
+ * bits not read.  Returns PZF_OK, PZF_ERR_CORRUPT when the bits run out,
+ * PZF_ERR_UNSUPPORTED if the CPU lacks isa, PZF_ERR_ARGUMENT or
+ * PZF_ERR_NOMEM. */
+int pzf_ctx_line_bits_isa(const uint8_t *k, size_t nctx, int kind16, const uint8_t *ctx,
+                          const uint8_t *tok, size_t len, const uint16_t *base,
+                          const uint8_t *bits, size_t nbytes, uint16_t *out, size_t *left,
+                          int isa);
+
 /* The same for two streams decoded together (pzf_ctx_decode_tokens2):
  * stream i has the contexts ctx[i len..(i+1) len), the states x[32 i..32 i
  * + 32), the words words<i> and the tokens tok[i len..); rc[i] and used[i]

@@ -5,7 +5,7 @@ Functions here take flat, contiguous byte buffers and plain numbers; the
 numpy-facing API with argument checking lives in :mod:`pzfcodec.codec`.
 Every call into C releases the GIL.
 """
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from cpython.object cimport PyObject
 
 from .errors import (BadArgumentError, CorruptDataError, DataTooLargeError,
@@ -77,6 +77,10 @@ cdef extern from "pzf_testing.h" nogil:
                                  const uint8_t *tok, const size_t *line_len, size_t nlines,
                                  uint32_t *states, uint8_t *words, size_t cap, size_t *used,
                                  int isa)
+    int pzf_ctx_line_bits_isa(const uint8_t *k, size_t nctx, int kind16, const uint8_t *ctx,
+                              const uint8_t *tok, size_t len, const uint16_t *base,
+                              const uint8_t *bits, size_t nbytes, uint16_t *out, size_t *left,
+                              int isa)
     int pzf_ctx_model8_enc_isa(const uint8_t *above, const uint8_t *cur, size_t len,
                                unsigned ashift, unsigned pbits, uint8_t *ctx, uint8_t *u,
                                int isa)
@@ -266,6 +270,36 @@ def ctx_decode_tokens(const uint32_t[::1] table, const uint8_t[::1] ctx, uint32_
         rc = pzf_ctx_decode_tokens_isa(&table[0], table.shape[0] // 4096, cp, n, line,
                                        &states[0], wp, words.shape[0], &used, tp, isa)
     return finish_bytes(raw, rc if rc < 0 else <int64_t>n, "ctx_decode_tokens"), used
+
+
+def ctx_line_bits(const uint8_t[::1] k, const uint8_t[::1] ctx, const uint8_t[::1] tok,
+                  const uint8_t[::1] bits, bint kind16, base=None, int isa=PZF_ISA_SCALAR):
+    """Test hook: the context decoder's residuals of one line with raw-bit
+    kernel ``isa``: ``k[c]`` raw bits per value of context ``c`` (16 after
+    the escape token 255 where ``kind16``), read from ``bits``.  Returns the
+    residuals (or, with ``base``, the values base + unzigzag(residual)) as
+    uint16 and the number of bits left; raises CorruptDataError when the
+    bits run out."""
+    cdef size_t n = ctx.shape[0], left = 0
+    cdef int rc
+    if tok.shape[0] != n or (base is not None and len(base) != n):
+        raise BadArgumentError("ctx_line_bits: ctx, tok and base must be of one length")
+    cdef const uint16_t[::1] bv = None
+    if base is not None:
+        bv = base
+    out = bytearray(2 * n)
+    cdef uint8_t[::1] ov = out
+    cdef const uint8_t *cp = &ctx[0] if n else NULL
+    cdef const uint8_t *tp = &tok[0] if n else NULL
+    cdef uint16_t *op = <uint16_t *>&ov[0] if n else NULL
+    cdef const uint16_t *bp = &bv[0] if (bv is not None and n) else NULL
+    cdef const uint8_t *qp = &bits[0] if bits.shape[0] else NULL
+    cdef const uint8_t *kp = &k[0] if k.shape[0] else NULL
+    with nogil:
+        rc = pzf_ctx_line_bits_isa(kp, k.shape[0], kind16, cp, tp, n, bp, qp, bits.shape[0],
+                                   op, &left, isa)
+    check(rc, "ctx_line_bits")
+    return out, left
 
 
 def ctx_encode_tokens(const uint32_t[:, ::1] freq, const uint8_t[::1] ctx,

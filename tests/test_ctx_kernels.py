@@ -140,3 +140,71 @@ def test_two_band_decoder_agrees_with_single_lines(kind):
                     else:
                         assert got[i] == ref[i][:1] + ref[i][2:], (name, line, cut, i)
                         assert st[32 * i:32 * i + 32].tobytes() == ref[i][1], (name, line, i)
+
+
+# ---- raw bits: the decoder's residuals of a line (hook _core.ctx_line_bits) ----
+
+def reference_line_bits(k, ctx, tok, bits, kind16, base):
+    """Residuals (or values) of a line in plain Python, or "corrupt"."""
+    stream, nbits, pos, out = int.from_bytes(bytes(bits), "little"), 8 * len(bits), 0, []
+    for c, t in zip(ctx.tolist(), tok.tolist()):
+        esc = kind16 and t == 255
+        kk = 16 if esc else int(k[c])
+        if pos + kk > nbits:
+            return "corrupt"
+        r = stream >> pos & ((1 << kk) - 1)
+        pos += kk
+        out.append(r if esc else (t << kk | r) & 0xFFFF)
+    u = np.array(out, np.uint16)
+    if base is not None:
+        u = (base + ((u >> 1) ^ (0 - (u & 1)).astype(np.uint16))).astype(np.uint16)
+    return u.tobytes(), nbits - pos
+
+
+def line_bits(k, ctx, tok, bits, kind16, base, isa):
+    try:
+        out, left = _core.ctx_line_bits(k, ctx, tok, bits, kind16, base, isa)
+    except CorruptDataError:
+        return "corrupt"
+    return bytes(out), left
+
+
+def test_raw_bit_kernels_agree_with_a_reference():
+    """Every raw-bit kernel (scalar, and the AVX2 / AVX-512 twins this CPU
+    has) gives the residuals and values of a plain-Python reader on random
+    lines: every count of raw bits 0..8 (and 16), escapes, up to 73
+    contexts, lengths that are and are not multiples of the vectors, with
+    streams ending exactly and cut short (all refuse them alike)."""
+    rng = np.random.default_rng(33)
+    lens = [0, 1, 15, 16, 17, 31, 32, 33, 100, 257, 2048] + list(rng.integers(1, 600, 8))
+    for trial, n in enumerate(lens):
+        nctx = int(rng.integers(1, 74))
+        k = rng.integers(0, 9, nctx, dtype=np.uint8)
+        if trial % 4 == 3:
+            k[rng.integers(0, nctx)] = 16
+        ctx = rng.integers(0, nctx, n, dtype=np.uint8)
+        tok = rng.integers(0, 256, n, dtype=np.uint8)
+        tok[rng.random(n) < 0.1] = 255  # escapes in kind 16
+        kind16 = trial % 2 == 0
+        need = sum(16 if kind16 and t == 255 else int(k[c]) for c, t in zip(ctx, tok))
+        full = rng.integers(0, 256, (need + 7) // 8 + int(rng.integers(0, 3)), dtype=np.uint8)
+        base = None if trial % 3 == 0 else rng.integers(0, 2**16, n, dtype=np.uint16)
+        for cut in {len(full), (need + 7) // 8, (need + 7) // 8 - 1, len(full) // 2, 0}:
+            if cut < 0:
+                continue
+            bits = full[:cut]
+            ref = reference_line_bits(k, ctx, tok, bits, kind16, base)
+            assert (ref == "corrupt") == (8 * cut < need)
+            for name, isa in ALL_ISAS.items():
+                if isa <= _core.cpu_isa():
+                    assert line_bits(k, ctx, tok, bits, kind16, base, isa) == ref, (
+                        name, trial, n, cut)
+
+
+def test_raw_bit_hook_refuses_bad_arguments():
+    bits = np.zeros(8, np.uint8)
+    one = np.zeros(4, np.uint8)
+    with pytest.raises(BadArgumentError):  # a context without a count
+        _core.ctx_line_bits(np.zeros(1, np.uint8), np.ones(4, np.uint8), one, bits, True)
+    with pytest.raises(BadArgumentError):  # more than 16 raw bits
+        _core.ctx_line_bits(np.full(1, 17, np.uint8), one, one, bits, True)

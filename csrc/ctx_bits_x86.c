@@ -1,0 +1,166 @@
+/*
+ * ctx_bits_x86.c - AVX2 twin of the context decoder's raw-bit reader
+ * (residuals in ctx_decompress.c): the residuals of a line's first values
+ * from their tokens and raw bits, optionally fused with the values
+ * v = base + unzigzag(u).
+ *
+ * Per 8 values: the raw-bit counts k[ctx] (16 for an escape token), their
+ * exclusive prefix sum gives each value's bit offset, a gather loads the
+ * 32 bits at its byte and a shift and mask leave its bits; u = t << k |
+ * bits, kept to 16 bits.  The only dependency between steps is the scalar
+ * bit position, advanced by the step's total.
+ *
+ * 16 values read at most 16 * 16 bits after a position's 7: the 4-byte
+ * loads end at most 34 bytes past the byte of the position, so the kernel
+ * runs only while CTX_BITS_SLACK bytes are left and never reads past the
+ * raw bits; the caller's checked scalar reader does the rest, so corrupt
+ * data is reported exactly as without it.
+ * Compiled with per-function target attributes; called only when cpu.h
+ * reports AVX2.
+ */
+#include "ctx_rans.h"
+
+#ifdef PZF_CTX_BITS_X86
+
+#include <immintrin.h>
+
+#include "cpu.h"
+
+#define PZF_TARGET_AVX2 PZF_TARGET("avx2")
+#define CTX_BITS_SLACK 40
+
+/* The residuals of 8 values (32-bit lanes, not yet cut to 16 bits) whose
+ * raw bits start at bit *pos of q; advances *pos. */
+PZF_TARGET_AVX2 static inline __m256i bits8(const int32_t *k32, __m256i escv,
+                                            const uint8_t *ctx, const uint8_t *tok,
+                                            const uint8_t *q, size_t *pos)
+{
+    const __m256i one = _mm256_set1_epi32(1);
+    __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)ctx));
+    __m256i t = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)tok));
+    __m256i k = _mm256_i32gather_epi32((const int *)k32, c, 4);
+    __m256i s, hi, rel, g, r;
+    k = _mm256_blendv_epi8(k, _mm256_set1_epi32(16), _mm256_cmpeq_epi32(t, escv));
+    /* inclusive prefix sum: in each half, then the low half's total on top */
+    s = _mm256_add_epi32(k, _mm256_slli_si256(k, 4));
+    s = _mm256_add_epi32(s, _mm256_slli_si256(s, 8));
+    hi = _mm256_shuffle_epi32(s, 0xFF);
+    s = _mm256_add_epi32(s, _mm256_permute2x128_si256(hi, hi, 0x08));
+    rel = _mm256_add_epi32(_mm256_sub_epi32(s, k), _mm256_set1_epi32((int)(*pos & 7)));
+    g = _mm256_i32gather_epi32((const int *)(const void *)(q + (*pos >> 3)),
+                               _mm256_srli_epi32(rel, 3), 1);
+    r = _mm256_and_si256(_mm256_srlv_epi32(g, _mm256_and_si256(rel, _mm256_set1_epi32(7))),
+                         _mm256_sub_epi32(_mm256_sllv_epi32(one, k), one));
+    *pos += (uint32_t)_mm256_extract_epi32(s, 7);
+    return _mm256_or_si256(_mm256_sllv_epi32(t, k), r);
+}
+
+PZF_TARGET_AVX2 static size_t residuals_avx2(const int32_t *k32, unsigned esc,
+                                             const uint8_t *ctx, const uint8_t *tok, size_t len,
+                                             const uint8_t *q, size_t avail, size_t *ppos,
+                                             const uint16_t *base, uint16_t *out)
+{
+    const __m256i escv = _mm256_set1_epi32((int)esc), m16 = _mm256_set1_epi32(0xFFFF);
+    const __m256i one16 = _mm256_set1_epi16(1);
+    size_t x = 0, pos = *ppos;
+    for (; x + 16 <= len && (pos >> 3) + CTX_BITS_SLACK <= avail; x += 16) {
+        __m256i u0 = _mm256_and_si256(bits8(k32, escv, ctx + x, tok + x, q, &pos), m16);
+        __m256i u1 = _mm256_and_si256(bits8(k32, escv, ctx + x + 8, tok + x + 8, q, &pos), m16);
+        __m256i u = _mm256_permute4x64_epi64(_mm256_packus_epi32(u0, u1), 0xD8);
+        if (base) { /* v = base + unzigzag(u) */
+            __m256i z = _mm256_xor_si256(
+                _mm256_srli_epi16(u, 1),
+                _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_and_si256(u, one16)));
+            u = _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(base + x)),
+                                 z);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(out + x), u);
+    }
+    *ppos = pos;
+    return x;
+}
+
+/* ---- AVX-512: no gathers ------------------------------------------------ */
+
+#define PZF_TARGET_AVX512 PZF_TARGET("avx2,avx512f,avx512bw,avx512dq,avx512vl")
+
+/* The residuals of 16 values (cut to 16 bits) whose raw bits start at bit
+ * *pos of q; advances *pos.  k[ctx] comes from the 16-bit tables t0:t1
+ * (contexts 0..63) and t2 (64..95); the 32
+ * bits of value i are the words w, w + 1 (w = its bit offset / 16) of the
+ * 64 bytes at the position's byte, picked with vpermw. */
+PZF_TARGET_AVX512 static inline __m256i bits16(__m512i t0, __m512i t1, __m512i t2,
+                                               __m512i escv, const uint8_t *ctx,
+                                               const uint8_t *tok, const uint8_t *q,
+                                               size_t *pos)
+{
+    const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
+    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)ctx));
+    __m512i t = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)tok));
+    __m512i k = _mm512_permutex2var_epi16(t0, c, t1), s, rel, w, win, g, r;
+    k = _mm512_mask_mov_epi32(k, _mm512_cmpge_epu32_mask(c, _mm512_set1_epi32(64)),
+                              _mm512_permutexvar_epi16(c, t2));
+    k = _mm512_and_si512(k, _mm512_set1_epi32(0xFFFF));
+    k = _mm512_mask_mov_epi32(k, _mm512_cmpeq_epi32_mask(t, escv), _mm512_set1_epi32(16));
+    s = _mm512_add_epi32(k, _mm512_alignr_epi32(k, zero, 15));
+    s = _mm512_add_epi32(s, _mm512_alignr_epi32(s, zero, 14));
+    s = _mm512_add_epi32(s, _mm512_alignr_epi32(s, zero, 12));
+    s = _mm512_add_epi32(s, _mm512_alignr_epi32(s, zero, 8));
+    rel = _mm512_add_epi32(_mm512_sub_epi32(s, k), _mm512_set1_epi32((int)(*pos & 7)));
+    w = _mm512_srli_epi32(rel, 4);
+    win = _mm512_loadu_si512((const void *)(q + (*pos >> 3)));
+    g = _mm512_permutexvar_epi16(
+        _mm512_add_epi32(_mm512_mullo_epi32(w, _mm512_set1_epi32(0x10001)),
+                         _mm512_set1_epi32(0x10000)),
+        win);
+    r = _mm512_and_si512(_mm512_srlv_epi32(g, _mm512_and_si512(rel, _mm512_set1_epi32(15))),
+                         _mm512_sub_epi32(_mm512_sllv_epi32(one, k), one));
+    *pos += (uint32_t)_mm_extract_epi32(_mm512_extracti32x4_epi32(s, 3), 3);
+    return _mm512_cvtepi32_epi16(_mm512_or_si512(_mm512_sllv_epi32(t, k), r));
+}
+
+PZF_TARGET_AVX512 static size_t residuals_avx512(const int32_t *k32, unsigned esc,
+                                                 const uint8_t *ctx, const uint8_t *tok,
+                                                 size_t len, const uint8_t *q, size_t avail,
+                                                 size_t *ppos, const uint16_t *base,
+                                                 uint16_t *out)
+{
+    __m512i t[3];
+    const __m512i escv = _mm512_set1_epi32((int)esc);
+    const __m256i one16 = _mm256_set1_epi16(1);
+    size_t x = 0, pos = *ppos, i;
+    for (i = 0; i < 3; i++) /* 16-bit tables of 32 contexts each */
+        t[i] = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtepi32_epi16(_mm512_loadu_si512(k32 + 32 * i))),
+            _mm512_cvtepi32_epi16(_mm512_loadu_si512(k32 + 32 * i + 16)), 1);
+    for (; x + 16 <= len && (pos >> 3) + 64 <= avail; x += 16) {
+        __m256i u = bits16(t[0], t[1], t[2], escv, ctx + x, tok + x, q, &pos);
+        if (base) { /* v = base + unzigzag(u) */
+            __m256i z = _mm256_xor_si256(
+                _mm256_srli_epi16(u, 1),
+                _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_and_si256(u, one16)));
+            u = _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(base + x)),
+                                 z);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(out + x), u);
+    }
+    *ppos = pos;
+    return x;
+}
+
+size_t pzf_ctx_residuals_x86(const int32_t *k32, unsigned esc, const uint8_t *ctx,
+                             const uint8_t *tok, size_t len, const uint8_t *q, size_t avail,
+                             size_t *ppos, const uint16_t *base, uint16_t *out, int isa)
+{
+    unsigned f = pzf_cpu_features();
+    if (isa == PZF_ISA_AVX512 && (f & PZF_CPU_AVX512) && (f & PZF_CPU_AVX2))
+        return residuals_avx512(k32, esc, ctx, tok, len, q, avail, ppos, base, out);
+    if (isa >= PZF_ISA_AVX2 && (f & PZF_CPU_AVX2))
+        return residuals_avx2(k32, esc, ctx, tok, len, q, avail, ppos, base, out);
+    return 0;
+}
+
+#else
+/* ISO C forbids an empty translation unit. */
+typedef int pzf_ctx_bits_x86_unused;
+#endif /* PZF_CTX_BITS_X86 */

@@ -10,11 +10,14 @@
  * bits, kept to 16 bits.  The only dependency between steps is the scalar
  * bit position, advanced by the step's total.
  *
- * 16 values read at most 16 * 16 bits after a position's 7: the 4-byte
- * loads end at most 34 bytes past the byte of the position, so the kernel
- * runs only while CTX_BITS_SLACK bytes are left and never reads past the
- * raw bits; the caller's checked scalar reader does the rest, so corrupt
- * data is reported exactly as without it.
+ * 16 values read at most 16 * 16 bits after a position's 7 (AVX2: 4-byte
+ * loads ending at most 34 bytes past the byte of the position; AVX-512: a
+ * 64-byte window), so a kernel runs only while CTX_BITS_SLACK bytes are
+ * left and never reads past the raw bits.  Then it goes on in a zero-padded
+ * copy of the last bytes, and reports that the bits ran out iff it read
+ * past them: the scalar reader fails iff a line needs more bits than are
+ * left, so corrupt data is reported exactly as without the kernels; the
+ * caller's checked scalar reader does a line's last values.
  * Compiled with per-function target attributes; called only when cpu.h
  * reports AVX2.
  */
@@ -24,10 +27,13 @@
 
 #include <immintrin.h>
 
+#include <string.h>
+
 #include "cpu.h"
 
 #define PZF_TARGET_AVX2 PZF_TARGET("avx2")
-#define CTX_BITS_SLACK 40
+/* bytes a vector step may read from its position's byte on */
+#define CTX_BITS_SLACK 64
 
 /* The residuals of 8 values (32-bit lanes, not yet cut to 16 bits) whose
  * raw bits start at bit *pos of q; advances *pos. */
@@ -133,7 +139,7 @@ PZF_TARGET_AVX512 static size_t residuals_avx512(const int32_t *k32, unsigned es
         t[i] = _mm512_inserti64x4(
             _mm512_castsi256_si512(_mm512_cvtepi32_epi16(_mm512_loadu_si512(k32 + 32 * i))),
             _mm512_cvtepi32_epi16(_mm512_loadu_si512(k32 + 32 * i + 16)), 1);
-    for (; x + 16 <= len && (pos >> 3) + 64 <= avail; x += 16) {
+    for (; x + 16 <= len && (pos >> 3) + CTX_BITS_SLACK <= avail; x += 16) {
         __m256i u = bits16(t[0], t[1], t[2], escv, ctx + x, tok + x, q, &pos);
         if (base) { /* v = base + unzigzag(u) */
             __m256i z = _mm256_xor_si256(
@@ -148,16 +154,41 @@ PZF_TARGET_AVX512 static size_t residuals_avx512(const int32_t *k32, unsigned es
     return x;
 }
 
-size_t pzf_ctx_residuals_x86(const int32_t *k32, unsigned esc, const uint8_t *ctx,
-                             const uint8_t *tok, size_t len, const uint8_t *q, size_t avail,
-                             size_t *ppos, const uint16_t *base, uint16_t *out, int isa)
+typedef size_t (*residuals_fn)(const int32_t *, unsigned, const uint8_t *, const uint8_t *,
+                               size_t, const uint8_t *, size_t, size_t *, const uint16_t *,
+                               uint16_t *);
+
+int64_t pzf_ctx_residuals_x86(const int32_t *k32, unsigned esc, const uint8_t *ctx,
+                              const uint8_t *tok, size_t len, const uint8_t *q, size_t avail,
+                              size_t *ppos, const uint16_t *base, uint16_t *out, int isa)
 {
     unsigned f = pzf_cpu_features();
+    residuals_fn fn = NULL;
+    size_t x;
     if (isa == PZF_ISA_AVX512 && (f & PZF_CPU_AVX512) && (f & PZF_CPU_AVX2))
-        return residuals_avx512(k32, esc, ctx, tok, len, q, avail, ppos, base, out);
-    if (isa >= PZF_ISA_AVX2 && (f & PZF_CPU_AVX2))
-        return residuals_avx2(k32, esc, ctx, tok, len, q, avail, ppos, base, out);
-    return 0;
+        fn = residuals_avx512;
+    else if (isa >= PZF_ISA_AVX2 && (f & PZF_CPU_AVX2))
+        fn = residuals_avx2;
+    if (!fn)
+        return 0;
+    x = fn(k32, esc, ctx, tok, len, q, avail, ppos, base, out);
+    if (len - x >= 16) {
+        /* fewer than CTX_BITS_SLACK bytes left: go on in a zero-padded copy
+         * of them while the position is inside them (a band's last lines
+         * often read few bits or none); reading past them means the bits
+         * ran out, as the scalar reader would find */
+        uint8_t buf[2 * CTX_BITS_SLACK];
+        size_t at = *ppos >> 3, rem = avail - at, pos = *ppos & 7;
+        memset(buf, 0, sizeof buf);
+        if (rem)
+            memcpy(buf, q + at, rem);
+        x += fn(k32, esc, ctx + x, tok + x, len - x, buf, rem + CTX_BITS_SLACK, &pos,
+                base ? base + x : NULL, out + x);
+        if (pos > 8 * rem)
+            return -1;
+        *ppos = 8 * at + pos;
+    }
+    return (int64_t)x;
 }
 
 #else

@@ -110,8 +110,11 @@ static int line_residuals(const dec_ctx *d, const uint8_t *ctx, const uint8_t *t
         const uint8_t *q = br->p - (br->n + 7) / 8;
         size_t pos = (br->n + 7) / 8 * 8 - br->n;
 #ifdef PZF_CTX_BITS_X86
-        x = pzf_ctx_residuals_x86(d->k32, esc, ctx, tok, len, q, (size_t)(br->end - q), &pos,
-                                  base, base ? v : u, isa);
+        int64_t xv = pzf_ctx_residuals_x86(d->k32, esc, ctx, tok, len, q, (size_t)(br->end - q),
+                                           &pos, base, base ? v : u, isa);
+        if (xv < 0)
+            return PZF_ERR_CORRUPT;
+        x = (size_t)xv;
         *fused = base ? x : 0;
 #else
         (void)base, (void)v, (void)isa;
@@ -612,8 +615,8 @@ int pzf_ctx_line_bits_isa(const uint8_t *k, size_t nctx, int kind16, const uint8
         return PZF_ERR_NOMEM;
     br.acc = 0;
     br.n = 0;
-    br.p = bits;
-    br.end = bits + nbytes;
+    br.p = nbytes ? bits : k; /* no bytes: any pointer */
+    br.end = br.p + nbytes;
     rc = line_residuals(&d, ctx, tok, len, &br, u, base, out, &fused, isa);
     for (x = fused; x < len; x++)
         out[x] = base ? (uint16_t)(base[x] + ctx_unzigzag(u[x])) : u[x];

@@ -192,10 +192,11 @@ PZF_INLINE uint32_t ctx_get_bits(ctx_bit_reader *r, unsigned k, int *bad)
  * bits q[0..avail) at bit *ppos (advanced), while a vector's reads stay
  * inside them; with base, the values base + unzigzag(u) instead.  out gets
  * them; returns how many (a multiple of 16; 0 without the isa (PZF_ISA_*,
- * AVX2 or better)). */
-size_t pzf_ctx_residuals_x86(const int32_t *k32, unsigned esc, const uint8_t *ctx,
-                             const uint8_t *tok, size_t len, const uint8_t *q, size_t avail,
-                             size_t *ppos, const uint16_t *base, uint16_t *out, int isa);
+ * AVX2 or better)), or -1 when the line needs more bits than are left
+ * (exactly when the checked scalar reader would find so). */
+int64_t pzf_ctx_residuals_x86(const int32_t *k32, unsigned esc, const uint8_t *ctx,
+                              const uint8_t *tok, size_t len, const uint8_t *q, size_t avail,
+                              size_t *ppos, const uint16_t *base, uint16_t *out, int isa);
 #endif
 
 /* The stream ended exactly: every byte read, fewer than 8 bits left, all 0. */

@@ -173,8 +173,10 @@ def test_raw_bit_kernels_agree_with_a_reference():
     """Every raw-bit kernel (scalar, and the AVX2 / AVX-512 twins this CPU
     has) gives the residuals and values of a plain-Python reader on random
     lines: every count of raw bits 0..8 (and 16), escapes, up to 73
-    contexts, lengths that are and are not multiples of the vectors, with
-    streams ending exactly and cut short (all refuse them alike)."""
+    contexts, lengths that are and are not multiples of the vectors, lines
+    needing few bits, with streams ending exactly and cut short (all refuse
+    them alike; the vector kernels read a line's last bytes from a padded
+    copy)."""
     rng = np.random.default_rng(33)
     lens = [0, 1, 15, 16, 17, 31, 32, 33, 100, 257, 2048] + list(rng.integers(1, 600, 8))
     for trial, n in enumerate(lens):
@@ -182,6 +184,9 @@ def test_raw_bit_kernels_agree_with_a_reference():
         k = rng.integers(0, 9, nctx, dtype=np.uint8)
         if trial % 4 == 3:
             k[rng.integers(0, nctx)] = 16
+        if trial % 5 == 4:  # a line reading few bits, or none, near the end
+            k[:] = 0
+            k[0] = int(rng.integers(0, 3))
         ctx = rng.integers(0, nctx, n, dtype=np.uint8)
         tok = rng.integers(0, 256, n, dtype=np.uint8)
         tok[rng.random(n) < 0.1] = 255  # escapes in kind 16

@@ -4,15 +4,14 @@
  * from their tokens and raw bits, optionally fused with the values
  * v = base + unzigzag(u).
  *
- * Per 8 values: the raw-bit counts k[ctx] (16 for an escape token), their
- * exclusive prefix sum gives each value's bit offset, a gather loads the
- * 32 bits at its byte and a shift and mask leave its bits; u = t << k |
- * bits, kept to 16 bits.  The only dependency between steps is the scalar
+ * Per 8 values: the raw-bit counts k[ctx] (a gather; 16 for an escape
+ * token), their exclusive prefix sum gives each value's bit offset, two
+ * dword permutes of the 32 bytes at the position's byte and shifts leave
+ * its bits; u = t << k | bits, kept to 16 bits.  The only dependency between steps is the scalar
  * bit position, advanced by the step's total.
  *
- * 16 values read at most 16 * 16 bits after a position's 7 (AVX2: 4-byte
- * loads ending at most 34 bytes past the byte of the position; AVX-512: a
- * 64-byte window), so a kernel runs only while CTX_BITS_SLACK bytes are
+ * 16 values read at most 16 * 16 bits after a position's 7 (AVX2: two
+ * 32-byte windows, the second at most 15 bytes on; AVX-512: one of 64), so a kernel runs only while CTX_BITS_SLACK bytes are
  * left and never reads past the raw bits.  Then it goes on in a zero-padded
  * copy of the last bytes, and reports that the bits ran out iff it read
  * past them: the scalar reader fails iff a line needs more bits than are
@@ -45,7 +44,7 @@ PZF_TARGET_AVX2 static inline __m256i bits8(const int32_t *k32, __m256i escv,
     __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)ctx));
     __m256i t = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)tok));
     __m256i k = _mm256_i32gather_epi32((const int *)k32, c, 4);
-    __m256i s, hi, rel, g, r;
+    __m256i s, hi, rel, d, sh, win, g, r;
     k = _mm256_blendv_epi8(k, _mm256_set1_epi32(16), _mm256_cmpeq_epi32(t, escv));
     /* inclusive prefix sum: in each half, then the low half's total on top */
     s = _mm256_add_epi32(k, _mm256_slli_si256(k, 4));
@@ -53,10 +52,16 @@ PZF_TARGET_AVX2 static inline __m256i bits8(const int32_t *k32, __m256i escv,
     hi = _mm256_shuffle_epi32(s, 0xFF);
     s = _mm256_add_epi32(s, _mm256_permute2x128_si256(hi, hi, 0x08));
     rel = _mm256_add_epi32(_mm256_sub_epi32(s, k), _mm256_set1_epi32((int)(*pos & 7)));
-    g = _mm256_i32gather_epi32((const int *)(const void *)(q + (*pos >> 3)),
-                               _mm256_srli_epi32(rel, 3), 1);
-    r = _mm256_and_si256(_mm256_srlv_epi32(g, _mm256_and_si256(rel, _mm256_set1_epi32(7))),
-                         _mm256_sub_epi32(_mm256_sllv_epi32(one, k), one));
+    /* the value's 32 bits from dwords d and d + 1 of the 32 bytes at the
+     * position's byte (offsets below 7 + 7 * 16 bits: d <= 3) */
+    win = _mm256_loadu_si256((const __m256i *)(const void *)(q + (*pos >> 3)));
+    d = _mm256_srli_epi32(rel, 5);
+    sh = _mm256_and_si256(rel, _mm256_set1_epi32(31));
+    g = _mm256_or_si256(
+        _mm256_srlv_epi32(_mm256_permutevar8x32_epi32(win, d), sh),
+        _mm256_sllv_epi32(_mm256_permutevar8x32_epi32(win, _mm256_add_epi32(d, one)),
+                          _mm256_sub_epi32(_mm256_set1_epi32(32), sh)));
+    r = _mm256_and_si256(g, _mm256_sub_epi32(_mm256_sllv_epi32(one, k), one));
     *pos += (uint32_t)_mm256_extract_epi32(s, 7);
     return _mm256_or_si256(_mm256_sllv_epi32(t, k), r);
 }

@@ -12,7 +12,9 @@
  * and codes its tokens backwards into the band's own slot.  16-bit values
  * (lossless uint16) keep their contexts and residuals from pass 1
  * instead: their token counts need each context's raw-bit count, known
- * only after pass 1.  The payload is then assembled; if PZF Huffman would
+ * only after pass 1, so a pass between (tokens_task) writes their raw
+ * bits and turns the residuals into tokens in place, and pass 2 only
+ * codes the tokens.  The payload is then assembled; if PZF Huffman would
  * be no larger, the caller writes that.  Nothing depends on the thread
  * count.
  */
@@ -35,8 +37,7 @@ typedef struct {
     uint32_t (*h8)[256]; /* (context, residual or token) */
     uint32_t *h16;
     uint64_t pending;    /* values counted since the last fold */
-    /* one band: contexts and residuals (kind 0), or tokens (kind 1); a
-     * line's tokens (kind 0) */
+    /* kind 0: one band's contexts and residuals, and a line's tokens */
     uint8_t *ctxs, *us, *tok;
     void *colsum, *base; /* the line model's scratch and predictions */
     int status;
@@ -339,7 +340,75 @@ static inline unsigned token16(uint32_t u, unsigned k)
     return t >= CTX_ESCAPE ? CTX_ESCAPE : t;
 }
 
-/* Kind 1: count tokens once every context's k is known. */
+/* Raw bits of a value of kind 1 in *nb, its token returned. */
+static inline unsigned raw16(uint32_t u, unsigned k, uint32_t *v, unsigned *nb)
+{
+    unsigned t = token16(u, k), n = t == CTX_ESCAPE ? 16 : k;
+    *v = u & ((1u << n) - 1);
+    *nb = n;
+    return t;
+}
+
+/* Kind 1: the tokens of a line into tk and its raw bits into bw, four
+ * values a write (at most 4 x 16 bits: the rare wider ones in two). */
+static void raw_bits16(const uint8_t *k, const uint8_t *ctx, const uint16_t *u, size_t len,
+                       uint8_t *tk, ctx_bit_writer *bw)
+{
+    ctx_bit_writer w = *bw; /* a copy the stores of bytes cannot alias */
+    size_t x;
+    uint32_t v0, v1, v2, v3;
+    unsigned n0, n1, n2, n3;
+    for (x = 0; x + 4 <= len; x += 4) {
+        uint64_t lo, hi;
+        tk[x] = (uint8_t)raw16(u[x], k[ctx[x]], &v0, &n0);
+        tk[x + 1] = (uint8_t)raw16(u[x + 1], k[ctx[x + 1]], &v1, &n1);
+        tk[x + 2] = (uint8_t)raw16(u[x + 2], k[ctx[x + 2]], &v2, &n2);
+        tk[x + 3] = (uint8_t)raw16(u[x + 3], k[ctx[x + 3]], &v3, &n3);
+        lo = v0 | (uint64_t)v1 << n0;
+        hi = v2 | (uint64_t)v3 << n2;
+        if (n0 + n1 + n2 + n3 <= 56) {
+            ctx_put_bits(&w, lo | hi << (n0 + n1), n0 + n1 + n2 + n3);
+        } else {
+            ctx_put_bits(&w, lo, n0 + n1);
+            ctx_put_bits(&w, hi, n2 + n3);
+        }
+    }
+    for (; x < len; x++) {
+        tk[x] = (uint8_t)raw16(u[x], k[ctx[x]], &v0, &n0);
+        ctx_put_bits(&w, v0, n0);
+    }
+    *bw = w;
+}
+
+/* Kind 0: the raw bits (at most 7 a value) of a line into bw, eight
+ * values a write. */
+static void raw_bits8(const uint8_t *k, const uint8_t *ctx, const uint8_t *u, size_t len,
+                      ctx_bit_writer *bw)
+{
+    ctx_bit_writer w = *bw;
+    size_t x;
+    int j;
+    for (x = 0; x + 8 <= len; x += 8) {
+        uint64_t v = 0;
+        unsigned n = 0;
+        for (j = 0; j < 8; j++) {
+            unsigned kj = k[ctx[x + (size_t)j]];
+            v |= (uint64_t)(u[x + (size_t)j] & ((1u << kj) - 1)) << n;
+            n += kj;
+        }
+        ctx_put_bits(&w, v, n);
+    }
+    for (; x < len; x++) {
+        unsigned kx = k[ctx[x]];
+        ctx_put_bits(&w, u[x] & ((1u << kx) - 1), kx);
+    }
+    *bw = w;
+}
+
+/* Kind 1, once every context's k is known: band by band, write the raw
+ * bits, count the tokens and keep them over the residuals (a line's
+ * tokens in the first len bytes of its residuals: token x overwrites only
+ * residuals already read). */
 static void tokens_task(void *arg, size_t t)
 {
     enc_ctx *e = (enc_ctx *)arg;
@@ -347,14 +416,20 @@ static void tokens_task(void *arg, size_t t)
     size_t b, x, y, y0, y1, len = e->len;
     uint32_t(*h)[256] = w->h8;
     for (b = t; b < e->nbands; b += e->nworkers) {
+        ctx_bit_writer bw;
+        bw.acc = 0;
+        bw.n = 0;
+        bw.p = e->scratch + e->raw_start[b];
         band_range(e, b, &y0, &y1);
         for (y = y0; y < y1; y++) {
             const uint8_t *ctx = e->ctxs + y * len;
-            const uint16_t *u = e->u16s + y * len;
+            uint8_t *tk = (uint8_t *)(e->u16s + y * len);
+            raw_bits16(e->k, ctx, e->u16s + y * len, len, tk, &bw);
             room_for(e, w, len);
             for (x = 0; x < len; x++)
-                h[ctx[x]][token16(u[x], e->k[ctx[x]])]++;
+                h[ctx[x]][tk[x]]++;
         }
+        e->raw_end[b] = (size_t)(ctx_flush_bits(&bw) - e->scratch);
     }
     fold_counts(e, w);
 }
@@ -366,8 +441,7 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
     size_t y0, y1, y, x, nl, len = e->len;
     uint8_t *wp = e->scratch + e->word_end[b];
     uint32_t *xs = e->states + CTX_LANES * b;
-    const uint8_t *ctxs, *u8s = w->us; /* the band's */
-    const uint16_t *u16s = NULL;
+    const uint8_t *ctxs, *toks = w->us; /* the band's: kind 0 residuals, kind 1 tokens */
     uint8_t *tok = w->tok;
     int j;
 
@@ -378,45 +452,27 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
         if (rc != PZF_OK)
             return rc;
         ctxs = w->ctxs;
-    } else {
-        ctxs = e->ctxs + y0 * len;
-        u16s = e->u16s + y0 * len;
-    }
-    if (e->kind == CTX_KIND_16 || e->raw8) {
-        ctx_bit_writer bw;
-        bw.acc = 0;
-        bw.n = 0;
-        bw.p = e->scratch + e->raw_start[b];
-        for (y = 0; y < nl; y++) {
-            const uint8_t *ctx = ctxs + y * len;
-            if (e->kind == CTX_KIND_16) { /* the band's tokens into w->us */
-                const uint16_t *u = u16s + y * len;
-                uint8_t *tk = w->us + y * len;
-                for (x = 0; x < len; x++) {
-                    unsigned k = e->k[ctx[x]], t = token16(u[x], k);
-                    tk[x] = (uint8_t)t;
-                    if (t == CTX_ESCAPE)
-                        ctx_put_bits(&bw, u[x], 16);
-                    else
-                        ctx_put_bits(&bw, u[x] & ((1u << k) - 1), k);
-                }
-            } else {
-                const uint8_t *u = u8s + y * len;
-                for (x = 0; x < len; x++) {
-                    unsigned k = e->k[ctx[x]];
-                    ctx_put_bits(&bw, u[x] & ((1u << k) - 1), k);
-                }
-            }
+        if (e->raw8) {
+            ctx_bit_writer bw;
+            bw.acc = 0;
+            bw.n = 0;
+            bw.p = e->scratch + e->raw_start[b];
+            for (y = 0; y < nl; y++)
+                raw_bits8(e->k, ctxs + y * len, toks + y * len, len, &bw);
+            e->raw_end[b] = (size_t)(ctx_flush_bits(&bw) - e->scratch);
+        } else {
+            e->raw_end[b] = e->raw_start[b];
         }
-        e->raw_end[b] = (size_t)(ctx_flush_bits(&bw) - e->scratch);
-    } else {
-        e->raw_end[b] = e->raw_start[b];
+    } else { /* raw bits written by tokens_task */
+        ctxs = e->ctxs + y0 * len;
     }
     for (j = 0; j < CTX_LANES; j++)
         xs[j] = CTX_RANS_L;
     for (y = nl; y-- > 0;) {
-        const uint8_t *ctx = ctxs + y * len, *t = u8s + y * len; /* kind 1: tokens */
-        if (e->kind == CTX_KIND_8 && e->raw8) {
+        const uint8_t *ctx = ctxs + y * len, *t = toks + y * len;
+        if (e->kind == CTX_KIND_16) {
+            t = (const uint8_t *)(e->u16s + (y0 + y) * len);
+        } else if (e->raw8) {
             for (x = 0; x < len; x++)
                 tok[x] = (uint8_t)(t[x] >> e->k[ctx[x]]);
             t = tok;
@@ -452,12 +508,12 @@ static int worker_init(const enc_ctx *e, worker *w)
     if (bandv > e->n)
         bandv = e->n;
     w->h8 = (uint32_t(*)[256])calloc(CTX_MAX_NCTX, sizeof *w->h8);
-    w->us = (uint8_t *)malloc(bandv);
-    if (!w->colsum || !w->base || !w->tok || !w->h8 || !w->us)
+    if (!w->colsum || !w->base || !w->tok || !w->h8)
         return PZF_ERR_NOMEM;
     if (e->kind == CTX_KIND_8) {
         w->ctxs = (uint8_t *)malloc(bandv);
-        if (!w->ctxs)
+        w->us = (uint8_t *)malloc(bandv);
+        if (!w->ctxs || !w->us)
             return PZF_ERR_NOMEM;
         /* counts of every value pay from about 4 values per table entry */
         if (e->fmt == PZF_UINT16 && e->qtable && e->n >= H16_MIN &&
@@ -703,6 +759,15 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
                 e.raw8 = 1;
         }
     }
+    pos = 0; /* the regions of the bands in scratch */
+    for (b = 0; b < e.nbands; b++) {
+        size_t y0, y1;
+        band_range(&e, b, &y0, &y1);
+        pos += CTX_ENC_SPARE + 2 * (y1 - y0) * e.len;
+        e.word_end[b] = pos;
+        e.raw_start[b] = pos;
+        pos += raw_bytes * (y1 - y0) * e.len + 8;
+    }
     if (e.kind == CTX_KIND_16)
         pzf_parallel_for((int)e.nworkers, e.nworkers, tokens_task, &e);
     for (t = 0; t < e.nworkers; t++)
@@ -745,15 +810,6 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     total += 4 * e.nbands;
 
     /* pass 2 */
-    pos = 0;
-    for (b = 0; b < e.nbands; b++) {
-        size_t y0, y1;
-        band_range(&e, b, &y0, &y1);
-        pos += CTX_ENC_SPARE + 2 * (y1 - y0) * e.len;
-        e.word_end[b] = pos;
-        e.raw_start[b] = pos;
-        pos += raw_bytes * (y1 - y0) * e.len + 8;
-    }
     pzf_parallel_for((int)e.nworkers, e.nworkers, encode_task, &e);
     for (t = 0; t < e.nworkers; t++) {
         if (e.ws[t].status != PZF_OK) {

@@ -123,31 +123,30 @@ void pzf_ctx_encode_tokens_avx512(const ctx_enc_sym *enc, const uint8_t *ctx,
 
 typedef struct {
     uint64_t acc;
-    unsigned n; /* bits in acc */
+    unsigned n; /* bits in acc, at most 7 between calls */
     uint8_t *p;
 } ctx_bit_writer;
 
-/* Append the k (0..16) low bits of v. */
-PZF_INLINE void ctx_put_bits(ctx_bit_writer *w, uint32_t v, unsigned k)
+/* Append the k (0..56) low bits of v (v has no bits above them).  No
+ * branch: the whole accumulator is stored each time and p moves by the
+ * whole bytes, so the writer needs 8 bytes of room past the stream's end. */
+PZF_INLINE void ctx_put_bits(ctx_bit_writer *w, uint64_t v, unsigned k)
 {
-    w->acc |= (uint64_t)v << w->n;
+    w->acc |= v << w->n;
     w->n += k;
-    if (w->n >= 32) {
-        pzf_store_le32(w->p, (uint32_t)w->acc);
-        w->p += 4;
-        w->acc >>= 32;
-        w->n -= 32;
-    }
+    pzf_store_le64(w->p, w->acc);
+    w->p += w->n >> 3;
+    w->acc >>= w->n & ~7u;
+    w->n &= 7;
 }
 
 /* Write the last bits, zero-padded to a byte; returns the end. */
 PZF_INLINE uint8_t *ctx_flush_bits(ctx_bit_writer *w)
 {
-    while (w->n > 0) {
+    if (w->n > 0)
         *w->p++ = (uint8_t)w->acc;
-        w->acc >>= 8;
-        w->n = w->n > 8 ? w->n - 8 : 0;
-    }
+    w->acc = 0;
+    w->n = 0;
     return w->p;
 }
 

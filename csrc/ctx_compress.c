@@ -469,13 +469,15 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
     for (j = 0; j < CTX_LANES; j++)
         xs[j] = CTX_RANS_L;
     for (y = nl; y-- > 0;) {
-        const uint8_t *ctx = ctxs + y * len, *t = toks + y * len;
+        const uint8_t *ctx = ctxs + y * len, *t;
         if (e->kind == CTX_KIND_16) {
             t = (const uint8_t *)(e->u16s + (y0 + y) * len);
         } else if (e->raw8) {
             for (x = 0; x < len; x++)
-                tok[x] = (uint8_t)(t[x] >> e->k[ctx[x]]);
+                tok[x] = (uint8_t)(toks[y * len + x] >> e->k[ctx[x]]);
             t = tok;
+        } else {
+            t = toks + y * len;
         }
         pzf_ctx_encode_tokens(e->enc, ctx, t, len, xs, &wp, PZF_ISA_AUTO);
     }

@@ -66,26 +66,31 @@ PZF_TARGET_AVX2 static inline __m256i bits8(const int32_t *k32, __m256i escv,
     return _mm256_or_si256(_mm256_sllv_epi32(t, k), r);
 }
 
+/* out[x..x+16) = the residuals u, or with base the values base + unzigzag(u). */
+PZF_TARGET_AVX2 static inline void put16(__m256i u, const uint16_t *base, uint16_t *out,
+                                         size_t x)
+{
+    if (base) {
+        __m256i z = _mm256_xor_si256(
+            _mm256_srli_epi16(u, 1),
+            _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_and_si256(u, _mm256_set1_epi16(1))));
+        u = _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(base + x)), z);
+    }
+    _mm256_storeu_si256((__m256i *)(void *)(out + x), u);
+}
+
 PZF_TARGET_AVX2 static size_t residuals_avx2(const int32_t *k32, unsigned esc,
                                              const uint8_t *ctx, const uint8_t *tok, size_t len,
                                              const uint8_t *q, size_t avail, size_t *ppos,
                                              const uint16_t *base, uint16_t *out)
 {
     const __m256i escv = _mm256_set1_epi32((int)esc), m16 = _mm256_set1_epi32(0xFFFF);
-    const __m256i one16 = _mm256_set1_epi16(1);
     size_t x = 0, pos = *ppos;
     for (; x + 16 <= len && (pos >> 3) + CTX_BITS_SLACK <= avail; x += 16) {
         __m256i u0 = _mm256_and_si256(bits8(k32, escv, ctx + x, tok + x, q, &pos), m16);
         __m256i u1 = _mm256_and_si256(bits8(k32, escv, ctx + x + 8, tok + x + 8, q, &pos), m16);
         __m256i u = _mm256_permute4x64_epi64(_mm256_packus_epi32(u0, u1), 0xD8);
-        if (base) { /* v = base + unzigzag(u) */
-            __m256i z = _mm256_xor_si256(
-                _mm256_srli_epi16(u, 1),
-                _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_and_si256(u, one16)));
-            u = _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(base + x)),
-                                 z);
-        }
-        _mm256_storeu_si256((__m256i *)(void *)(out + x), u);
+        put16(u, base, out, x);
     }
     *ppos = pos;
     return x;
@@ -138,7 +143,6 @@ PZF_TARGET_AVX512 static size_t residuals_avx512(const int32_t *k32, unsigned es
 {
     __m512i t[3];
     const __m512i escv = _mm512_set1_epi32((int)esc);
-    const __m256i one16 = _mm256_set1_epi16(1);
     size_t x = 0, pos = *ppos, i;
     for (i = 0; i < 3; i++) /* 16-bit tables of 32 contexts each */
         t[i] = _mm512_inserti64x4(
@@ -146,14 +150,7 @@ PZF_TARGET_AVX512 static size_t residuals_avx512(const int32_t *k32, unsigned es
             _mm512_cvtepi32_epi16(_mm512_loadu_si512(k32 + 32 * i + 16)), 1);
     for (; x + 16 <= len && (pos >> 3) + CTX_BITS_SLACK <= avail; x += 16) {
         __m256i u = bits16(t[0], t[1], t[2], escv, ctx + x, tok + x, q, &pos);
-        if (base) { /* v = base + unzigzag(u) */
-            __m256i z = _mm256_xor_si256(
-                _mm256_srli_epi16(u, 1),
-                _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_and_si256(u, one16)));
-            u = _mm256_add_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(base + x)),
-                                 z);
-        }
-        _mm256_storeu_si256((__m256i *)(void *)(out + x), u);
+        put16(u, base, out, x);
     }
     *ppos = pos;
     return x;

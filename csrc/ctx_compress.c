@@ -14,7 +14,8 @@
  * instead: their token counts need each context's raw-bit count, known
  * only after pass 1, so a pass between (tokens_task) writes their raw
  * bits and turns the residuals into tokens in place, and pass 2 only
- * codes the tokens.  The payload is then assembled; if PZF Huffman would
+ * codes the tokens (their residuals and contexts live in a block kept
+ * between calls, parallel.h: fresh pages cost faults).  The payload is then assembled; if PZF Huffman would
  * be no larger, the caller writes that.  Nothing depends on the thread
  * count.
  */
@@ -639,6 +640,8 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
            qhi = 0, pos;
     int nctx, s, rc = PZF_OK;
     uint8_t *d, *pair = NULL;
+    void *kept = NULL; /* kind 1: e.u16s and e.ctxs */
+    size_t kept_cap = 0;
 
     *fallback = 0;
     memset(&e, 0, sizeof e);
@@ -682,8 +685,11 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     if (e.quantised)
         e.qbuf = (uint8_t *)malloc(n);
     if (e.kind == CTX_KIND_16) {
-        e.ctxs = (uint8_t *)malloc(n);
-        e.u16s = (uint16_t *)malloc(n * 2);
+        /* residuals, then contexts: kept between calls (parallel.h) */
+        if (n <= SIZE_MAX / 3 && (kept = pzf_keep_take(3 * n, &kept_cap)) != NULL) {
+            e.u16s = (uint16_t *)kept;
+            e.ctxs = (uint8_t *)kept + 2 * n;
+        }
     }
     if (e.quantised && e.fmt == PZF_FLOAT32) {
         e.fsum = (double *)calloc(e.nbands * 256, sizeof *e.fsum);
@@ -910,14 +916,13 @@ done:
     free(e.ws);
     free(pair);
     free(e.qbuf);
-    free(e.ctxs);
     free(e.word_end);
     free(e.word_start);
     free(e.raw_start);
     free(e.raw_end);
     free(e.states);
     free(e.enc);
-    free(e.u16s);
+    pzf_keep_give(kept, kept_cap);
     free(e.fsum);
     free(e.fcnt);
     free(e.scratch);

@@ -21,6 +21,8 @@
 #endif
 #include "parallel.h"
 
+#include <stdlib.h>
+
 #define PZF_MAX_THREADS 256
 
 /* ---- locks, condition variables and threads of the platform ----------- */
@@ -73,7 +75,9 @@ static struct {
     job *queue;     /* jobs with unclaimed tasks, oldest first          */
     int workers;    /* threads started                                  */
     int ready;      /* one-time set-up done                             */
-} pool = {PZF_MUTEX_INIT, PZF_COND_INIT, PZF_COND_INIT, NULL, 0, 0};
+    void *kept;     /* pzf_keep_give's block (under the same lock)      */
+    size_t kept_cap;
+} pool = {PZF_MUTEX_INIT, PZF_COND_INIT, PZF_COND_INIT, NULL, 0, 0, NULL, 0};
 
 static void unqueue(job *j)
 {
@@ -241,4 +245,40 @@ void pzf_parallel_for(int nthreads, size_t ntasks, pzf_task_fn fn, void *ctx)
     while (j.done < j.ntasks || j.helpers_in > 0)
         cond_wait(&pool.done, &pool.mu);
     mutex_unlock(&pool.mu);
+}
+
+/* ---- memory kept between calls ----------------------------------------- */
+void *pzf_keep_take(size_t n, size_t *cap)
+{
+    void *p;
+    mutex_lock(&pool.mu);
+    p = pool.kept;
+    *cap = pool.kept_cap;
+    if (p && *cap >= n) {
+        pool.kept = NULL;
+        pool.kept_cap = 0;
+    } else {
+        p = NULL;
+    }
+    mutex_unlock(&pool.mu);
+    if (!p) {
+        p = malloc(n ? n : 1);
+        *cap = p ? n : 0;
+    }
+    return p;
+}
+
+void pzf_keep_give(void *p, size_t cap)
+{
+    if (p && cap <= PZF_KEEP_MAX) {
+        mutex_lock(&pool.mu);
+        if (!pool.kept || pool.kept_cap < cap) {
+            void *t = pool.kept;
+            pool.kept = p;
+            pool.kept_cap = cap;
+            p = t;
+        }
+        mutex_unlock(&pool.mu);
+    }
+    free(p);
 }

@@ -8,6 +8,8 @@ own file layout and PZFFormat).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -137,6 +139,19 @@ def test_threads_give_identical_blobs():
         outs = [pzfcodec.decompress(blob, threads=t) for t in (1, 2, 5)]
         for o in outs[1:]:
             np.testing.assert_array_equal(o, outs[0])
+
+
+def test_lossless_kept_buffer_between_calls():
+    """Lossless uint16 encodes reuse one kept buffer (csrc/parallel.h):
+    frames of other sizes in between, and calls at once from threads, give
+    the blobs of fresh calls."""
+    frames = [_frame(s, seed=i) for i, s in enumerate([(300, 200), (40, 30), (500, 300)])]
+    first = [pzfcodec.compress(f, "context") for f in frames]
+    for f, b in zip(frames, first):
+        np.testing.assert_array_equal(pzfcodec.decompress(b), f)
+    with ThreadPoolExecutor(4) as ex:
+        again = list(ex.map(lambda f: pzfcodec.compress(f, "context", threads=2), frames * 4))
+    assert again == first * 4
 
 
 def test_compress_stack_and_header():

@@ -12,6 +12,7 @@ benchmarks); ``text`` blocks are output or lists, not code.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -177,15 +178,16 @@ def check_readme_results(folder: Path, outputs: list[str]) -> None:
 
 
 def test_readme_results_are_the_demo_output():
-    """README's Results section is ``pzfcodec demo``'s output as printed: its
-    headline line, then its table, every mode in the demo's order, with the
+    """README's Results section opens with ``pzfcodec demo``'s output as
+    printed: its headline line, then its table, every mode in the demo's order, with the
     headline's figures taken from that table."""
     from pzfcodec.demo import DemoRow, format_rows, headline, run_demo
     from pzfcodec.simulate import camera_frames
 
     section = README.read_text(encoding="utf-8").split("\n## Results\n", 1)[1]
     lines = section.split("\n## ", 1)[0].splitlines()
-    table = [line for line in lines if line.startswith("|")]
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
     rows = [DemoRow(c[0], *map(float, c[1:]))
             for c in ([f.strip() for f in line.strip("|").split("|")] for line in table[2:])]
     modes = [r.mode for r in run_demo(camera_frames(1, (32, 32)))]

@@ -15,9 +15,9 @@
  * only after pass 1, so a pass between (tokens_task) writes their raw
  * bits and turns the residuals into tokens in place, and pass 2 only
  * codes the tokens (their residuals and contexts live in a block kept
- * between calls, parallel.h: fresh pages cost faults).  The payload is then assembled; if PZF Huffman would
- * be no larger, the caller writes that.  Nothing depends on the thread
- * count.
+ * between calls, parallel.h: fresh pages cost faults).  The payload is
+ * then assembled; if PZF Huffman would be no larger, the caller writes
+ * that.  Nothing depends on the thread count.
  */
 #include <math.h>
 #include <stdlib.h>

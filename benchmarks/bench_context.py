@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 import pzfcodec
-from benchutil import SCENE_MODES as MODES, best_of, copy_mb_s, scene_case
+from benchutil import SCENE_MODES as MODES, best_of, copy_mb_s, scene_case, write_table
 from pzfcodec import simulate
 
 SIZE = int(os.environ.get("PZF_BENCH_SIZE", "2048"))
@@ -51,35 +51,35 @@ def report(request):
     if tr is None or not RESULTS:
         return
     rows = [r for rs in RESULTS.values() for r in rs]
+    scene = ("scene", False, lambda r: r["scene"])
+    mode = ("mode", False, lambda r: r["mode"])
     tr.write_line("")
-    tr.write_line(f"Size: PZF context vs PZF Huffman, one {SIZE}x{SIZE} uint16 frame per scene; "
-                  "bits/px; 'over floor' against the floor given the photon rate alone; "
-                  "bias and rms error in noise sigmas")
-    tr.write_line("")
-    tr.write_line("| scene | mode | floor | floor, pattern known | huffman bits/px "
-                  "| context bits/px | context over floor | bias | rms |")
-    tr.write_line("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        tr.write_line(
-            f"| {r['scene']} | {r['mode']} | {r['floor']:.3f} | {r['floor_known']:.3f} "
-            f"| {r['huf_bits']:.3f} | {r['bits']:.3f} | {100 * (r['bits'] / r['floor'] - 1):+.1f}% "
-            f"| {r['bias']} | {r['rms']} |")
-    tr.write_line("")
-    tr.write_line(f"Speed: MB/s of raw uint16 pixels, best of {ROUNDS}; 'ctx/huf' is the ratio to "
-                  "PZF Huffman in this run; 'copy' is a numpy copy of the frame in the same test "
-                  "(memory bandwidth), '% of copy' the context coder's speed as a fraction of it")
-    tr.write_line("")
-    tr.write_line("| scene | mode | copy MB/s | enc MB/s | dec MB/s | enc ctx/huf | dec ctx/huf "
-                  f"| enc % of copy | dec % of copy | enc MB/s {THREADS} thr "
-                  f"| dec MB/s {THREADS} thr |")
-    tr.write_line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        tr.write_line(
-            f"| {r['scene']} | {r['mode']} | {r['copy']:.0f} | {r['enc']:.0f} | {r['dec']:.0f} "
-            f"| {r['enc'] / r['huf_enc']:.2f}x | {r['dec'] / r['huf_dec']:.2f}x "
-            f"| {100 * r['enc'] / r['copy']:.1f}% | {100 * r['dec'] / r['copy']:.1f}% "
-            f"| {r['enc_mt']:.0f} | {r['dec_mt']:.0f} |")
-    tr.write_line("")
+    write_table(tr, f"Size: PZF context vs PZF Huffman, one {SIZE}x{SIZE} uint16 frame per "
+                "scene; bits/px; 'over floor' against the floor given the photon rate alone; "
+                "bias and rms error in noise sigmas", [
+                    scene, mode,
+                    ("floor", True, lambda r: f"{r['floor']:.3f}"),
+                    ("floor, pattern known", True, lambda r: f"{r['floor_known']:.3f}"),
+                    ("huffman bits/px", True, lambda r: f"{r['huf_bits']:.3f}"),
+                    ("context bits/px", True, lambda r: f"{r['bits']:.3f}"),
+                    ("context over floor", True,
+                     lambda r: f"{100 * (r['bits'] / r['floor'] - 1):+.1f}%"),
+                    ("bias", True, lambda r: f"{r['bias']}"),
+                    ("rms", True, lambda r: f"{r['rms']}")], rows)
+    write_table(tr, f"Speed: MB/s of raw uint16 pixels, best of {ROUNDS}; 'ctx/huf' is the ratio "
+                "to PZF Huffman in this run; 'copy' is a numpy copy of the frame in the same "
+                "test (memory bandwidth), '% of copy' the context coder's speed as a fraction "
+                "of it", [
+                    scene, mode,
+                    ("copy MB/s", True, lambda r: f"{r['copy']:.0f}"),
+                    ("enc MB/s", True, lambda r: f"{r['enc']:.0f}"),
+                    ("dec MB/s", True, lambda r: f"{r['dec']:.0f}"),
+                    ("enc ctx/huf", True, lambda r: f"{r['enc'] / r['huf_enc']:.2f}x"),
+                    ("dec ctx/huf", True, lambda r: f"{r['dec'] / r['huf_dec']:.2f}x"),
+                    ("enc % of copy", True, lambda r: f"{100 * r['enc'] / r['copy']:.1f}%"),
+                    ("dec % of copy", True, lambda r: f"{100 * r['dec'] / r['copy']:.1f}%"),
+                    (f"enc MB/s {THREADS} thr", True, lambda r: f"{r['enc_mt']:.0f}"),
+                    (f"dec MB/s {THREADS} thr", True, lambda r: f"{r['dec_mt']:.0f}")], rows)
 
 
 @pytest.mark.parametrize("mode", list(MODES))

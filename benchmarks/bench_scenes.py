@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 
 import pzfcodec
-from benchutil import SCENE_MODES as MODES, best_of, peer_module, scene_case
+from benchutil import SCENE_MODES as MODES, best_of, peer_module, scene_case, write_table
 from pzfcodec import simulate
 
 SIZE = int(os.environ.get("PZF_BENCH_SIZE", "2048"))
@@ -145,28 +145,29 @@ def report(request):
     cam = simulate.CAMERA
     tr.write_line("")
     for mode in MODES:
-        rows = [(scene, r) for (scene, m), rs in RESULTS.items() if m == mode for r in rs]
+        rows = [{**r, "scene": scene} for (scene, m), rs in RESULTS.items() if m == mode
+                for r in rs]
         if not rows:
             continue
         what = ("raw uint16 pixels" if MODES[mode] is None else
                 f"square-root quantised, step {mode} (peers code the same symbols)")
-        tr.write_line(f"{mode}: one {SIZE}x{SIZE} frame per scene, {what}; camera offset "
-                      f"{cam.ad_offset:g} ADU, {cam.electrons_per_adu:g} e-/ADU, read noise "
-                      f"{cam.read_noise_e:g} e-; MB/s of raw uint16, one thread, best of "
-                      f"{ROUNDS} ({SLOW_ROUNDS} for {', '.join(sorted(SLOW_CODERS))}); "
-                      "'over floor' against the floor given the photon rate alone")
-        tr.write_line("")
-        tr.write_line("| scene | floor bits/px | floor, pattern known | coder | bits/px "
-                      "| over floor | encode MB/s | decode MB/s | encode vs PZF Huffman "
-                      "| decode vs PZF Huffman |")
-        tr.write_line("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-        for scene, r in rows:
-            tr.write_line(
-                f"| {scene} | {r['floor']:.3f} | {r['floor_known']:.3f} | {r['coder']} "
-                f"| {r['bits']:.3f} "
-                f"| {100 * (r['bits'] / r['floor'] - 1):+.1f}% | {r['enc']:.0f} | {r['dec']:.0f} "
-                f"| {r['enc_vs']:.2f}x | {r['dec_vs']:.2f}x |")
-        tr.write_line("")
+        write_table(tr, f"{mode}: one {SIZE}x{SIZE} frame per scene, {what}; camera offset "
+                    f"{cam.ad_offset:g} ADU, {cam.electrons_per_adu:g} e-/ADU, read noise "
+                    f"{cam.read_noise_e:g} e-; MB/s of raw uint16, one thread, best of "
+                    f"{ROUNDS} ({SLOW_ROUNDS} for {', '.join(sorted(SLOW_CODERS))}); "
+                    "'over floor' against the floor given the photon rate alone", [
+                        ("scene", False, lambda r: r["scene"]),
+                        ("floor bits/px", True, lambda r: f"{r['floor']:.3f}"),
+                        ("floor, pattern known", True, lambda r: f"{r['floor_known']:.3f}"),
+                        ("coder", False, lambda r: r["coder"]),
+                        ("bits/px", True, lambda r: f"{r['bits']:.3f}"),
+                        ("over floor", True,
+                         lambda r: f"{100 * (r['bits'] / r['floor'] - 1):+.1f}%"),
+                        ("encode MB/s", True, lambda r: f"{r['enc']:.0f}"),
+                        ("decode MB/s", True, lambda r: f"{r['dec']:.0f}"),
+                        ("encode vs PZF Huffman", True, lambda r: f"{r['enc_vs']:.2f}x"),
+                        ("decode vs PZF Huffman", True, lambda r: f"{r['dec_vs']:.2f}x")],
+                    rows)
 
 
 @pytest.mark.parametrize("mode", list(MODES))

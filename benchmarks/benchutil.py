@@ -44,6 +44,20 @@ def best_of(fn, rounds: int):
 SCENE_MODES = {"1 sigma": 1.0, "0.5 sigma": 0.5, "lossless": None}
 
 
+def write_table(tr, title: str, columns, rows) -> None:
+    """Write a Markdown table to pytest's terminal reporter ``tr``: the
+    title, a blank line, the table, a blank line.  ``columns`` are
+    ``(header, right_aligned, cell)`` triples; ``cell(row)`` gives the text
+    of that column for each item of ``rows``."""
+    tr.write_line(title)
+    tr.write_line("")
+    tr.write_line("| " + " | ".join(h for h, _, _ in columns) + " |")
+    tr.write_line("|" + "|".join("---:" if right else "---" for _, right, _ in columns) + "|")
+    for r in rows:
+        tr.write_line("| " + " | ".join(cell(r) for _, _, cell in columns) + " |")
+    tr.write_line("")
+
+
 def copy_mb_s(frame, rounds: int) -> float:
     """Memory-copy speed on this machine, MB/s of ``frame``'s bytes: the
     fastest of ``rounds`` copies of it into a preallocated array (a copy

@@ -16,6 +16,7 @@
 
 #include "compat.h"
 #include "pzf.h"
+#include "pzf_testing.h" /* PZF_ISA_AUTO */
 
 #define PZF_CPU_BMI2 0x1u   /* flag-free variable shifts (shlx...)          */
 #define PZF_CPU_AVX2 0x2u   /* AVX2, with YMM state enabled by the OS       */
@@ -26,6 +27,16 @@ unsigned pzf_cpu_features(void);
 
 /* Uncached detection (what pzf_cpu_features caches). */
 unsigned pzf_cpu_detect(void);
+
+/* The kernels for a request: PZF_ISA_AUTO gives this CPU's best; a forced
+ * PZF_ISA_* is kept if this CPU has it, else PZF_ERR_UNSUPPORTED. */
+PZF_INLINE int pzf_cpu_pick_isa(int isa)
+{
+    int best = pzf_cpu_isa();
+    if (isa == PZF_ISA_AUTO)
+        return best;
+    return isa > best ? PZF_ERR_UNSUPPORTED : isa;
+}
 
 PZF_INLINE int pzf_cpu_has_bmi2(void)
 {

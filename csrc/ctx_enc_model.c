@@ -112,10 +112,8 @@ int pzf_ctx_model8_enc(const uint8_t *const rows[4], const uint8_t *cur, size_t 
                        unsigned ashift, unsigned pbits, uint16_t *scratch, uint8_t *ctx,
                        uint8_t *u, int isa)
 {
-    if (isa == PZF_ISA_AUTO)
-        isa = pzf_cpu_isa();
-    if (isa != PZF_ISA_SCALAR && isa > pzf_cpu_isa())
-        return PZF_ERR_UNSUPPORTED;
+    if ((isa = pzf_cpu_pick_isa(isa)) < 0)
+        return isa;
 #ifdef PZF_CTX_ENC_MODEL_AVX2
     if (isa != PZF_ISA_SCALAR) {
         /* column sums (len + 8 + 8 spare), then the two lines above with

@@ -96,10 +96,8 @@ int pzf_ctx_decode_tokens(const uint32_t *table, const uint8_t *ctx, size_t len,
                           ctx_dec_lanes *ln, uint8_t *tok, int isa)
 {
     size_t done = 0;
-    if (isa == PZF_ISA_AUTO)
-        isa = pzf_cpu_isa();
-    else if (isa != PZF_ISA_SCALAR && isa > pzf_cpu_isa())
-        return PZF_ERR_UNSUPPORTED;
+    if ((isa = pzf_cpu_pick_isa(isa)) < 0)
+        return isa;
 #ifdef PZF_CTX_RANS_X86
     if (isa == PZF_ISA_AVX512 || isa == PZF_ISA_AVX2) {
         int64_t n = pzf_ctx_decode_tokens_x86(table, ctx, len, ln, tok, isa);
@@ -189,7 +187,7 @@ int pzf_ctx_decode_tokens2_isa(const uint32_t *table, size_t nctx, const uint8_t
     if ((r = hook_lanes(&ln[0], x, words0, nbytes0)) != PZF_OK ||
         (r = hook_lanes(&ln[1], x + CTX_LANES, words1, nbytes1)) != PZF_OK)
         return r;
-    if (isa != PZF_ISA_AUTO && isa != PZF_ISA_SCALAR && isa > pzf_cpu_isa())
+    if (pzf_cpu_pick_isa(isa) < 0)
         return PZF_ERR_UNSUPPORTED;
     rc[0] = rc[1] = PZF_OK;
     for (i = 0; i < len; i += line) { /* both lines while both decode, then one */
@@ -212,10 +210,8 @@ int pzf_ctx_decode_tokens2_isa(const uint32_t *table, size_t nctx, const uint8_t
 int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint8_t *tok,
                           size_t len, uint32_t x[CTX_LANES], uint8_t **wp, int isa)
 {
-    if (isa == PZF_ISA_AUTO)
-        isa = pzf_cpu_isa();
-    if (isa != PZF_ISA_SCALAR && isa > pzf_cpu_isa())
-        return PZF_ERR_UNSUPPORTED;
+    if ((isa = pzf_cpu_pick_isa(isa)) < 0)
+        return isa;
 #ifdef PZF_CTX_RANS_ENC_X86
     if (isa == PZF_ISA_AVX512) {
         pzf_ctx_encode_tokens_avx512(enc, ctx, tok, len, x, wp);

@@ -182,7 +182,6 @@ int pzf_quantize_isa(const void *src, int data_format, size_t n, float offset,
                      float scale, uint8_t *dst, int isa)
 {
     pzf_qparams qp;
-    int best = pzf_cpu_isa();
     int rc = pzf_check_quant_params(offset, scale);
 
     if (rc != PZF_OK)
@@ -191,10 +190,8 @@ int pzf_quantize_isa(const void *src, int data_format, size_t n, float offset,
         return PZF_ERR_ARGUMENT;
     if (n > 0 && (src == NULL || dst == NULL))
         return PZF_ERR_ARGUMENT;
-    if (isa == PZF_ISA_AUTO)
-        isa = best;
-    else if (isa > best)
-        return PZF_ERR_UNSUPPORTED;
+    if ((isa = pzf_cpu_pick_isa(isa)) < 0)
+        return isa;
 
     qp.offset = offset;
     qp.scale = scale;

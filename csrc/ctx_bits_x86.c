@@ -96,6 +96,98 @@ PZF_TARGET_AVX2 static size_t residuals_avx2(const int32_t *k32, unsigned esc,
     return x;
 }
 
+/* ---- the encoder's writer ---------------------------------------------- */
+
+/* Tokens and raw bits of 8 kind 1 values: the tokens (32-bit lanes) in *t;
+ * returns the raw bits of values 4i..4i+3 in qword 2i (i = 0, 1), their
+ * count in the same qword of *len, and those of the pairs 2j, 2j + 1 in
+ * qword j of *pair and *plen. */
+PZF_TARGET_AVX2 static inline __m256i raw8(__m128i kb, __m256i escv, const uint16_t *u,
+                                           __m256i *t, __m256i *len, __m256i *pair,
+                                           __m256i *plen)
+{
+    const __m256i one = _mm256_set1_epi32(1), lo32 = _mm256_set1_epi64x(0xFFFFFFFF);
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)u));
+    __m256i k = _mm256_cvtepu8_epi32(kb);
+    __m256i tt = _mm256_srlv_epi32(v, k);
+    __m256i esc = _mm256_cmpgt_epi32(tt, _mm256_sub_epi32(escv, one)); /* tt < 2^16 */
+    __m256i n = _mm256_blendv_epi8(k, _mm256_set1_epi32(16), esc);
+    __m256i r = _mm256_and_si256(v, _mm256_sub_epi32(_mm256_sllv_epi32(one, n), one));
+    __m256i nlo = _mm256_and_si256(n, lo32), p, l;
+    *t = _mm256_min_epu32(tt, escv);
+    /* pairs: the odd value's bits above the even one's (at most 32 bits) */
+    p = _mm256_or_si256(_mm256_and_si256(r, lo32),
+                        _mm256_sllv_epi64(_mm256_srli_epi64(r, 32), nlo));
+    l = _mm256_add_epi64(nlo, _mm256_srli_epi64(n, 32));
+    *pair = p;
+    *plen = l;
+    /* fours: qword 1's pair above qword 0's, in each 128-bit half */
+    *len = _mm256_add_epi64(l, _mm256_bsrli_epi128(l, 8));
+    return _mm256_or_si256(p, _mm256_sllv_epi64(_mm256_bsrli_epi128(p, 8), l));
+}
+
+/* Four values' raw bits (n bits of v, n <= 64) to w: in two writes of
+ * their pairs when the writer's 7 pending bits leave too little room. */
+PZF_INLINE void put4(ctx_bit_writer *w, uint64_t v, uint64_t n, uint64_t p0, uint64_t n0,
+                     uint64_t p1, uint64_t n1)
+{
+    if (n <= 56) {
+        ctx_put_bits(w, v, (unsigned)n);
+    } else {
+        ctx_put_bits(w, p0, (unsigned)n0);
+        ctx_put_bits(w, p1, (unsigned)n1);
+    }
+}
+
+PZF_TARGET_AVX2 size_t pzf_ctx_put_raw16_avx2(const int32_t *k32, unsigned esc,
+                                              const uint8_t *ctx, const uint16_t *u,
+                                              size_t len, uint8_t *tk, ctx_bit_writer *bw)
+{
+    const __m256i escv = _mm256_set1_epi32((int)esc);
+    __m128i kt[CTX_K32_SIZE / 16];
+    ctx_bit_writer w = *bw;
+    size_t x = 0;
+    int g;
+    for (g = 0; g < CTX_K32_SIZE / 16; g++) /* k of contexts 16 g.. as bytes */
+        kt[g] = _mm_packus_epi16(
+            _mm_packs_epi32(_mm_loadu_si128((const __m128i *)(const void *)(k32 + 16 * g)),
+                            _mm_loadu_si128((const __m128i *)(const void *)(k32 + 16 * g + 4))),
+            _mm_packs_epi32(_mm_loadu_si128((const __m128i *)(const void *)(k32 + 16 * g + 8)),
+                            _mm_loadu_si128((const __m128i *)(const void *)(k32 + 16 * g + 12))));
+    for (; x + 16 <= len; x += 16) {
+        uint64_t q[2][4], l[2][4], p[2][4], pl[2][4];
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(ctx + x));
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(c, 4), _mm_set1_epi8(15)), kb;
+        __m256i t0, t1, t;
+        int h;
+        /* k[ctx]: byte lookups in the table of each context's 16 (ctx < 96,
+         * so pshufb reads its low 4 bits) */
+        kb = _mm_shuffle_epi8(kt[0], c);
+        kb = _mm_and_si128(kb, _mm_cmpeq_epi8(hi, _mm_setzero_si128()));
+        for (g = 1; g < CTX_K32_SIZE / 16; g++)
+            kb = _mm_or_si128(kb, _mm_and_si128(_mm_shuffle_epi8(kt[g], c),
+                                                _mm_cmpeq_epi8(hi, _mm_set1_epi8((char)g))));
+        _mm256_storeu_si256((__m256i *)(void *)q[0],
+                            raw8(kb, escv, u + x, &t0, (__m256i *)(void *)l[0],
+                                 (__m256i *)(void *)p[0], (__m256i *)(void *)pl[0]));
+        _mm256_storeu_si256((__m256i *)(void *)q[1],
+                            raw8(_mm_srli_si128(kb, 8), escv, u + x + 8, &t1,
+                                 (__m256i *)(void *)l[1], (__m256i *)(void *)p[1],
+                                 (__m256i *)(void *)pl[1]));
+        /* tokens t0 | t1 to 16 bytes (after all 16 values are read) */
+        t = _mm256_permute4x64_epi64(_mm256_packus_epi32(t0, t1), 0xD8);
+        _mm_storeu_si128((__m128i *)(void *)(tk + x),
+                         _mm_packus_epi16(_mm256_castsi256_si128(t),
+                                          _mm256_extracti128_si256(t, 1)));
+        for (h = 0; h < 2; h++) {
+            put4(&w, q[h][0], l[h][0], p[h][0], pl[h][0], p[h][1], pl[h][1]);
+            put4(&w, q[h][2], l[h][2], p[h][2], pl[h][2], p[h][3], pl[h][3]);
+        }
+    }
+    *bw = w;
+    return x;
+}
+
 /* ---- AVX-512: no gathers ------------------------------------------------ */
 
 #define PZF_TARGET_AVX512 PZF_TARGET("avx2,avx512f,avx512bw,avx512dq,avx512vl")

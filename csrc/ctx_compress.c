@@ -32,9 +32,11 @@ typedef struct {
     uint64_t hist[CTX_MAX_NCTX][256]; /* kind 0: residuals; kind 1: tokens */
     uint64_t usum[CTX_MAX_NCTX], ucnt[CTX_MAX_NCTX]; /* kind 1 */
     uint64_t qsum[4][256], qcnt[4][256]; /* quantised pixels, 4 interleaved */
+    uint64_t bytes[256];  /* lossless uint16 with h16: the frame's bytes */
     /* counts since the last fold into hist/qsum/qcnt (fold_counts), which
      * keeps them below 2^32: kind 0 pairs, and
-     * (uint16 pixels quantised through a table) every pixel value */
+     * (uint16 pixels quantised through a table, or large lossless uint16
+     * frames) every pixel value */
     uint32_t (*h8)[256]; /* (context, residual or token) */
     uint32_t *h16;
     uint64_t pending;    /* values counted since the last fold */
@@ -50,6 +52,7 @@ typedef struct {
     int kind, quantised, fmt;
     size_t n, len, nlines, band_lines, nbands, nworkers;
     unsigned ashift;       /* activity shift */
+    size_t ksample;        /* kind 1: lines y % ksample == 0 choose k */
     unsigned pbits;        /* phase bits of kind 0 contexts */
     int raw8;              /* kind 0 with raw bits in some context */
     const uint8_t *qtable; /* symbol of every uint8/uint16 value, or NULL */
@@ -60,6 +63,7 @@ typedef struct {
     uint64_t *fcnt;
     worker *ws;
     uint8_t k[CTX_MAX_NCTX];
+    int32_t k32[CTX_K32_SIZE]; /* the same for vector kernels */
     ctx_enc_sym *enc;      /* (context << 8 | token) entries */
     uint8_t *scratch;      /* every band's words, then its raw bits */
     size_t *word_end;      /* band b: its words end at scratch + word_end[b] */
@@ -90,14 +94,19 @@ static void fold_counts(const enc_ctx *e, worker *w)
     if (w->h8) {
         for (c = 0; c < CTX_MAX_NCTX; c++)
             for (s = 0; s < 256; s++)
-                w->hist[c][s] += w->h8[c][s];
-        memset(w->h8, 0, CTX_MAX_NCTX * sizeof *w->h8);
+                w->hist[c][s] += w->h8[c][s] + w->h8[CTX_MAX_NCTX + c][s];
+        memset(w->h8, 0, 2 * CTX_MAX_NCTX * sizeof *w->h8);
     }
     if (w->h16) {
         for (s = 0; s < 65536; s++) {
             uint64_t h = w->h16[s];
-            w->qcnt[0][e->qtable[s]] += h;
-            w->qsum[0][e->qtable[s]] += h * s;
+            if (e->qtable) {
+                w->qcnt[0][e->qtable[s]] += h;
+                w->qsum[0][e->qtable[s]] += h * s;
+            } else { /* lossless: the bytes PZF Huffman would code */
+                w->bytes[s & 255] += h;
+                w->bytes[s >> 8] += h;
+            }
         }
         memset(w->h16, 0, 65536 * sizeof *w->h16);
     }
@@ -255,7 +264,8 @@ static void model_band8(const enc_ctx *e, worker *w, const uint8_t *v, size_t nl
 }
 
 /* Kind 1: contexts and residuals of band b into e->ctxs, e->u16s, and the
- * sums and counts of the residuals of every context. */
+ * sums and counts of the residuals of every context in the sampled lines
+ * (their means choose the raw bits k: a sample of large frames does). */
 static void model_band16(enc_ctx *e, size_t b, worker *w)
 {
     size_t y0, y1, y, x, r, len = e->len;
@@ -282,9 +292,17 @@ static void model_band16(enc_ctx *e, size_t b, worker *w)
             for (x = 0; x < len; x++)
                 u[x] = (uint16_t)ctx_zigzag16(v[off + x], bs[x]);
         }
-        for (x = 0; x < len; x++) {
-            w->usum[ctx[x]] += u[x];
-            w->ucnt[ctx[x]]++;
+        if (w->h16) {
+            uint32_t *h = w->h16;
+            room_for(e, w, len);
+            for (x = 0; x < len; x++)
+                h[v[off + x]]++;
+        }
+        if (y % e->ksample == 0) {
+            for (x = 0; x < len; x++) {
+                w->usum[ctx[x]] += u[x];
+                w->ucnt[ctx[x]]++;
+            }
         }
     }
 }
@@ -335,52 +353,6 @@ static void pass1_task(void *arg, size_t t)
         fold_counts(e, w);
 }
 
-static inline unsigned token16(uint32_t u, unsigned k)
-{
-    uint32_t t = u >> k;
-    return t >= CTX_ESCAPE ? CTX_ESCAPE : t;
-}
-
-/* Raw bits of a value of kind 1 in *nb, its token returned. */
-static inline unsigned raw16(uint32_t u, unsigned k, uint32_t *v, unsigned *nb)
-{
-    unsigned t = token16(u, k), n = t == CTX_ESCAPE ? 16 : k;
-    *v = u & ((1u << n) - 1);
-    *nb = n;
-    return t;
-}
-
-/* Kind 1: the tokens of a line into tk and its raw bits into bw, four
- * values a write (at most 4 x 16 bits: the rare wider ones in two). */
-static void raw_bits16(const uint8_t *k, const uint8_t *ctx, const uint16_t *u, size_t len,
-                       uint8_t *tk, ctx_bit_writer *bw)
-{
-    ctx_bit_writer w = *bw; /* a copy the stores of bytes cannot alias */
-    size_t x;
-    uint32_t v0, v1, v2, v3;
-    unsigned n0, n1, n2, n3;
-    for (x = 0; x + 4 <= len; x += 4) {
-        uint64_t lo, hi;
-        tk[x] = (uint8_t)raw16(u[x], k[ctx[x]], &v0, &n0);
-        tk[x + 1] = (uint8_t)raw16(u[x + 1], k[ctx[x + 1]], &v1, &n1);
-        tk[x + 2] = (uint8_t)raw16(u[x + 2], k[ctx[x + 2]], &v2, &n2);
-        tk[x + 3] = (uint8_t)raw16(u[x + 3], k[ctx[x + 3]], &v3, &n3);
-        lo = v0 | (uint64_t)v1 << n0;
-        hi = v2 | (uint64_t)v3 << n2;
-        if (n0 + n1 + n2 + n3 <= 56) {
-            ctx_put_bits(&w, lo | hi << (n0 + n1), n0 + n1 + n2 + n3);
-        } else {
-            ctx_put_bits(&w, lo, n0 + n1);
-            ctx_put_bits(&w, hi, n2 + n3);
-        }
-    }
-    for (; x < len; x++) {
-        tk[x] = (uint8_t)raw16(u[x], k[ctx[x]], &v0, &n0);
-        ctx_put_bits(&w, v0, n0);
-    }
-    *bw = w;
-}
-
 /* Kind 0: the raw bits (at most 7 a value) of a line into bw, eight
  * values a write. */
 static void raw_bits8(const uint8_t *k, const uint8_t *ctx, const uint8_t *u, size_t len,
@@ -425,9 +397,14 @@ static void tokens_task(void *arg, size_t t)
         for (y = y0; y < y1; y++) {
             const uint8_t *ctx = e->ctxs + y * len;
             uint8_t *tk = (uint8_t *)(e->u16s + y * len);
-            raw_bits16(e->k, ctx, e->u16s + y * len, len, tk, &bw);
+            pzf_ctx_put_raw16(e->k32, CTX_ESCAPE, ctx, e->u16s + y * len, len, tk, &bw,
+                              PZF_ISA_AUTO);
             room_for(e, w, len);
-            for (x = 0; x < len; x++)
+            for (x = 0; x + 2 <= len; x += 2) {
+                h[ctx[x]][tk[x]]++;
+                h[CTX_MAX_NCTX + ctx[x + 1]][tk[x + 1]]++;
+            }
+            for (; x < len; x++)
                 h[ctx[x]][tk[x]]++;
         }
         e->raw_end[b] = (size_t)(ctx_flush_bits(&bw) - e->scratch);
@@ -510,7 +487,7 @@ static int worker_init(const enc_ctx *e, worker *w)
     w->tok = (uint8_t *)malloc(e->len);
     if (bandv > e->n)
         bandv = e->n;
-    w->h8 = (uint32_t(*)[256])calloc(CTX_MAX_NCTX, sizeof *w->h8);
+    w->h8 = (uint32_t(*)[256])calloc(2 * CTX_MAX_NCTX, sizeof *w->h8);
     if (!w->colsum || !w->base || !w->tok || !w->h8)
         return PZF_ERR_NOMEM;
     if (e->kind == CTX_KIND_8) {
@@ -522,6 +499,8 @@ static int worker_init(const enc_ctx *e, worker *w)
         if (e->fmt == PZF_UINT16 && e->qtable && e->n >= H16_MIN &&
             !(w->h16 = (uint32_t *)calloc(65536, sizeof *w->h16)))
             return PZF_ERR_NOMEM;
+    } else if (e->n >= H16_MIN && !(w->h16 = (uint32_t *)calloc(65536, sizeof *w->h16))) {
+        return PZF_ERR_NOMEM;
     }
     return PZF_OK;
 }
@@ -724,6 +703,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
         e.ashift = e.ashift + 2 > 15 ? 15 : e.ashift + 2;
         e.pbits = e.pbits ? e.pbits - 1 : 0;
     }
+    e.ksample = n >= ((size_t)1 << 20) ? 8 : 1;
     pzf_parallel_for((int)e.nworkers, e.nworkers, pass1_task, &e);
     memset(qsum, 0, sizeof qsum);
     memset(qcnt, 0, sizeof qcnt);
@@ -763,6 +743,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
             while (mean >> bl)
                 bl++;
             e.k[c] = (uint8_t)(bl > keep ? (bl - keep > kmax ? kmax : bl - keep) : 0);
+            e.k32[c] = e.k[c];
             if (e.kind == CTX_KIND_8 && e.k[c])
                 e.raw8 = 1;
         }
@@ -835,12 +816,15 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     }
 
     /* PZF Huffman instead? */
-    if (e.quantised) {
+    memset(bytes_hist, 0, sizeof bytes_hist);
+    if (e.quantised)
         memcpy(bytes_hist, qcnt, sizeof bytes_hist);
-    } else {
-        memset(bytes_hist, 0, sizeof bytes_hist);
+    else if (e.kind == CTX_KIND_16 && e.ws[0].h16)
+        for (t = 0; t < e.nworkers; t++)
+            for (s = 0; s < 256; s++)
+                bytes_hist[s] += e.ws[t].bytes[s];
+    else
         pzf_huf_count((const uint8_t *)src, n * isz, bytes_hist);
-    }
     if ((uint64_t)total >= huffman_size(bytes_hist, (uint64_t)n * (e.quantised ? 1 : isz))) {
         *fallback = 1;
         rc = PZF_OK;

@@ -5,6 +5,7 @@
 #include "ctx_rans.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu.h"
 
@@ -224,6 +225,82 @@ int pzf_ctx_encode_tokens(const ctx_enc_sym *enc, const uint8_t *ctx, const uint
 #endif
     pzf_ctx_encode_tokens_scalar(enc, ctx, tok, len, x, wp);
     return PZF_OK;
+}
+
+/* Kind 1: a value's token, its raw bits in *v and their number in *nb. */
+PZF_INLINE unsigned raw16(uint32_t u, unsigned k, unsigned esc, uint32_t *v, unsigned *nb)
+{
+    uint32_t t = u >> k;
+    unsigned n = t >= esc ? 16 : k;
+    *v = u & ((1u << n) - 1);
+    *nb = n;
+    return t >= esc ? esc : t;
+}
+
+int pzf_ctx_put_raw16(const int32_t *k32, unsigned esc, const uint8_t *ctx, const uint16_t *u,
+                      size_t len, uint8_t *tk, ctx_bit_writer *bw, int isa)
+{
+    ctx_bit_writer w;
+    size_t x = 0;
+    uint32_t v0, v1, v2, v3;
+    unsigned n0, n1, n2, n3;
+    if ((isa = pzf_cpu_pick_isa(isa)) < 0)
+        return isa;
+#ifdef PZF_CTX_BITS_X86
+    if (isa >= PZF_ISA_AVX2)
+        x = pzf_ctx_put_raw16_avx2(k32, esc, ctx, u, len, tk, bw);
+#endif
+    w = *bw; /* a copy the stores of bytes cannot alias */
+    /* four values a write (at most 4 x 16 bits: the rare wider ones in two) */
+    for (; x + 4 <= len; x += 4) {
+        uint64_t lo, hi;
+        tk[x] = (uint8_t)raw16(u[x], (unsigned)k32[ctx[x]], esc, &v0, &n0);
+        tk[x + 1] = (uint8_t)raw16(u[x + 1], (unsigned)k32[ctx[x + 1]], esc, &v1, &n1);
+        tk[x + 2] = (uint8_t)raw16(u[x + 2], (unsigned)k32[ctx[x + 2]], esc, &v2, &n2);
+        tk[x + 3] = (uint8_t)raw16(u[x + 3], (unsigned)k32[ctx[x + 3]], esc, &v3, &n3);
+        lo = v0 | (uint64_t)v1 << n0;
+        hi = v2 | (uint64_t)v3 << n2;
+        if (n0 + n1 + n2 + n3 <= 56) {
+            ctx_put_bits(&w, lo | hi << (n0 + n1), n0 + n1 + n2 + n3);
+        } else {
+            ctx_put_bits(&w, lo, n0 + n1);
+            ctx_put_bits(&w, hi, n2 + n3);
+        }
+    }
+    for (; x < len; x++) {
+        tk[x] = (uint8_t)raw16(u[x], (unsigned)k32[ctx[x]], esc, &v0, &n0);
+        ctx_put_bits(&w, v0, n0);
+    }
+    *bw = w;
+    return PZF_OK;
+}
+
+int pzf_ctx_put_raw16_isa(const uint8_t *k, size_t nctx, const uint8_t *ctx, const uint16_t *u,
+                          size_t len, uint8_t *tk, uint8_t *bits, size_t cap, size_t *used,
+                          int isa)
+{
+    int32_t k32[CTX_K32_SIZE];
+    ctx_bit_writer w;
+    size_t i;
+    int rc;
+    if (nctx > CTX_K32_SIZE || isa < PZF_ISA_AUTO || isa > PZF_ISA_AVX512 || !used ||
+        cap < 2 * len + 8 || !bits || (len && (!ctx || !u || !tk || !k)))
+        return PZF_ERR_ARGUMENT;
+    for (i = 0; i < len; i++)
+        if (ctx[i] >= nctx)
+            return PZF_ERR_ARGUMENT;
+    memset(k32, 0, sizeof k32);
+    for (i = 0; i < nctx; i++) {
+        if (k[i] > 16)
+            return PZF_ERR_ARGUMENT;
+        k32[i] = k[i];
+    }
+    w.acc = 0;
+    w.n = 0;
+    w.p = bits;
+    rc = pzf_ctx_put_raw16(k32, 255, ctx, u, len, tk, &w, isa);
+    *used = (size_t)(ctx_flush_bits(&w) - bits);
+    return rc;
 }
 
 int pzf_ctx_encode_lines_isa(const uint32_t *freq, size_t nctx, const uint8_t *ctx,

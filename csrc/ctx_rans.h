@@ -182,9 +182,9 @@ PZF_INLINE uint32_t ctx_get_bits(ctx_bit_reader *r, unsigned k, int *bad)
     return v;
 }
 
+#define CTX_K32_SIZE 96 /* entries of the int32 tables k32 of raw-bit counts */
 #ifdef PZF_HAVE_X86_INTRINSICS
 #define PZF_CTX_BITS_X86 1
-#define CTX_K32_SIZE 96
 /* ctx_bits_x86.c: the residuals u of a line's first values (tokens tok,
  * contexts ctx, raw bits k32[ctx], 16 after the token esc; k32 has
  * CTX_K32_SIZE entries) from the raw
@@ -196,6 +196,21 @@ PZF_INLINE uint32_t ctx_get_bits(ctx_bit_reader *r, unsigned k, int *bad)
 int64_t pzf_ctx_residuals_x86(const int32_t *k32, unsigned esc, const uint8_t *ctx,
                               const uint8_t *tok, size_t len, const uint8_t *q, size_t avail,
                               size_t *ppos, const uint16_t *base, uint16_t *out, int isa);
+#endif
+
+/* Kind 1 values of a line: the tokens tk[x] = min(u[x] >> k, esc) and
+ * their raw bits appended to w (the k = k32[ctx[x]] low bits of u[x], or
+ * all 16 after the token esc; k32 has CTX_K32_SIZE entries).  tk may be
+ * the bytes of u (in place: a token is stored only after its value and
+ * the ones before it are read).  Returns PZF_OK, or PZF_ERR_UNSUPPORTED
+ * for an isa this CPU lacks; every isa writes the same bits. */
+int pzf_ctx_put_raw16(const int32_t *k32, unsigned esc, const uint8_t *ctx, const uint16_t *u,
+                      size_t len, uint8_t *tk, ctx_bit_writer *w, int isa);
+#ifdef PZF_CTX_BITS_X86
+/* Its AVX2 twin (ctx_bits_x86.c): the first values of the line, 16 a
+ * step; returns how many (the caller does the rest). */
+size_t pzf_ctx_put_raw16_avx2(const int32_t *k32, unsigned esc, const uint8_t *ctx,
+                              const uint16_t *u, size_t len, uint8_t *tk, ctx_bit_writer *w);
 #endif
 
 /* The stream ended exactly: every byte read, fewer than 8 bits left, all 0. */

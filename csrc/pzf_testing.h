@@ -70,6 +70,16 @@ int pzf_ctx_line_bits_isa(const uint8_t *k, size_t nctx, int kind16, const uint8
                           const uint8_t *bits, size_t nbytes, uint16_t *out, size_t *left,
                           int isa);
 
+/* The context encoder's kind 1 raw-bit writer (pzf_ctx_put_raw16) with a
+ * forced kernel (PZF_ISA_*): len residuals u of contexts ctx (each below
+ * nctx <= 96), k[c] (0..16) raw bits per value of context c, escape token
+ * 255.  tk gets the tokens and bits[0..*used) the raw bits from bit 0,
+ * zero-padded to a byte (cap >= 2 len + 8).  Returns PZF_OK,
+ * PZF_ERR_UNSUPPORTED if the CPU lacks isa, or PZF_ERR_ARGUMENT. */
+int pzf_ctx_put_raw16_isa(const uint8_t *k, size_t nctx, const uint8_t *ctx, const uint16_t *u,
+                          size_t len, uint8_t *tk, uint8_t *bits, size_t cap, size_t *used,
+                          int isa);
+
 /* The same for two streams decoded together (pzf_ctx_decode_tokens2):
  * stream i has the contexts ctx[i len..(i+1) len), the states x[32 i..32 i
  * + 32), the words words<i> and the tokens tok[i len..); rc[i] and used[i]

@@ -84,6 +84,9 @@ cdef extern from "pzf_testing.h" nogil:
     int pzf_ctx_model8_enc_isa(const uint8_t *above, const uint8_t *cur, size_t len,
                                unsigned ashift, unsigned pbits, uint8_t *ctx, uint8_t *u,
                                int isa)
+    int pzf_ctx_put_raw16_isa(const uint8_t *k, size_t nctx, const uint8_t *ctx,
+                              const uint16_t *u, size_t len, uint8_t *tk, uint8_t *bits,
+                              size_t cap, size_t *used, int isa)
 
 cdef extern from "Python.h":
     PyObject *new_bytes "PyBytes_FromStringAndSize"(const char *v, Py_ssize_t n)
@@ -345,6 +348,28 @@ def ctx_model8_encode(const uint8_t[::1] above, const uint8_t[::1] cur, unsigned
         rc = pzf_ctx_model8_enc_isa(&above[0], &cur[0], n, ashift, pbits, &ctx[0], &u[0], isa)
     check(rc, "ctx_model8_encode")
     return bytes(ctx), bytes(u)
+
+
+def ctx_put_raw16(const uint8_t[::1] k, const uint8_t[::1] ctx, const uint16_t[::1] u, int isa):
+    """Test hook: the context encoder's raw-bit writer of lossless values
+    with kernel ``isa``: residuals ``u`` of contexts ``ctx``, ``k[c]`` raw
+    bits per value of context ``c`` (all 16 after the escape token 255).
+    Returns the tokens and the raw bits (bytes each)."""
+    cdef int rc
+    cdef size_t n = ctx.shape[0], used = 0
+    if <size_t>u.shape[0] != n:
+        raise BadArgumentError("ctx_put_raw16: ctx and u must be of one length")
+    cdef size_t cap = 2 * n + 8
+    cdef uint8_t[::1] tk = bytearray(n + 1)
+    cdef uint8_t[::1] bits = bytearray(cap)
+    cdef const uint8_t *kp = &k[0] if k.shape[0] else NULL
+    cdef const uint8_t *cp = &ctx[0] if n else NULL
+    cdef const uint16_t *up = &u[0] if n else NULL
+    with nogil:
+        rc = pzf_ctx_put_raw16_isa(kp, k.shape[0], cp, up, n, &tk[0], &bits[0], cap, &used,
+                                   isa)
+    check(rc, "ctx_put_raw16")
+    return bytes(tk[:n]), bytes(bits[:used])
 
 
 def ctx_decode_tokens2(const uint32_t[::1] table, const uint8_t[::1] ctx, uint32_t[::1] states,

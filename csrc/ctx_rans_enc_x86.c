@@ -139,9 +139,9 @@ PZF_TARGET_AVX2 void pzf_ctx_encode_tokens_avx2(const ctx_enc_sym *enc, const ui
 
 /* ---- AVX-512: 2 vectors of 16 lanes ----------------------------------- */
 
-PZF_TARGET_AVX512 static inline void enc16_avx512(const ctx_enc_sym *enc, const uint8_t *ctx,
-                                                  const uint8_t *tok, __m512i *x,
-                                                  uint8_t **p)
+PZF_TARGET_AVX512 static inline uint8_t *enc16_avx512(const ctx_enc_sym *enc,
+                                                      const uint8_t *ctx, const uint8_t *tok,
+                                                      __m512i *x, uint8_t *p)
 {
     const __m512i m12 = _mm512_set1_epi32(0xFFF), m13 = _mm512_set1_epi32(0x1FFF);
     const __m512i k4096 = _mm512_set1_epi32(4096);
@@ -163,15 +163,18 @@ PZF_TARGET_AVX512 static inline void enc16_avx512(const ctx_enc_sym *enc, const 
     __mmask16 out = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(v, 19),
                                             _mm512_sub_epi32(k4096, cmpl));
     unsigned n = (unsigned)_mm_popcnt_u32((unsigned)out);
-    __m256i w = _mm512_cvtepi32_epi16(_mm512_maskz_compress_epi32(out, v));
-    *p -= 2 * n;
-    _mm256_mask_storeu_epi16((void *)*p, (__mmask16)((1u << n) - 1), w);
+    /* the renormalising lanes' words, in order, at the top of 32 bytes
+     * ending at p (the bytes below are overwritten later, or spare) */
+    __m256i w = _mm512_cvtepi32_epi16(_mm512_maskz_expand_epi32(
+        (__mmask16)(0xFFFF0000u >> n), _mm512_maskz_compress_epi32(out, v)));
+    _mm256_storeu_si256((__m256i *)(void *)(p - 32), w);
     v = _mm512_mask_srli_epi32(v, out, v, 16);
     q = _mm512_srli_epi64(_mm512_mul_epu32(v, rcp), 32);
     qo = _mm512_mul_epu32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(rcp, 32));
     q = _mm512_srlv_epi32(_mm512_mask_blend_epi32(0xAAAA, q, qo), _mm512_srli_epi32(pk, 25));
     *x = _mm512_add_epi32(_mm512_add_epi32(v, _mm512_and_si512(pk, m13)),
                           _mm512_mullo_epi32(q, cmpl));
+    return p - 2 * n;
 }
 
 PZF_TARGET_AVX512 void pzf_ctx_encode_tokens_avx512(const ctx_enc_sym *enc,
@@ -188,8 +191,8 @@ PZF_TARGET_AVX512 void pzf_ctx_encode_tokens_avx512(const ctx_enc_sym *enc,
     x1 = _mm512_loadu_si512((const void *)(xs + 16));
     while (x) {
         x -= CTX_LANES;
-        enc16_avx512(enc, ctx + x + 16, tok + x + 16, &x1, &p);
-        enc16_avx512(enc, ctx + x, tok + x, &x0, &p);
+        p = enc16_avx512(enc, ctx + x + 16, tok + x + 16, &x1, p);
+        p = enc16_avx512(enc, ctx + x, tok + x, &x0, p);
     }
     _mm512_storeu_si512((void *)xs, x0);
     _mm512_storeu_si512((void *)(xs + 16), x1);

@@ -47,12 +47,14 @@ static inline int ctx_nctx(int kind)
  * prediction) and ctx[x] (the context).  rows[0..3] are the lines y-1,
  * y-2, y-3, y-4, already clamped to the band's first line.  scratch holds
  * CTX_SCRATCH(len) elements.  ashift is the activity shift, pbits (kind 0,
- * 0..2) the bits of the prediction's fractional phase in the context. */
+ * 0..2) the bits of the prediction's fractional phase in the context.
+ * With cur (the line's values, kind 1 only), base[x] gets the zig-zagged
+ * residual ctx_zigzag16(cur[x], prediction) instead. */
 #define CTX_SCRATCH(len) (2 * (size_t)(len) + 16)
 void pzf_ctx_model8(const uint8_t *const rows[4], size_t len, unsigned ashift,
                     unsigned pbits, uint16_t *scratch, uint8_t *base, uint8_t *ctx);
 void pzf_ctx_model16(const uint16_t *const rows[4], size_t len, unsigned ashift,
-                     uint32_t *scratch, uint16_t *base, uint8_t *ctx);
+                     uint32_t *scratch, uint16_t *base, uint8_t *ctx, const uint16_t *cur);
 
 /* The encoder's model of one line y >= 1 of 8-bit values cur (kind 0):
  * ctx[x] as pzf_ctx_model8 gives it and u[x] = ctx_zigzag8(cur[x],

@@ -10,12 +10,11 @@
  * each band again (cheaper than keeping the whole frame's contexts and
  * residuals, which would cost page faults), writes its raw bits forwards
  * and codes its tokens backwards into the band's own slot.  16-bit values
- * (lossless uint16) keep their contexts and residuals from pass 1
- * instead: their token counts need each context's raw-bit count, known
- * only after pass 1, so a pass between (tokens_task) writes their raw
- * bits and turns the residuals into tokens in place, and pass 2 only
- * codes the tokens (their residuals and contexts live in a block kept
- * between calls, parallel.h: fresh pages cost faults).  The payload is
+ * (lossless uint16) instead choose each context's raw-bit count from a
+ * sample of lines first (sample_task), so that pass 1 writes their raw
+ * bits and keeps their contexts and tokens, and pass 2 only codes the
+ * tokens (the contexts and tokens live in a block kept between calls,
+ * parallel.h: fresh pages cost faults).  The payload is
  * then assembled; if PZF Huffman would be no larger, the caller writes
  * that.  Nothing depends on the thread count.
  */
@@ -42,6 +41,7 @@ typedef struct {
     uint64_t pending;    /* values counted since the last fold */
     /* kind 0: one band's contexts and residuals, and a line's tokens */
     uint8_t *ctxs, *us, *tok;
+    uint16_t *u16;       /* kind 1: a line's residuals */
     void *colsum, *base; /* the line model's scratch and predictions */
     int status;
 } worker;
@@ -58,7 +58,7 @@ typedef struct {
     const uint8_t *qtable; /* symbol of every uint8/uint16 value, or NULL */
     uint8_t *qbuf;         /* quantised: every value's symbol */
     uint8_t *ctxs;         /* kind 1: context of every value */
-    uint16_t *u16s;        /* kind 1 residuals */
+    uint8_t *toks;         /* kind 1: token of every value */
     double *fsum;          /* float32 input: per band, per symbol sums (256) */
     uint64_t *fcnt;
     worker *ws;
@@ -263,48 +263,100 @@ static void model_band8(const enc_ctx *e, worker *w, const uint8_t *v, size_t nl
     }
 }
 
-/* Kind 1: contexts and residuals of band b into e->ctxs, e->u16s, and the
- * sums and counts of the residuals of every context in the sampled lines
- * (their means choose the raw bits k: a sample of large frames does). */
-static void model_band16(enc_ctx *e, size_t b, worker *w)
+/* Kind 1: the contexts and residuals of line y of band b (from line y0)
+ * into ctx and u. */
+static void model_line16(const enc_ctx *e, size_t y0, size_t y, const worker *w, uint8_t *ctx,
+                         uint16_t *u)
 {
-    size_t y0, y1, y, x, r, len = e->len;
+    size_t x, r, len = e->len, off = y * len;
     const uint16_t *v = (const uint16_t *)e->src;
-    uint16_t *bs = (uint16_t *)w->base;
-    band_range(e, b, &y0, &y1);
-    for (y = y0; y < y1; y++) {
-        size_t off = y * len;
-        uint8_t *ctx = e->ctxs + off;
-        uint16_t *u = e->u16s + off;
-        if (y == y0) {
-            uint32_t sum8 = 0;
-            for (x = 0; x < len; x++) {
-                uint32_t bb = x ? ctx_first_base(sum8) : 0;
-                u[x] = (uint16_t)ctx_zigzag16(v[off + x], (uint16_t)bb);
-                ctx[x] = 0;
-                sum8 = x ? sum8 + v[off + x] - v[off + (x >= 8 ? x - 8 : 0)] : 8u * v[off];
+    if (y == y0) {
+        uint32_t sum8 = 0;
+        for (x = 0; x < len; x++) {
+            uint32_t bb = x ? ctx_first_base(sum8) : 0;
+            u[x] = (uint16_t)ctx_zigzag16(v[off + x], (uint16_t)bb);
+            ctx[x] = 0;
+            sum8 = x ? sum8 + v[off + x] - v[off + (x >= 8 ? x - 8 : 0)] : 8u * v[off];
+        }
+    } else {
+        const uint16_t *rows[4];
+        for (r = 0; r < 4; r++)
+            rows[r] = v + (y >= y0 + r + 1 ? y - 1 - r : y0) * len;
+        pzf_ctx_model16(rows, len, e->ashift, (uint32_t *)w->colsum, u, ctx, v + off);
+    }
+}
+
+/* Kind 1, before pass 1: the sums and counts of the residuals of every
+ * context in the sampled lines y % ksample == 0 (their means choose the
+ * raw bits k of every context; of large frames a sample does). */
+static void sample_task(void *arg, size_t t)
+{
+    enc_ctx *e = (enc_ctx *)arg;
+    worker *w = &e->ws[t];
+    size_t b, y, y0, y1, x, c, j;
+    uint64_t us[4][CTX_MAX_NCTX], uc[4][CTX_MAX_NCTX];
+    memset(us, 0, sizeof us);
+    memset(uc, 0, sizeof uc);
+    for (b = t; b < e->nbands; b += e->nworkers) {
+        band_range(e, b, &y0, &y1);
+        for (y = (y0 + e->ksample - 1) / e->ksample * e->ksample; y < y1; y += e->ksample) {
+            const uint8_t *ctx = w->tok;
+            const uint16_t *u = w->u16;
+            model_line16(e, y0, y, w, w->tok, w->u16);
+            /* four sums in turn: one sum increased in a row waits on itself */
+            for (x = 0; x + 4 <= e->len; x += 4) {
+                for (j = 0; j < 4; j++) {
+                    us[j][ctx[x + j]] += u[x + j];
+                    uc[j][ctx[x + j]]++;
+                }
             }
-        } else {
-            const uint16_t *rows[4];
-            for (r = 0; r < 4; r++)
-                rows[r] = v + (y >= y0 + r + 1 ? y - 1 - r : y0) * len;
-            pzf_ctx_model16(rows, len, e->ashift, (uint32_t *)w->colsum, bs, ctx);
-            for (x = 0; x < len; x++)
-                u[x] = (uint16_t)ctx_zigzag16(v[off + x], bs[x]);
-        }
-        if (w->h16) {
-            uint32_t *h = w->h16;
-            room_for(e, w, len);
-            for (x = 0; x < len; x++)
-                h[v[off + x]]++;
-        }
-        if (y % e->ksample == 0) {
-            for (x = 0; x < len; x++) {
-                w->usum[ctx[x]] += u[x];
-                w->ucnt[ctx[x]]++;
+            for (; x < e->len; x++) {
+                us[0][ctx[x]] += u[x];
+                uc[0][ctx[x]]++;
             }
         }
     }
+    for (c = 0; c < CTX_MAX_NCTX; c++) {
+        for (j = 0; j < 4; j++) {
+            w->usum[c] += us[j][c];
+            w->ucnt[c] += uc[j][c];
+        }
+    }
+}
+
+/* Kind 1, pass 1, once every context's k is known: band b modelled line
+ * by line, each line's contexts into e->ctxs, its tokens into e->toks,
+ * its raw bits written, its tokens counted (and, with h16, its values). */
+static void pass1_band16(enc_ctx *e, size_t b, worker *w)
+{
+    size_t y0, y1, y, x, len = e->len;
+    const uint16_t *v = (const uint16_t *)e->src;
+    uint32_t(*h)[256] = w->h8;
+    ctx_bit_writer bw;
+    bw.acc = 0;
+    bw.n = 0;
+    bw.p = e->scratch + e->raw_start[b];
+    band_range(e, b, &y0, &y1);
+    for (y = y0; y < y1; y++) {
+        size_t off = y * len;
+        uint8_t *ctx = e->ctxs + off, *tk = e->toks + off;
+        model_line16(e, y0, y, w, ctx, w->u16);
+        if (w->h16) {
+            uint32_t *h16 = w->h16;
+            room_for(e, w, len);
+            for (x = 0; x < len; x++)
+                h16[v[off + x]]++;
+        }
+        pzf_ctx_put_raw16(e->k32, CTX_ESCAPE, ctx, w->u16, len, tk, &bw, PZF_ISA_AUTO);
+        room_for(e, w, len);
+        for (x = 0; x + 2 <= len; x += 2) { /* two tables: fewer increments in a row */
+            h[ctx[x]][tk[x]]++;
+            h[CTX_MAX_NCTX + ctx[x + 1]][tk[x + 1]]++;
+        }
+        for (; x < len; x++)
+            h[ctx[x]][tk[x]]++;
+    }
+    e->raw_end[b] = (size_t)(ctx_flush_bits(&bw) - e->scratch);
 }
 
 /* Kind 0: the values of band b (in pass 1 quantised into e->qbuf, with
@@ -334,7 +386,7 @@ static void pass1_task(void *arg, size_t t)
     size_t b, y, y0, y1, x, len = e->len;
     for (b = t; b < e->nbands && w->status == PZF_OK; b += e->nworkers) {
         if (e->kind == CTX_KIND_16) {
-            model_band16(e, b, w);
+            pass1_band16(e, b, w);
             continue;
         }
         w->status = model_band(e, b, w, 1);
@@ -378,40 +430,6 @@ static void raw_bits8(const uint8_t *k, const uint8_t *ctx, const uint8_t *u, si
     *bw = w;
 }
 
-/* Kind 1, once every context's k is known: band by band, write the raw
- * bits, count the tokens and keep them over the residuals (a line's
- * tokens in the first len bytes of its residuals: token x overwrites only
- * residuals already read). */
-static void tokens_task(void *arg, size_t t)
-{
-    enc_ctx *e = (enc_ctx *)arg;
-    worker *w = &e->ws[t];
-    size_t b, x, y, y0, y1, len = e->len;
-    uint32_t(*h)[256] = w->h8;
-    for (b = t; b < e->nbands; b += e->nworkers) {
-        ctx_bit_writer bw;
-        bw.acc = 0;
-        bw.n = 0;
-        bw.p = e->scratch + e->raw_start[b];
-        band_range(e, b, &y0, &y1);
-        for (y = y0; y < y1; y++) {
-            const uint8_t *ctx = e->ctxs + y * len;
-            uint8_t *tk = (uint8_t *)(e->u16s + y * len);
-            pzf_ctx_put_raw16(e->k32, CTX_ESCAPE, ctx, e->u16s + y * len, len, tk, &bw,
-                              PZF_ISA_AUTO);
-            room_for(e, w, len);
-            for (x = 0; x + 2 <= len; x += 2) {
-                h[ctx[x]][tk[x]]++;
-                h[CTX_MAX_NCTX + ctx[x + 1]][tk[x + 1]]++;
-            }
-            for (; x < len; x++)
-                h[ctx[x]][tk[x]]++;
-        }
-        e->raw_end[b] = (size_t)(ctx_flush_bits(&bw) - e->scratch);
-    }
-    fold_counts(e, w);
-}
-
 /* Pass 2: code band b: its raw bits forwards, then its tokens backwards
  * (the decoder reads both forwards). */
 static int encode_band(enc_ctx *e, size_t b, worker *w)
@@ -441,7 +459,7 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
         } else {
             e->raw_end[b] = e->raw_start[b];
         }
-    } else { /* raw bits written by tokens_task */
+    } else { /* raw bits written in pass 1 */
         ctxs = e->ctxs + y0 * len;
     }
     for (j = 0; j < CTX_LANES; j++)
@@ -449,7 +467,7 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
     for (y = nl; y-- > 0;) {
         const uint8_t *ctx = ctxs + y * len, *t;
         if (e->kind == CTX_KIND_16) {
-            t = (const uint8_t *)(e->u16s + (y0 + y) * len);
+            t = e->toks + (y0 + y) * len;
         } else if (e->raw8) {
             for (x = 0; x < len; x++)
                 tok[x] = (uint8_t)(toks[y * len + x] >> e->k[ctx[x]]);
@@ -485,10 +503,11 @@ static int worker_init(const enc_ctx *e, worker *w)
     w->colsum = malloc(colsum);
     w->base = malloc(e->len * sizeof(uint16_t));
     w->tok = (uint8_t *)malloc(e->len);
+    w->u16 = (uint16_t *)malloc(e->len * sizeof *w->u16);
     if (bandv > e->n)
         bandv = e->n;
     w->h8 = (uint32_t(*)[256])calloc(2 * CTX_MAX_NCTX, sizeof *w->h8);
-    if (!w->colsum || !w->base || !w->tok || !w->h8)
+    if (!w->colsum || !w->base || !w->tok || !w->u16 || !w->h8)
         return PZF_ERR_NOMEM;
     if (e->kind == CTX_KIND_8) {
         w->ctxs = (uint8_t *)malloc(bandv);
@@ -512,6 +531,7 @@ static void worker_free(worker *w)
     free(w->ctxs);
     free(w->us);
     free(w->tok);
+    free(w->u16);
     free(w->colsum);
     free(w->base);
 }
@@ -593,6 +613,39 @@ static float recon_value(const enc_ctx *e, int q, const uint64_t qsum[256],
     }
 }
 
+/* The raw low bits k of every context: tokens of a mean of 2^(keep-1) ..
+ * 2^keep; fewer tokens (smaller tables) for smaller frames.  The means
+ * come from the residual counts of pass 1 (kind 0) or from the sample
+ * (kind 1). */
+static void choose_k(enc_ctx *e, size_t nctx)
+{
+    unsigned keep = e->n >= ((size_t)1 << 20) ? 5 : e->n >= ((size_t)1 << 16) ? 4 : 3;
+    unsigned kmax = e->kind == CTX_KIND_16 ? CTX_MAX_K : CTX_MAX_K8;
+    size_t c, t, s;
+    for (c = 0; c < nctx; c++) {
+        uint64_t us = 0, uc = 0, mean;
+        unsigned bl = 0;
+        for (t = 0; t < e->nworkers; t++) {
+            if (e->kind == CTX_KIND_16) {
+                us += e->ws[t].usum[c];
+                uc += e->ws[t].ucnt[c];
+            } else {
+                for (s = 0; s < 256; s++) {
+                    us += e->ws[t].hist[c][s] * (uint64_t)s;
+                    uc += e->ws[t].hist[c][s];
+                }
+            }
+        }
+        mean = uc ? us / uc : 0;
+        while (mean >> bl)
+            bl++;
+        e->k[c] = (uint8_t)(bl > keep ? (bl - keep > kmax ? kmax : bl - keep) : 0);
+        e->k32[c] = e->k[c];
+        if (e->kind == CTX_KIND_8 && e->k[c])
+            e->raw8 = 1;
+    }
+}
+
 static size_t varint_size(uint32_t v)
 {
     return v < 128 ? 1 : v < 16384 ? 2 : 3;
@@ -619,7 +672,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
            qhi = 0, pos;
     int nctx, s, rc = PZF_OK;
     uint8_t *d, *pair = NULL;
-    void *kept = NULL; /* kind 1: e.u16s and e.ctxs */
+    void *kept = NULL; /* kind 1: e.ctxs and e.toks */
     size_t kept_cap = 0;
 
     *fallback = 0;
@@ -664,10 +717,10 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     if (e.quantised)
         e.qbuf = (uint8_t *)malloc(n);
     if (e.kind == CTX_KIND_16) {
-        /* residuals, then contexts: kept between calls (parallel.h) */
-        if (n <= SIZE_MAX / 3 && (kept = pzf_keep_take(3 * n, &kept_cap)) != NULL) {
-            e.u16s = (uint16_t *)kept;
-            e.ctxs = (uint8_t *)kept + 2 * n;
+        /* contexts, then tokens: kept between calls (parallel.h) */
+        if (n <= SIZE_MAX / 2 && (kept = pzf_keep_take(2 * n, &kept_cap)) != NULL) {
+            e.ctxs = (uint8_t *)kept;
+            e.toks = (uint8_t *)kept + n;
         }
     }
     if (e.quantised && e.fmt == PZF_FLOAT32) {
@@ -683,7 +736,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     if (rc == PZF_OK && (!e.ws || !e.word_end || !e.word_start || !e.raw_start ||
                          !e.raw_end || !e.states || !e.enc || !pair || !e.scratch ||
                          (e.quantised && !e.qbuf) ||
-                         (e.kind == CTX_KIND_16 && (!e.ctxs || !e.u16s)) ||
+                         (e.kind == CTX_KIND_16 && (!e.ctxs || !e.toks)) ||
                          (e.fmt == PZF_FLOAT32 && (!e.fsum || !e.fcnt))))
         rc = PZF_ERR_NOMEM;
     if (rc == PZF_OK && e.quantised)
@@ -703,7 +756,20 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
         e.ashift = e.ashift + 2 > 15 ? 15 : e.ashift + 2;
         e.pbits = e.pbits ? e.pbits - 1 : 0;
     }
+    pos = 0; /* the regions of the bands in scratch */
+    for (b = 0; b < e.nbands; b++) {
+        size_t y0, y1;
+        band_range(&e, b, &y0, &y1);
+        pos += CTX_ENC_SPARE + 2 * (y1 - y0) * e.len;
+        e.word_end[b] = pos;
+        e.raw_start[b] = pos;
+        pos += raw_bytes * (y1 - y0) * e.len + 8;
+    }
     e.ksample = n >= ((size_t)1 << 20) ? 8 : 1;
+    if (e.kind == CTX_KIND_16) {
+        pzf_parallel_for((int)e.nworkers, e.nworkers, sample_task, &e);
+        choose_k(&e, (size_t)nctx);
+    }
     pzf_parallel_for((int)e.nworkers, e.nworkers, pass1_task, &e);
     memset(qsum, 0, sizeof qsum);
     memset(qcnt, 0, sizeof qcnt);
@@ -720,45 +786,8 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
             }
         }
     }
-    /* raw low bits per context: tokens of a mean of 2^(keep-1) .. 2^keep;
-     * fewer tokens (smaller tables) for smaller frames */
-    {
-        unsigned keep = n >= ((size_t)1 << 20) ? 5 : n >= ((size_t)1 << 16) ? 4 : 3;
-        unsigned kmax = e.kind == CTX_KIND_16 ? CTX_MAX_K : CTX_MAX_K8;
-        for (c = 0; c < (size_t)nctx; c++) {
-            uint64_t us = 0, uc = 0, mean;
-            unsigned bl = 0;
-            for (t = 0; t < e.nworkers; t++) {
-                if (e.kind == CTX_KIND_16) {
-                    us += e.ws[t].usum[c];
-                    uc += e.ws[t].ucnt[c];
-                } else {
-                    for (s = 0; s < 256; s++) {
-                        us += e.ws[t].hist[c][s] * (uint64_t)s;
-                        uc += e.ws[t].hist[c][s];
-                    }
-                }
-            }
-            mean = uc ? us / uc : 0;
-            while (mean >> bl)
-                bl++;
-            e.k[c] = (uint8_t)(bl > keep ? (bl - keep > kmax ? kmax : bl - keep) : 0);
-            e.k32[c] = e.k[c];
-            if (e.kind == CTX_KIND_8 && e.k[c])
-                e.raw8 = 1;
-        }
-    }
-    pos = 0; /* the regions of the bands in scratch */
-    for (b = 0; b < e.nbands; b++) {
-        size_t y0, y1;
-        band_range(&e, b, &y0, &y1);
-        pos += CTX_ENC_SPARE + 2 * (y1 - y0) * e.len;
-        e.word_end[b] = pos;
-        e.raw_start[b] = pos;
-        pos += raw_bytes * (y1 - y0) * e.len + 8;
-    }
-    if (e.kind == CTX_KIND_16)
-        pzf_parallel_for((int)e.nworkers, e.nworkers, tokens_task, &e);
+    if (e.kind == CTX_KIND_8)
+        choose_k(&e, (size_t)nctx);
     for (t = 0; t < e.nworkers; t++)
         for (c = 0; c < (size_t)nctx; c++)
             for (s = 0; s < 256; s++) /* kind 0: residual counts to token counts */

@@ -259,7 +259,8 @@ static void band_model(const dec_ctx *d, band_state *st)
             size_t src_line = yy >= r + 1 ? yy - 1 - r : 0;
             rows[r] = (const uint16_t *)d->dst + (st->y0 + src_line) * len;
         }
-        pzf_ctx_model16(rows, len, d->ashift, (uint32_t *)st->colsum, st->base, st->ctx);
+        pzf_ctx_model16(rows, len, d->ashift, (uint32_t *)st->colsum, st->base, st->ctx,
+                        NULL);
     }
     if (d->remap)
         for (x = 0; x < len; x++)

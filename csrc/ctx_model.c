@@ -90,7 +90,8 @@ static __m256i model16_half_avx2(const uint32_t *cs, const uint16_t *p0, const u
 
 PZF_TARGET("avx2")
 static size_t model16_vec_avx2(const uint32_t *cs, const uint16_t *p0, const uint16_t *p1,
-                               size_t len, unsigned ashift, uint16_t *base, uint8_t *ctx)
+                               size_t len, unsigned ashift, uint16_t *base, uint8_t *ctx,
+                               const uint16_t *cur)
 {
     const __m128i ash = _mm_cvtsi32_si128((int)ashift);
     size_t x = 0;
@@ -100,6 +101,11 @@ static size_t model16_vec_avx2(const uint32_t *cs, const uint16_t *p0, const uin
         __m256i c1 = model16_half_avx2(cs + x + 8, p0 + x + 8, p1 + x + 8, ash, &b1);
         __m256i bb = _mm256_permute4x64_epi64(_mm256_packus_epi32(b0, b1), 0xD8);
         __m256i cc = _mm256_permute4x64_epi64(_mm256_packus_epi32(c0, c1), 0xD8);
+        if (cur) { /* the zig-zagged residuals instead of the predictions */
+            __m256i d = _mm256_sub_epi16(
+                _mm256_loadu_si256((const __m256i *)(const void *)(cur + x)), bb);
+            bb = _mm256_xor_si256(_mm256_slli_epi16(d, 1), _mm256_srai_epi16(d, 15));
+        }
         _mm256_storeu_si256((__m256i *)(void *)(base + x), bb);
         _mm_storeu_si128((__m128i *)(ctx + x),
                          _mm_packus_epi16(_mm256_castsi256_si128(cc),
@@ -137,7 +143,8 @@ static size_t model16_vec_avx2(const uint32_t *cs, const uint16_t *p0, const uin
     }                                                                                \
     ATTR static void model16##SUFFIX(const uint16_t *const rows[4], size_t len,      \
                                      unsigned ashift, uint32_t *scratch,             \
-                                     uint16_t *base, uint8_t *ctx)                   \
+                                     uint16_t *base, uint8_t *ctx,                   \
+                                     const uint16_t *cur)                            \
     {                                                                                \
         PZF_CTX_MODEL_BODY(uint16_t, uint32_t)                                       \
         for (x = VEC16; x < len; x++) {                                              \
@@ -146,7 +153,7 @@ static size_t model16_vec_avx2(const uint32_t *cs, const uint16_t *p0, const uin
             uint32_t b = (s + 16) >> 5;                                              \
             uint32_t a = ABSD(p0[x], b) + ABSD(p0[x + 1], b) + ABSD(p0[x + 2], b) +  \
                          ABSD(p1[x], b) + ABSD(p1[x + 1], b) + ABSD(p1[x + 2], b);   \
-            base[x] = (uint16_t)b;                                                   \
+            base[x] = (uint16_t)(cur ? ctx_zigzag16(cur[x], (uint16_t)b) : b);      \
             a >>= ashift;                                                            \
             ctx[x] = (uint8_t)(1 + (a < 71 ? a : 71));                               \
         }                                                                            \
@@ -157,7 +164,7 @@ PZF_CTX_DEFINE_MODELS(_portable, , 0, 0)
 #define PZF_CTX_AVX2 1
 PZF_CTX_DEFINE_MODELS(_avx2, PZF_TARGET("avx2"),
                       model8_vec_avx2(cs, p0, p1, len, ashift, pbits, base, ctx),
-                      model16_vec_avx2(cs, p0, p1, len, ashift, base, ctx))
+                      model16_vec_avx2(cs, p0, p1, len, ashift, base, ctx, cur))
 #endif
 
 void pzf_ctx_model8(const uint8_t *const rows[4], size_t len, unsigned ashift,
@@ -173,15 +180,15 @@ void pzf_ctx_model8(const uint8_t *const rows[4], size_t len, unsigned ashift,
 }
 
 void pzf_ctx_model16(const uint16_t *const rows[4], size_t len, unsigned ashift,
-                     uint32_t *scratch, uint16_t *base, uint8_t *ctx)
+                     uint32_t *scratch, uint16_t *base, uint8_t *ctx, const uint16_t *cur)
 {
 #ifdef PZF_CTX_AVX2
     if (pzf_cpu_features() & PZF_CPU_AVX2) {
-        model16_avx2(rows, len, ashift, scratch, base, ctx);
+        model16_avx2(rows, len, ashift, scratch, base, ctx, cur);
         return;
     }
 #endif
-    model16_portable(rows, len, ashift, scratch, base, ctx);
+    model16_portable(rows, len, ashift, scratch, base, ctx, cur);
 }
 
 int pzf_ctx_normalize(const uint64_t count[256], uint32_t freq[256])

@@ -2,21 +2,19 @@
  * ctx_compress.c - encoder of the context coding (docs/format-context.md).
  *
  * One task per thread, each with buffers of one band that it reuses, takes
- * bands t, t + T, ...  Pass 1 quantises a band (the frame's symbols are
- * kept), adds the pixel sums of every symbol, models it (context and
- * zig-zagged residual of every value) and counts (context, residual)
- * pairs.  The counts of all tasks are added (integers: the order does not
- * matter) and normalised to one rANS table per context.  Pass 2 models
- * each band again (cheaper than keeping the whole frame's contexts and
- * residuals, which would cost page faults), writes its raw bits forwards
- * and codes its tokens backwards into the band's own slot.  16-bit values
- * (lossless uint16) instead choose each context's raw-bit count from a
- * sample of lines first (sample_task), so that pass 1 writes their raw
- * bits and keeps their contexts and tokens, and pass 2 only codes the
- * tokens (the contexts and tokens live in a block kept between calls,
- * parallel.h: fresh pages cost faults).  The payload is
- * then assembled; if PZF Huffman would be no larger, the caller writes
- * that.  Nothing depends on the thread count.
+ * bands t, t + T, ...  Pass 1 quantises a band, adds the pixel sums of
+ * every symbol, models it (context and zig-zagged residual of every
+ * value, kept for pass 2) and counts (context, residual) pairs.  The
+ * counts of all tasks are added (integers: the order does not matter) and
+ * normalised to one rANS table per context.  Pass 2 writes each band's
+ * raw bits forwards and codes its tokens backwards into the band's own
+ * slot.  16-bit values (lossless uint16) instead choose each context's
+ * raw-bit count from a sample of lines first (sample_task), so that pass
+ * 1 writes their raw bits and keeps their tokens, and pass 2 only codes
+ * the tokens.  The frame's contexts and residuals or tokens live in a
+ * block kept between calls (parallel.h: fresh pages cost faults).  The
+ * payload is then assembled; if PZF Huffman would be no larger, the
+ * caller writes that.  Nothing depends on the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -39,10 +37,10 @@ typedef struct {
     uint32_t (*h8)[256]; /* (context, residual or token) */
     uint32_t *h16;
     uint64_t pending;    /* values counted since the last fold */
-    /* kind 0: one band's contexts and residuals, and a line's tokens */
-    uint8_t *ctxs, *us, *tok;
+    uint8_t *qband;      /* kind 0, quantised: one band's symbols */
+    uint8_t *tok;        /* a line's tokens (kind 1: its contexts in the sample) */
     uint16_t *u16;       /* kind 1: a line's residuals */
-    void *colsum, *base; /* the line model's scratch and predictions */
+    void *colsum;        /* the line model's scratch */
     int status;
 } worker;
 
@@ -56,9 +54,8 @@ typedef struct {
     unsigned pbits;        /* phase bits of kind 0 contexts */
     int raw8;              /* kind 0 with raw bits in some context */
     const uint8_t *qtable; /* symbol of every uint8/uint16 value, or NULL */
-    uint8_t *qbuf;         /* quantised: every value's symbol */
-    uint8_t *ctxs;         /* kind 1: context of every value */
-    uint8_t *toks;         /* kind 1: token of every value */
+    uint8_t *ctxs;         /* context of every value */
+    uint8_t *toks;         /* kind 0: residual, kind 1: token of every value */
     double *fsum;          /* float32 input: per band, per symbol sums (256) */
     uint64_t *fcnt;
     worker *ws;
@@ -359,23 +356,22 @@ static void pass1_band16(enc_ctx *e, size_t b, worker *w)
     e->raw_end[b] = (size_t)(ctx_flush_bits(&bw) - e->scratch);
 }
 
-/* Kind 0: the values of band b (in pass 1 quantised into e->qbuf, with
- * the pixel sums), modelled into w->ctxs and w->us. */
-static int model_band(enc_ctx *e, size_t b, worker *w, int pass1)
+/* Kind 0: the values of band b (quantised into w->qband, with the pixel
+ * sums), modelled into e->ctxs and e->toks. */
+static int model_band(enc_ctx *e, size_t b, worker *w)
 {
-    size_t y0, y1;
+    size_t y0, y1, off;
     const uint8_t *v;
     band_range(e, b, &y0, &y1);
-    v = (const uint8_t *)e->src + y0 * e->len;
+    off = y0 * e->len;
+    v = (const uint8_t *)e->src + off;
     if (e->quantised) {
-        v = e->qbuf + y0 * e->len;
-        if (pass1) {
-            int rc = quantise(e, y0 * e->len, y1 * e->len, e->qbuf + y0 * e->len, w, b);
-            if (rc != PZF_OK)
-                return rc;
-        }
+        int rc = quantise(e, off, y1 * e->len, w->qband, w, b);
+        if (rc != PZF_OK)
+            return rc;
+        v = w->qband;
     }
-    model_band8(e, w, v, y1 - y0, w->ctxs, w->us);
+    model_band8(e, w, v, y1 - y0, e->ctxs + off, e->toks + off);
     return PZF_OK;
 }
 
@@ -389,12 +385,12 @@ static void pass1_task(void *arg, size_t t)
             pass1_band16(e, b, w);
             continue;
         }
-        w->status = model_band(e, b, w, 1);
+        w->status = model_band(e, b, w);
         if (w->status != PZF_OK)
             break;
         band_range(e, b, &y0, &y1);
-        for (y = 0; y < y1 - y0; y++) { /* len < 2^32 */
-            const uint8_t *ctx = w->ctxs + y * len, *u = w->us + y * len;
+        for (y = y0; y < y1; y++) { /* len < 2^32 */
+            const uint8_t *ctx = e->ctxs + y * len, *u = e->toks + y * len;
             uint32_t(*h)[256] = w->h8;
             room_for(e, w, len);
             for (x = 0; x < len; x++)
@@ -437,17 +433,15 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
     size_t y0, y1, y, x, nl, len = e->len;
     uint8_t *wp = e->scratch + e->word_end[b];
     uint32_t *xs = e->states + CTX_LANES * b;
-    const uint8_t *ctxs, *toks = w->us; /* the band's: kind 0 residuals, kind 1 tokens */
+    const uint8_t *ctxs, *toks; /* the band's: kind 0 residuals, kind 1 tokens */
     uint8_t *tok = w->tok;
     int j;
 
     band_range(e, b, &y0, &y1);
     nl = y1 - y0;
+    ctxs = e->ctxs + y0 * len;
+    toks = e->toks + y0 * len;
     if (e->kind == CTX_KIND_8) {
-        int rc = model_band(e, b, w, 0);
-        if (rc != PZF_OK)
-            return rc;
-        ctxs = w->ctxs;
         if (e->raw8) {
             ctx_bit_writer bw;
             bw.acc = 0;
@@ -459,16 +453,12 @@ static int encode_band(enc_ctx *e, size_t b, worker *w)
         } else {
             e->raw_end[b] = e->raw_start[b];
         }
-    } else { /* raw bits written in pass 1 */
-        ctxs = e->ctxs + y0 * len;
-    }
+    } /* kind 1: raw bits written in pass 1 */
     for (j = 0; j < CTX_LANES; j++)
         xs[j] = CTX_RANS_L;
     for (y = nl; y-- > 0;) {
         const uint8_t *ctx = ctxs + y * len, *t;
-        if (e->kind == CTX_KIND_16) {
-            t = e->toks + (y0 + y) * len;
-        } else if (e->raw8) {
+        if (e->kind == CTX_KIND_8 && e->raw8) {
             for (x = 0; x < len; x++)
                 tok[x] = (uint8_t)(toks[y * len + x] >> e->k[ctx[x]]);
             t = tok;
@@ -501,18 +491,15 @@ static int worker_init(const enc_ctx *e, worker *w)
     size_t colsum = e->kind == CTX_KIND_8 ? CTX_ENC_SCRATCH(e->len)
                                           : CTX_SCRATCH(e->len) * sizeof(uint32_t);
     w->colsum = malloc(colsum);
-    w->base = malloc(e->len * sizeof(uint16_t));
     w->tok = (uint8_t *)malloc(e->len);
     w->u16 = (uint16_t *)malloc(e->len * sizeof *w->u16);
     if (bandv > e->n)
         bandv = e->n;
     w->h8 = (uint32_t(*)[256])calloc(2 * CTX_MAX_NCTX, sizeof *w->h8);
-    if (!w->colsum || !w->base || !w->tok || !w->u16 || !w->h8)
+    if (!w->colsum || !w->tok || !w->u16 || !w->h8)
         return PZF_ERR_NOMEM;
     if (e->kind == CTX_KIND_8) {
-        w->ctxs = (uint8_t *)malloc(bandv);
-        w->us = (uint8_t *)malloc(bandv);
-        if (!w->ctxs || !w->us)
+        if (e->quantised && !(w->qband = (uint8_t *)malloc(bandv)))
             return PZF_ERR_NOMEM;
         /* counts of every value pay from about 4 values per table entry */
         if (e->fmt == PZF_UINT16 && e->qtable && e->n >= H16_MIN &&
@@ -528,12 +515,10 @@ static void worker_free(worker *w)
 {
     free(w->h8);
     free(w->h16);
-    free(w->ctxs);
-    free(w->us);
+    free(w->qband);
     free(w->tok);
     free(w->u16);
     free(w->colsum);
-    free(w->base);
 }
 
 /* Bytes of band b's stream. */
@@ -672,7 +657,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
            qhi = 0, pos;
     int nctx, s, rc = PZF_OK;
     uint8_t *d, *pair = NULL;
-    void *kept = NULL; /* kind 1: e.ctxs and e.toks */
+    void *kept = NULL; /* e.ctxs and e.toks */
     size_t kept_cap = 0;
 
     *fallback = 0;
@@ -714,14 +699,10 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
     e.states = (uint32_t *)malloc(CTX_LANES * e.nbands * sizeof *e.states);
     e.enc = (ctx_enc_sym *)malloc((size_t)CTX_MAX_NCTX * 256 * sizeof *e.enc);
     pair = (uint8_t *)malloc(2 * e.len);
-    if (e.quantised)
-        e.qbuf = (uint8_t *)malloc(n);
-    if (e.kind == CTX_KIND_16) {
-        /* contexts, then tokens: kept between calls (parallel.h) */
-        if (n <= SIZE_MAX / 2 && (kept = pzf_keep_take(2 * n, &kept_cap)) != NULL) {
-            e.ctxs = (uint8_t *)kept;
-            e.toks = (uint8_t *)kept + n;
-        }
+    /* contexts, then residuals or tokens: kept between calls (parallel.h) */
+    if (n <= SIZE_MAX / 2 && (kept = pzf_keep_take(2 * n, &kept_cap)) != NULL) {
+        e.ctxs = (uint8_t *)kept;
+        e.toks = (uint8_t *)kept + n;
     }
     if (e.quantised && e.fmt == PZF_FLOAT32) {
         e.fsum = (double *)calloc(e.nbands * 256, sizeof *e.fsum);
@@ -735,8 +716,7 @@ int64_t pzf_ctx_compress(const void *src, const pzf_params *p, size_t n, uint8_t
         e.scratch = (uint8_t *)malloc((2 + raw_bytes) * n + (CTX_ENC_SPARE + 8) * e.nbands);
     if (rc == PZF_OK && (!e.ws || !e.word_end || !e.word_start || !e.raw_start ||
                          !e.raw_end || !e.states || !e.enc || !pair || !e.scratch ||
-                         (e.quantised && !e.qbuf) ||
-                         (e.kind == CTX_KIND_16 && (!e.ctxs || !e.toks)) ||
+                         !e.ctxs || !e.toks ||
                          (e.fmt == PZF_FLOAT32 && (!e.fsum || !e.fcnt))))
         rc = PZF_ERR_NOMEM;
     if (rc == PZF_OK && e.quantised)
@@ -928,7 +908,6 @@ done:
             worker_free(&e.ws[t]);
     free(e.ws);
     free(pair);
-    free(e.qbuf);
     free(e.word_end);
     free(e.word_start);
     free(e.raw_start);

@@ -9,10 +9,12 @@
  * tests/test_isa.py across kernel choices); the AVX2 step of the 8-bit
  * model is shared with the encoder (ctx_model_avx2.h).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
 #include "ctx.h"
+#include "pzf_testing.h"
 
 /* The model of one line (see ctx.h), for either value width.  scratch
  * holds the padded column sums (len + 8) and the two lines above, padded
@@ -60,34 +62,29 @@ static size_t model8_vec_avx2(const uint16_t *cs, const uint8_t *p0, const uint8
     return x;
 }
 
-/* The kind 1 (16-bit) model likewise, 8 values a vector in 32-bit lanes
- * (|p - b| of two 16-bit values), 16 a step. */
+/* The prediction of 8 kind 1 values (32-bit lanes) from the column sums. */
 PZF_TARGET("avx2")
-static __m256i model16_half_avx2(const uint32_t *cs, const uint16_t *p0, const uint16_t *p1,
-                                 __m128i ash, __m256i *b)
+static __m256i base16_avx2(const uint32_t *cs)
 {
+#define PZF_CS(k) _mm256_loadu_si256((const __m256i *)(const void *)(cs + (k)))
     __m256i s = _mm256_add_epi32(
-        _mm256_add_epi32(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)cs),
-                                          _mm256_loadu_si256((const __m256i *)(const void *)(cs + 1))),
-                         _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 2)),
-                                          _mm256_loadu_si256((const __m256i *)(const void *)(cs + 3)))),
-        _mm256_add_epi32(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 4)),
-                                          _mm256_loadu_si256((const __m256i *)(const void *)(cs + 5))),
-                         _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(cs + 6)),
-                                          _mm256_loadu_si256((const __m256i *)(const void *)(cs + 7)))));
-    __m256i a = _mm256_setzero_si256();
-    int k;
-    *b = _mm256_srli_epi32(_mm256_add_epi32(s, _mm256_set1_epi32(16)), 5);
-    for (k = 0; k < 3; k++) {
-        __m256i q0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p0 + k)));
-        __m256i q1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p1 + k)));
-        a = _mm256_add_epi32(a, _mm256_abs_epi32(_mm256_sub_epi32(q0, *b)));
-        a = _mm256_add_epi32(a, _mm256_abs_epi32(_mm256_sub_epi32(q1, *b)));
-    }
-    return _mm256_add_epi32(_mm256_min_epu32(_mm256_srl_epi32(a, ash), _mm256_set1_epi32(71)),
-                            _mm256_set1_epi32(1));
+        _mm256_add_epi32(_mm256_add_epi32(PZF_CS(0), PZF_CS(1)),
+                         _mm256_add_epi32(PZF_CS(2), PZF_CS(3))),
+        _mm256_add_epi32(_mm256_add_epi32(PZF_CS(4), PZF_CS(5)),
+                         _mm256_add_epi32(PZF_CS(6), PZF_CS(7))));
+#undef PZF_CS
+    return _mm256_srli_epi32(_mm256_add_epi32(s, _mm256_set1_epi32(16)), 5);
 }
 
+/* |p - b| of 16-bit values */
+PZF_TARGET("avx2")
+static inline __m256i absdiff16_avx2(__m256i p, __m256i b)
+{
+    return _mm256_or_si256(_mm256_subs_epu16(p, b), _mm256_subs_epu16(b, p));
+}
+
+/* The kind 1 (16-bit) model likewise, 16 values a step (for ashift <= 9;
+ * the loop does lines of larger shifts, which only very noisy data has). */
 PZF_TARGET("avx2")
 static size_t model16_vec_avx2(const uint32_t *cs, const uint16_t *p0, const uint16_t *p1,
                                size_t len, unsigned ashift, uint16_t *base, uint8_t *ctx,
@@ -95,12 +92,22 @@ static size_t model16_vec_avx2(const uint32_t *cs, const uint16_t *p0, const uin
 {
     const __m128i ash = _mm_cvtsi32_si128((int)ashift);
     size_t x = 0;
+    int k;
     for (; x + 16 <= len; x += 16) {
-        __m256i b0, b1;
-        __m256i c0 = model16_half_avx2(cs + x, p0 + x, p1 + x, ash, &b0);
-        __m256i c1 = model16_half_avx2(cs + x + 8, p0 + x + 8, p1 + x + 8, ash, &b1);
-        __m256i bb = _mm256_permute4x64_epi64(_mm256_packus_epi32(b0, b1), 0xD8);
-        __m256i cc = _mm256_permute4x64_epi64(_mm256_packus_epi32(c0, c1), 0xD8);
+        __m256i bb = _mm256_permute4x64_epi64(
+            _mm256_packus_epi32(base16_avx2(cs + x), base16_avx2(cs + x + 8)), 0xD8);
+        __m256i a = _mm256_setzero_si256(), cc;
+        /* the activity in 16-bit lanes, each sum saturating at 2^16 - 1:
+         * with ashift <= 9 a saturated activity still gives the top
+         * context (65535 >> 9 > 71), as the exact sum does */
+        for (k = 0; k < 3; k++) {
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)(p0 + x + k));
+            __m256i q1 = _mm256_loadu_si256((const __m256i *)(const void *)(p1 + x + k));
+            a = _mm256_adds_epu16(a, absdiff16_avx2(q0, bb));
+            a = _mm256_adds_epu16(a, absdiff16_avx2(q1, bb));
+        }
+        cc = _mm256_add_epi16(_mm256_min_epu16(_mm256_srl_epi16(a, ash), _mm256_set1_epi16(71)),
+                              _mm256_set1_epi16(1));
         if (cur) { /* the zig-zagged residuals instead of the predictions */
             __m256i d = _mm256_sub_epi16(
                 _mm256_loadu_si256((const __m256i *)(const void *)(cur + x)), bb);
@@ -164,7 +171,8 @@ PZF_CTX_DEFINE_MODELS(_portable, , 0, 0)
 #define PZF_CTX_AVX2 1
 PZF_CTX_DEFINE_MODELS(_avx2, PZF_TARGET("avx2"),
                       model8_vec_avx2(cs, p0, p1, len, ashift, pbits, base, ctx),
-                      model16_vec_avx2(cs, p0, p1, len, ashift, base, ctx, cur))
+                      ashift <= 9 ? model16_vec_avx2(cs, p0, p1, len, ashift, base, ctx, cur)
+                                  : 0)
 #endif
 
 void pzf_ctx_model8(const uint8_t *const rows[4], size_t len, unsigned ashift,
@@ -239,4 +247,29 @@ int pzf_ctx_normalize(const uint64_t count[256], uint32_t freq[256])
         }
     }
     return 1;
+}
+
+int pzf_ctx_model16_isa(const uint16_t *above, const uint16_t *cur, size_t len, unsigned ashift,
+                        uint16_t *base, uint8_t *ctx, int isa)
+{
+    const uint16_t *rows[4];
+    uint32_t *scratch;
+    int r;
+    if (len == 0 || ashift > 15 || len > ((size_t)-1 - 64) / 16 || !above || !base || !ctx)
+        return PZF_ERR_ARGUMENT;
+    if ((isa = pzf_cpu_pick_isa(isa)) < 0)
+        return isa;
+    scratch = (uint32_t *)malloc(CTX_SCRATCH(len) * sizeof *scratch);
+    if (!scratch)
+        return PZF_ERR_NOMEM;
+    for (r = 0; r < 4; r++)
+        rows[r] = above + (size_t)r * len;
+#ifdef PZF_CTX_AVX2
+    if (isa != PZF_ISA_SCALAR)
+        model16_avx2(rows, len, ashift, scratch, base, ctx, cur);
+    else
+#endif
+        model16_portable(rows, len, ashift, scratch, base, ctx, cur);
+    free(scratch);
+    return PZF_OK;
 }

@@ -56,6 +56,15 @@ int pzf_ctx_model8_enc_isa(const uint8_t *above, const uint8_t *cur, size_t len,
                            unsigned ashift, unsigned pbits, uint8_t *ctx, uint8_t *u,
                            int isa);
 
+/* The context coding's line model of 16-bit values (pzf_ctx_model16) with
+ * a forced kernel (PZF_ISA_*: scalar, or any vector set for AVX2): line
+ * y >= 1 of len values below the 4 lines above[0..4 len) (line y - 1
+ * first).  ctx gets the contexts; base the predictions, or with cur the
+ * zig-zagged residuals of cur.  Returns PZF_OK, PZF_ERR_UNSUPPORTED if
+ * the CPU lacks isa, PZF_ERR_ARGUMENT or PZF_ERR_NOMEM. */
+int pzf_ctx_model16_isa(const uint16_t *above, const uint16_t *cur, size_t len, unsigned ashift,
+                        uint16_t *base, uint8_t *ctx, int isa);
+
 /* The context decoder's residuals of one line (line_residuals in
  * ctx_decompress.c) with a forced raw-bit kernel (PZF_ISA_*): len values
  * of contexts ctx (each below nctx <= 73) and tokens tok, k[c] (0..16) raw

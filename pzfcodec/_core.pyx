@@ -84,6 +84,8 @@ cdef extern from "pzf_testing.h" nogil:
     int pzf_ctx_model8_enc_isa(const uint8_t *above, const uint8_t *cur, size_t len,
                                unsigned ashift, unsigned pbits, uint8_t *ctx, uint8_t *u,
                                int isa)
+    int pzf_ctx_model16_isa(const uint16_t *above, const uint16_t *cur, size_t len,
+                            unsigned ashift, uint16_t *base, uint8_t *ctx, int isa)
     int pzf_ctx_put_raw16_isa(const uint8_t *k, size_t nctx, const uint8_t *ctx,
                               const uint16_t *u, size_t len, uint8_t *tk, uint8_t *bits,
                               size_t cap, size_t *used, int isa)
@@ -348,6 +350,29 @@ def ctx_model8_encode(const uint8_t[::1] above, const uint8_t[::1] cur, unsigned
         rc = pzf_ctx_model8_enc_isa(&above[0], &cur[0], n, ashift, pbits, &ctx[0], &u[0], isa)
     check(rc, "ctx_model8_encode")
     return bytes(ctx), bytes(u)
+
+
+def ctx_model16(const uint16_t[::1] above, cur, size_t n, unsigned ashift, int isa):
+    """Test hook: the context coding's model of one line of ``n`` 16-bit
+    values below the 4 lines ``above`` (line y - 1 first) with kernel
+    ``isa``.  Returns the contexts (bytes) and, as uint16 bytes, the
+    predictions, or with ``cur`` (the line's values) the zig-zagged
+    residuals."""
+    cdef int rc
+    cdef const uint16_t[::1] cv = None
+    if n == 0 or <size_t>above.shape[0] != 4 * n:
+        raise BadArgumentError("ctx_model16: 4 lines above of n values")
+    if cur is not None:
+        cv = cur
+        if <size_t>cv.shape[0] != n:
+            raise BadArgumentError("ctx_model16: cur must hold n values")
+    cdef const uint16_t *cp = &cv[0] if cv is not None else NULL
+    cdef uint8_t[::1] ctx = bytearray(n)
+    cdef uint8_t[::1] base = bytearray(2 * n)
+    with nogil:
+        rc = pzf_ctx_model16_isa(&above[0], cp, n, ashift, <uint16_t *>&base[0], &ctx[0], isa)
+    check(rc, "ctx_model16")
+    return bytes(ctx), bytes(base)
 
 
 def ctx_put_raw16(const uint8_t[::1] k, const uint8_t[::1] ctx, const uint16_t[::1] u, int isa):

@@ -3,9 +3,9 @@ CPU has (AVX2, AVX-512) writes the same words and ends in the same states
 as the portable scalar kernel, bit for bit, on random tables and lines; a
 plain Python decoder of docs/format-context.md section 5 reads the tokens
 back.  Raw-bit writer of lossless values: every kernel writes the tokens
-and bits of a plain Python writer.  Line model (contexts and residuals of 8-bit values): every kernel
-agrees with the portable one and with the model of section 3 written out
-in numpy.  Whole frames round-trip through pzfcodec.decompress.  (Whole
+and bits of a plain Python writer.  Line models (the encoder's contexts
+and residuals of 8-bit values; the 16-bit model that the decoder shares):
+every kernel agrees with the model of section 3 written out in numpy.  Whole frames round-trip through pzfcodec.decompress.  (Whole
 blobs under each kernel cap are compared in tests/test_isa.py.)"""
 import numpy as np
 import pytest
@@ -193,6 +193,53 @@ def test_line_model_kernels_agree(seed):
                                           err_msg=f"isa {isa} n {n}")
             np.testing.assert_array_equal(np.frombuffer(u, np.uint8), ref[1],
                                           err_msg=f"isa {isa} n {n}")
+
+
+def model16_reference(above, cur, ashift):
+    """Contexts and predictions (or zig-zagged residuals of cur) of a line
+    y >= 1 of kind 1, as docs/format-context.md section 3 says, in exact
+    integer arithmetic."""
+    n = above.size // 4
+    rows = above.reshape(4, n).astype(np.int64)
+    cols = np.clip(np.arange(-4, n + 4), 0, n - 1)
+    colsum = rows[:, cols].sum(axis=0)
+    s = sum(colsum[i:i + n] for i in range(8))
+    base = (s + 16) >> 5
+    a = 0
+    for r in (0, 1):
+        for dx in (-1, 0, 1):
+            a = a + np.abs(rows[r, np.clip(np.arange(n) + dx, 0, n - 1)] - base)
+    ctx = 1 + np.minimum(a >> ashift, 71)
+    if cur is None:
+        return ctx.astype(np.uint8), base.astype(np.uint16)
+    d = (cur.astype(np.int64) - base) & 0xFFFF
+    d = np.where(d >= 32768, d - 65536, d)
+    return ctx.astype(np.uint8), np.where(d < 0, -2 * d - 1, 2 * d).astype(np.uint16)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_line_model16_kernels_agree(seed):
+    """Every kernel of the 16-bit line model (shared by the encoder and
+    the decoder) gives the exact model's contexts and predictions or
+    residuals: with every activity shift, on narrow and full-range values
+    (activities far above 2^16, where a vector kernel's 16-bit sums would
+    saturate)."""
+    rng = np.random.default_rng(300 + seed)
+    for n in [*range(1, 40), 95, 96, 97, 2048, 2049]:
+        lo = int(rng.integers(0, 65536))
+        hi = int(rng.integers(lo, 65537)) if seed % 2 else 65535
+        lo = 0 if seed == 3 else lo
+        above = rng.integers(lo, hi + 1, 4 * n).clip(0, 65535).astype(np.uint16)
+        cur = rng.integers(0, 65536, n).astype(np.uint16)
+        ashift = int(rng.integers(0, 16)) if n % 3 else n % 16
+        for c in (None, cur):
+            ref = model16_reference(above, c, ashift)
+            for isa in ISAS:
+                ctx, b = _core.ctx_model16(above, c, n, ashift, isa)
+                np.testing.assert_array_equal(np.frombuffer(ctx, np.uint8), ref[0],
+                                              err_msg=f"isa {isa} n {n} shift {ashift}")
+                np.testing.assert_array_equal(np.frombuffer(b, np.uint16), ref[1],
+                                              err_msg=f"isa {isa} n {n} shift {ashift}")
 
 
 def raw16_reference(k, ctx, u):

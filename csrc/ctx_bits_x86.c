@@ -179,9 +179,13 @@ PZF_TARGET_AVX2 size_t pzf_ctx_put_raw16_avx2(const int32_t *k32, unsigned esc,
         _mm_storeu_si128((__m128i *)(void *)(tk + x),
                          _mm_packus_epi16(_mm256_castsi256_si128(t),
                                           _mm256_extracti128_si256(t, 1)));
-        for (h = 0; h < 2; h++) {
-            put4(&w, q[h][0], l[h][0], p[h][0], pl[h][0], p[h][1], pl[h][1]);
-            put4(&w, q[h][2], l[h][2], p[h][2], pl[h][2], p[h][3], pl[h][3]);
+        for (h = 0; h < 2; h++) { /* eight values a write where they fit */
+            if (l[h][0] + l[h][2] <= 56) {
+                ctx_put_bits(&w, q[h][0] | q[h][2] << l[h][0], (unsigned)(l[h][0] + l[h][2]));
+            } else {
+                put4(&w, q[h][0], l[h][0], p[h][0], pl[h][0], p[h][1], pl[h][1]);
+                put4(&w, q[h][2], l[h][2], p[h][2], pl[h][2], p[h][3], pl[h][3]);
+            }
         }
     }
     *bw = w;

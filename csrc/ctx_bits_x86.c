@@ -1,24 +1,27 @@
 /*
- * ctx_bits_x86.c - AVX2 twin of the context decoder's raw-bit reader
- * (residuals in ctx_decompress.c): the residuals of a line's first values
+ * ctx_bits_x86.c - AVX2 and AVX-512 twins of the context coding's raw-bit
+ * reader (residuals in ctx_decompress.c) and writer (pzf_ctx_put_raw16 in
+ * ctx_rans.c).  The reader gives the residuals of a line's first values
  * from their tokens and raw bits, optionally fused with the values
- * v = base + unzigzag(u).
+ * v = base + unzigzag(u); the writer, below, the tokens and raw bits of
+ * lossless residuals.
  *
- * Per 8 values: the raw-bit counts k[ctx] (a gather; 16 for an escape
- * token), their exclusive prefix sum gives each value's bit offset, two
- * dword permutes of the 32 bytes at the position's byte and shifts leave
- * its bits; u = t << k | bits, kept to 16 bits.  The only dependency between steps is the scalar
- * bit position, advanced by the step's total.
+ * Reader, per 8 values: the raw-bit counts k[ctx] (a gather; 16 for an
+ * escape token), their exclusive prefix sum gives each value's bit offset,
+ * two dword permutes of the 32 bytes at the position's byte and shifts
+ * leave its bits; u = t << k | bits, kept to 16 bits.  The only dependency
+ * between steps is the scalar bit position, advanced by the step's total.
  *
  * 16 values read at most 16 * 16 bits after a position's 7 (AVX2: two
- * 32-byte windows, the second at most 15 bytes on; AVX-512: one of 64), so a kernel runs only while CTX_BITS_SLACK bytes are
- * left and never reads past the raw bits.  Then it goes on in a zero-padded
+ * 32-byte windows, the second at most 15 bytes on; AVX-512: one of 64), so
+ * a kernel runs only while CTX_BITS_SLACK bytes are left and never reads
+ * past the raw bits.  Then it goes on in a zero-padded
  * copy of the last bytes, and reports that the bits ran out iff it read
  * past them: the scalar reader fails iff a line needs more bits than are
  * left, so corrupt data is reported exactly as without the kernels; the
  * caller's checked scalar reader does a line's last values.
  * Compiled with per-function target attributes; called only when cpu.h
- * reports AVX2.
+ * reports the instruction set.
  */
 #include "ctx_rans.h"
 
@@ -249,6 +252,78 @@ PZF_TARGET_AVX512 static size_t residuals_avx512(const int32_t *k32, unsigned es
         put16(u, base, out, x);
     }
     *ppos = pos;
+    return x;
+}
+
+/* The encoder's writer likewise, 16 values a vector: k[ctx] from the
+ * 16-bit tables as in bits16, their raw bits joined in pairs, fours and
+ * eights inside the vector, then written eight values a write where their
+ * bits fit in 56, else four. */
+PZF_TARGET_AVX512 size_t pzf_ctx_put_raw16_avx512(const int32_t *k32, unsigned esc,
+                                                  const uint8_t *ctx, const uint16_t *u,
+                                                  size_t len, uint8_t *tk, ctx_bit_writer *bw)
+{
+    const __m512i one = _mm512_set1_epi32(1), escv = _mm512_set1_epi32((int)esc);
+    const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFF);
+    const __m512i up2 = _mm512_setr_epi64(2, 3, 2, 3, 6, 7, 6, 7); /* qword 2 (6) to 0 (4) */
+    __m512i t[3];
+    ctx_bit_writer w = *bw;
+    size_t x = 0, i;
+    for (i = 0; i < 3; i++)
+        t[i] = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtepi32_epi16(_mm512_loadu_si512(k32 + 32 * i))),
+            _mm512_cvtepi32_epi16(_mm512_loadu_si512(k32 + 32 * i + 16)), 1);
+    for (; x + 16 <= len; x += 16) {
+        uint64_t o[8], lo[8], q[8], lq[8], p[8], lp[8];
+        __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(ctx + x)));
+        __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(u + x)));
+        __m512i k = _mm512_permutex2var_epi16(t[0], c, t[1]), tt, n, r, nlo, pp, lpp, qq, lqq;
+        __m512i oo, loo;
+        __mmask16 escm;
+        int h;
+        k = _mm512_mask_mov_epi32(k, _mm512_cmpge_epu32_mask(c, _mm512_set1_epi32(64)),
+                                  _mm512_permutexvar_epi16(c, t[2]));
+        k = _mm512_and_si512(k, _mm512_set1_epi32(0xFFFF));
+        tt = _mm512_srlv_epi32(v, k);
+        escm = _mm512_cmpge_epu32_mask(tt, escv);
+        n = _mm512_mask_mov_epi32(k, escm, _mm512_set1_epi32(16));
+        r = _mm512_and_si512(v, _mm512_sub_epi32(_mm512_sllv_epi32(one, n), one));
+        _mm_storeu_si128((__m128i *)(void *)(tk + x),
+                         _mm512_cvtepi32_epi8(_mm512_min_epu32(tt, escv)));
+        /* pairs (<= 32 bits), fours (<= 64) in qwords 0, 2, 4, 6, eights
+         * (where they fit in 64) in qwords 0 and 4 */
+        nlo = _mm512_and_si512(n, lo32);
+        pp = _mm512_or_si512(_mm512_and_si512(r, lo32),
+                             _mm512_sllv_epi64(_mm512_srli_epi64(r, 32), nlo));
+        lpp = _mm512_add_epi64(nlo, _mm512_srli_epi64(n, 32));
+        qq = _mm512_or_si512(pp, _mm512_sllv_epi64(_mm512_bsrli_epi128(pp, 8), lpp));
+        lqq = _mm512_add_epi64(lpp, _mm512_bsrli_epi128(lpp, 8));
+        oo = _mm512_or_si512(qq, _mm512_sllv_epi64(_mm512_permutexvar_epi64(up2, qq), lqq));
+        loo = _mm512_add_epi64(lqq, _mm512_permutexvar_epi64(up2, lqq));
+        if (!_mm512_mask_cmpgt_epu64_mask(0x11, loo, _mm512_set1_epi64(56))) {
+            /* both eights fit (the usual case) */
+            ctx_put_bits(&w, (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(oo)),
+                         (unsigned)_mm_cvtsi128_si64(_mm512_castsi512_si128(loo)));
+            ctx_put_bits(&w, (uint64_t)_mm_cvtsi128_si64(_mm512_extracti64x2_epi64(oo, 2)),
+                         (unsigned)_mm_cvtsi128_si64(_mm512_extracti64x2_epi64(loo, 2)));
+            continue;
+        }
+        _mm512_storeu_si512((void *)o, oo);
+        _mm512_storeu_si512((void *)lo, loo);
+        _mm512_storeu_si512((void *)q, qq);
+        _mm512_storeu_si512((void *)lq, lqq);
+        _mm512_storeu_si512((void *)p, pp);
+        _mm512_storeu_si512((void *)lp, lpp);
+        for (h = 0; h < 8; h += 4) {
+            if (lo[h] <= 56) {
+                ctx_put_bits(&w, o[h], (unsigned)lo[h]);
+            } else {
+                put4(&w, q[h], lq[h], p[h], lp[h], p[h + 1], lp[h + 1]);
+                put4(&w, q[h + 2], lq[h + 2], p[h + 2], lp[h + 2], p[h + 3], lp[h + 3]);
+            }
+        }
+    }
+    *bw = w;
     return x;
 }
 

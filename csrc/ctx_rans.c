@@ -247,7 +247,9 @@ int pzf_ctx_put_raw16(const int32_t *k32, unsigned esc, const uint8_t *ctx, cons
     if ((isa = pzf_cpu_pick_isa(isa)) < 0)
         return isa;
 #ifdef PZF_CTX_BITS_X86
-    if (isa >= PZF_ISA_AVX2)
+    if (isa == PZF_ISA_AVX512)
+        x = pzf_ctx_put_raw16_avx512(k32, esc, ctx, u, len, tk, bw);
+    else if (isa == PZF_ISA_AVX2)
         x = pzf_ctx_put_raw16_avx2(k32, esc, ctx, u, len, tk, bw);
 #endif
     w = *bw; /* a copy the stores of bytes cannot alias */

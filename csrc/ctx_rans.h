@@ -207,10 +207,12 @@ int64_t pzf_ctx_residuals_x86(const int32_t *k32, unsigned esc, const uint8_t *c
 int pzf_ctx_put_raw16(const int32_t *k32, unsigned esc, const uint8_t *ctx, const uint16_t *u,
                       size_t len, uint8_t *tk, ctx_bit_writer *w, int isa);
 #ifdef PZF_CTX_BITS_X86
-/* Its AVX2 twin (ctx_bits_x86.c): the first values of the line, 16 a
- * step; returns how many (the caller does the rest). */
+/* Its AVX2 and AVX-512 twins (ctx_bits_x86.c): the first values of the
+ * line, 16 a step; return how many (the caller does the rest). */
 size_t pzf_ctx_put_raw16_avx2(const int32_t *k32, unsigned esc, const uint8_t *ctx,
                               const uint16_t *u, size_t len, uint8_t *tk, ctx_bit_writer *w);
+size_t pzf_ctx_put_raw16_avx512(const int32_t *k32, unsigned esc, const uint8_t *ctx,
+                                const uint16_t *u, size_t len, uint8_t *tk, ctx_bit_writer *w);
 #endif
 
 /* The stream ended exactly: every byte read, fewer than 8 bits left, all 0. */

@@ -156,25 +156,39 @@ def test_bad_input_is_refused():
                                 np.full(32, L, np.uint32), _core.ISA_SCALAR)
 
 
+def window_sum(rows):
+    """S of every value of a line y >= 1 (docs/format-context.md section 3):
+    the sum of the 4 lines above over columns x - 4 .. x + 3, clamped."""
+    n = rows.shape[1]
+    colsum = rows[:, np.clip(np.arange(-4, n + 4), 0, n - 1)].sum(axis=0)
+    return sum(colsum[i:i + n] for i in range(8))
+
+
+def activity(rows, base):
+    """A: the absolute differences from base of the values x - 1, x, x + 1
+    of the two lines above (clamped), added."""
+    n = rows.shape[1]
+    return sum(np.abs(rows[r, np.clip(np.arange(n) + dx, 0, n - 1)] - base)
+               for r in (0, 1) for dx in (-1, 0, 1))
+
+
+def zigzag(cur, base, bits):
+    """The zig-zagged residuals of cur from base, wrapped to bits bits."""
+    top = 1 << bits
+    d = (cur.astype(np.int64) - base) % top
+    d = np.where(d >= top // 2, d - top, d)
+    return np.where(d < 0, -2 * d - 1, 2 * d)
+
+
 def model8_reference(above, cur, ashift, pbits):
     """Contexts and residuals of a line y >= 1 of kind 0, as
     docs/format-context.md section 3 says."""
-    n = cur.size
-    rows = above.reshape(4, n).astype(np.int64)
-    cols = np.clip(np.arange(-4, n + 4), 0, n - 1)
-    colsum = rows[:, cols].sum(axis=0)  # column x - 4 + i at i
-    s = sum(colsum[i:i + n] for i in range(8))
-    p4 = (s + 16) >> 3
+    rows = above.reshape(4, cur.size).astype(np.int64)
+    p4 = (window_sum(rows) + 16) >> 3
     base = p4 >> 2
-    a = 0
-    for r in (0, 1):
-        for dx in (-1, 0, 1):
-            a = a + np.abs(rows[r, np.clip(np.arange(n) + dx, 0, n - 1)] - base)
+    a = activity(rows, base)
     ctx = 1 + (np.minimum(a >> ashift, 15) << pbits) + ((p4 & 3) >> (2 - pbits))
-    d = (cur.astype(np.int64) - base) & 0xFF
-    d = np.where(d >= 128, d - 256, d)
-    u = np.where(d < 0, -2 * d - 1, 2 * d)
-    return ctx.astype(np.uint8), u.astype(np.uint8)
+    return ctx.astype(np.uint8), zigzag(cur, base, 8).astype(np.uint8)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -199,22 +213,12 @@ def model16_reference(above, cur, ashift):
     """Contexts and predictions (or zig-zagged residuals of cur) of a line
     y >= 1 of kind 1, as docs/format-context.md section 3 says, in exact
     integer arithmetic."""
-    n = above.size // 4
-    rows = above.reshape(4, n).astype(np.int64)
-    cols = np.clip(np.arange(-4, n + 4), 0, n - 1)
-    colsum = rows[:, cols].sum(axis=0)
-    s = sum(colsum[i:i + n] for i in range(8))
-    base = (s + 16) >> 5
-    a = 0
-    for r in (0, 1):
-        for dx in (-1, 0, 1):
-            a = a + np.abs(rows[r, np.clip(np.arange(n) + dx, 0, n - 1)] - base)
-    ctx = 1 + np.minimum(a >> ashift, 71)
+    rows = above.reshape(4, above.size // 4).astype(np.int64)
+    base = (window_sum(rows) + 16) >> 5
+    ctx = (1 + np.minimum(activity(rows, base) >> ashift, 71)).astype(np.uint8)
     if cur is None:
-        return ctx.astype(np.uint8), base.astype(np.uint16)
-    d = (cur.astype(np.int64) - base) & 0xFFFF
-    d = np.where(d >= 32768, d - 65536, d)
-    return ctx.astype(np.uint8), np.where(d < 0, -2 * d - 1, 2 * d).astype(np.uint16)
+        return ctx, base.astype(np.uint16)
+    return ctx, zigzag(cur, base, 16).astype(np.uint16)
 
 
 @pytest.mark.parametrize("seed", range(4))
